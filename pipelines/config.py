@@ -1,0 +1,235 @@
+"""The pipeline configuration: typed sections, loaded from YAML, validated before any work.
+
+`load_config(path, overrides)` returns a `CurateConfig` or raises one `ConfigError` that lists
+every problem (unknown keys, bad types, bad thresholds, missing input files). Sections owned by
+other packages (quality, dedup, sampling, training trigger) are defined next to their code and
+composed here.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from pipelines.typed_config import ConfigError, apply_override, build, parse_override, to_dict
+from quality.config import QualityConfig, ReportConfig, StatsConfig, ValidationConfig
+from transforms.dedup.config import DedupConfig
+from transforms.sampling.config import SamplingConfig
+
+FORMATS = ("auto", "jsonl", "parquet", "text", "hf_dataset")
+
+
+@dataclass
+class RunConfig:
+    """Where outputs go and how the local runner is used."""
+
+    name: str = "curate"
+    output: str = "out/curate"  # local path or a Beam filesystem URL (gs://...)
+    seed: int = 0  # drives ids for records without one, shuffling, sampling
+    workers: int = 0  # local runner processes; 0 = one per core
+    running_mode: Literal["multi_processing", "multi_threading", "in_memory"] = "multi_processing"
+    progress: bool = True  # log progress lines during long local runs
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.workers < 0:
+            out.append(f"workers must be >= 0 (0 = one per core), got {self.workers}")
+        if not self.output:
+            out.append("output must be set")
+        return out
+
+
+@dataclass
+class SourceConfig:
+    """One named input: file globs of one format."""
+
+    name: str
+    paths: list[str]
+    format: Literal["auto", "jsonl", "parquet", "text", "hf_dataset"] = "auto"
+    id_field: str = "id"  # missing ids are derived from (source, file, line) and the seed
+    text_field: str = "text"
+
+    def validate(self) -> list[str]:
+        out = []
+        if not self.name or any(c in self.name for c in "/\\ "):
+            out.append(f"name {self.name!r} must be non-empty, without spaces or slashes")
+        if not self.paths:
+            out.append(f"source {self.name!r}: paths must list at least one file or glob")
+        for pattern in self.paths:
+            if "://" in pattern:
+                continue  # remote globs are expanded by Beam's filesystems at run time
+            if not glob.glob(os.path.expanduser(pattern), recursive=True):
+                out.append(f"source {self.name!r}: no file matches {pattern!r}")
+        return out
+
+
+@dataclass
+class DemoConfig:
+    """A corpus built at run time from text found on this machine (installed packages, docs)."""
+
+    enabled: bool = False
+    max_docs: int = 3000
+    malformed: bool = True  # add a few deliberately broken lines to show the dead-letter path
+
+    def validate(self) -> list[str]:
+        return [] if self.max_docs > 0 else [f"max_docs must be > 0, got {self.max_docs}"]
+
+
+@dataclass
+class InputConfig:
+    """Inputs and per-record policy limits."""
+
+    sources: list[SourceConfig] = field(default_factory=list)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    max_doc_bytes: int = 2_000_000  # larger documents go to rejected/ (reason too_large)
+    max_line_bytes: int = 64_000_000  # a JSONL line longer than this is dead-lettered unparsed
+    split_bytes: int = 16 << 20  # read-task size; plain JSONL/text files are split at lines
+
+    def validate(self) -> list[str]:
+        out = []
+        if not self.sources and not self.demo.enabled:
+            out.append("no input: give input.sources (or --input) or enable input.demo")
+        names = [s.name for s in self.sources]
+        if len(names) != len(set(names)):
+            out.append(f"source names must be unique, got {names}")
+        for key in ("max_doc_bytes", "max_line_bytes", "split_bytes"):
+            if getattr(self, key) <= 0:
+                out.append(f"{key} must be > 0")
+        return out
+
+
+@dataclass
+class NormalizeConfig:
+    """Text normalization applied before scoring, hashing and tokenization."""
+
+    unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
+    strip_control: bool = True  # drop C0/C1 control chars except \n and \t
+    collapse_spaces: bool = True  # runs of spaces/tabs inside a line become one space
+    strip_lines: bool = True  # trailing whitespace per line removed
+    max_blank_lines: int = 2  # longer runs of blank lines are shortened; -1 keeps them
+
+    def validate(self) -> list[str]:
+        return [] if self.max_blank_lines >= -1 else ["max_blank_lines must be >= -1"]
+
+
+@dataclass
+class TokenizerConfig:
+    """A tokenizer from a local path, or a byte-level BPE trained on a sample of the input."""
+
+    path: str | None = None  # tokenizer.json, or a directory holding one
+    vocab_size: int = 8192  # when training
+    train_sample_docs: int = 5000
+    train_sample_bytes: int = 64 << 20
+    eos_token: str = "<|endoftext|>"
+    pad_token: str = "<|pad|>"
+    add_eos: bool = True
+    batch_size: int = 512  # documents per encode_batch call
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.path is not None and not os.path.exists(self.path):
+            out.append(f"path {self.path!r} does not exist")
+        if self.path is None and self.vocab_size < 300:
+            out.append(f"vocab_size must be >= 300 for a byte-level BPE, got {self.vocab_size}")
+        if self.batch_size <= 0:
+            out.append("batch_size must be > 0")
+        return out
+
+
+@dataclass
+class ShardsConfig:
+    """Arrow IPC shards."""
+
+    rows_per_shard: int = 5000
+    include_text: bool = False
+    min_tokens: int = 1  # documents with fewer tokens (EOS included) are rejected (too_short)
+
+    def validate(self) -> list[str]:
+        return [] if self.rows_per_shard > 0 else ["rows_per_shard must be > 0"]
+
+
+@dataclass
+class TrainTriggerConfig:
+    """Start LoRA training as the last stage of `curate run`, once every shard is final."""
+
+    enabled: bool = False
+    config: str | None = None  # a train YAML (configs/train/...)
+    force: bool = False  # train even if validation failed
+    overrides: list[str] = field(default_factory=list)  # KEY=VALUE for the train config
+
+    def validate(self) -> list[str]:
+        if not self.enabled:
+            return []
+        if not self.config:
+            return ["enabled needs config: a train YAML path"]
+        if not os.path.exists(self.config):
+            return [f"config {self.config!r} does not exist"]
+        return []
+
+
+@dataclass
+class CurateConfig:
+    """The whole pipeline configuration (see README for every field)."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    shards: ShardsConfig = field(default_factory=ShardsConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    train: TrainTriggerConfig = field(default_factory=TrainTriggerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def sha256(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def load_config(
+    path: str | None,
+    overrides: list[str] | None = None,
+    input_globs: list[str] | None = None,
+    output: str | None = None,
+) -> CurateConfig:
+    """Loads YAML at `path`, applies CLI overrides, validates; raises ConfigError on any problem."""
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except FileNotFoundError:
+            raise ConfigError([f"config file {path!r} does not exist"]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"config file {path!r} is not valid YAML: {exc}"]) from None
+        if not isinstance(data, dict):
+            raise ConfigError([f"config file {path!r} must hold a mapping at the top level"])
+    if input_globs:
+        # --input replaces the configured sources (and the demo corpus) with the user's files.
+        data.setdefault("input", {})
+        data["input"]["sources"] = [{"name": "input", "paths": list(input_globs)}]
+        data["input"]["demo"] = {"enabled": False}
+    if output:
+        data.setdefault("run", {})["output"] = output
+    for text in overrides or []:
+        try:
+            keys, value = parse_override(text)
+            apply_override(data, keys, value)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return build(CurateConfig, data, "")

@@ -1,0 +1,180 @@
+"""Typed configuration from plain dicts (YAML), with every problem reported at once.
+
+Config sections are dataclasses. `build(cls, data)` walks the dataclass fields, converts and
+type-checks each value, rejects unknown keys, then calls each section's optional
+`validate() -> list[str]` for cross-field checks. Errors are collected with their dotted path and
+raised together as one `ConfigError`, so a user fixes a config in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Raised with every problem found in a configuration."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
+
+
+def build(cls: type[T], data: Any, path: str = "") -> T:
+    """Builds dataclass `cls` from `data`, raising one ConfigError listing every problem."""
+    problems: list[str] = []
+    obj = _convert(cls, data, path, problems)
+    _validate_tree(obj, path, problems)
+    if problems:
+        raise ConfigError(problems)
+    return obj
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _validate_tree(obj: Any, path: str, problems: list[str]) -> None:
+    """Runs validate() on every section that converted without a type problem of its own."""
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        sub = _join(path, f.name)
+        if dataclasses.is_dataclass(value):
+            _validate_tree(value, sub, problems)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                _validate_tree(item, f"{sub}[{i}]", problems)
+    validate = getattr(obj, "validate", None)
+    if callable(validate) and getattr(obj, "_converted_cleanly", True):
+        prefix = f"{path}: " if path else ""
+        problems.extend(prefix + p for p in validate())
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        for arg in non_none:  # first alternative that converts cleanly wins
+            trial: list[str] = []
+            out = _convert(arg, value, path, trial)
+            if not trial:
+                return out
+        problems.append(f"{path}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        return None
+    if origin is typing.Literal:
+        if value not in get_args(tp):
+            choices = ", ".join(repr(a) for a in get_args(tp))
+            problems.append(f"{path}: must be one of {choices}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{path}: expected a list, got {value!r}")
+            return []
+        (arg,) = get_args(tp) or (Any,)
+        return [_convert(arg, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(f"{path}: expected a mapping, got {value!r}")
+            return {}
+        kt, vt = get_args(tp) or (Any, Any)
+        return {
+            _convert(kt, k, f"{path}.<key>", problems): _convert(vt, v, f"{path}.{k}", problems)
+            for k, v in value.items()
+        }
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            problems.append(f"{path}: expected a mapping, got {value!r}")
+            return None
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
+        before = len(problems)
+        for key in value:
+            if key not in fields:
+                known = ", ".join(sorted(fields))
+                problems.append(f"{_join(path, str(key))}: unknown key (known: {known})")
+        kwargs = {}
+        for name, f in fields.items():
+            if name in value:
+                kwargs[name] = _convert(hints[name], value[name], _join(path, name), problems)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                problems.append(f"{_join(path, name)}: required")
+        try:
+            obj = tp(**kwargs)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{path or tp.__name__}: {exc}")
+            return None
+        if len(problems) != before:
+            object.__setattr__(obj, "_converted_cleanly", False)
+        return obj
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{path}: expected a number, got {value!r}")
+            return 0.0
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{path}: expected an integer, got {value!r}")
+            return 0
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{path}: expected true or false, got {value!r}")
+            return False
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            problems.append(f"{path}: expected a string, got {value!r}")
+            return ""
+        return value
+    if isinstance(tp, type) and not isinstance(value, tp):
+        problems.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def to_dict(obj: Any) -> Any:
+    """The plain-dict form of a config (what the manifest stores and hashes)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parses a `--set a.b.c=value` override; the value is read as YAML (so 3, true, [1,2] work)."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError([f"override {text!r}: expected KEY.PATH=VALUE"])
+    key, raw = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_override(data: dict, keys: list[str], value: Any) -> None:
+    """Sets data[k1][k2]... = value, creating intermediate mappings."""
+    node = data
+    for k in keys[:-1]:
+        if not isinstance(node.get(k), dict):
+            node[k] = {}
+        node = node[k]
+    node[keys[-1]] = value
