@@ -18,7 +18,8 @@ from typing import Any, Literal
 import yaml
 
 from pipelines.typed_config import ConfigError, apply_override, build, parse_override, to_dict
-from quality.config import QualityConfig, ReportConfig, StatsConfig, ValidationConfig
+from quality.config import QualityConfig
+from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
 from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
 
