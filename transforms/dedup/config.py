@@ -1,8 +1,15 @@
-"""Config section for deduplication."""
+"""Config section for deduplication.
+
+One dataclass per dedup stage; each `validate()` returns problem strings (never raises) so the
+loader can report every problem at once. Defaults cite where they come from.
+"""
 
 from __future__ import annotations
 
+import glob
+import os
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass
@@ -18,5 +25,156 @@ class ExactDedupConfig:
 
 
 @dataclass
+class NearDedupConfig:
+    """MinHash-LSH near dedup over word n-gram shingles (see transforms/dedup/near.py)."""
+
+    enabled: bool = True
+    # Jaccard similarity above which two documents are duplicates: 0.8 as in GPT-3 / The Pile
+    # style fuzzy dedup and datatrove's default (14 bands x 8 rows ~ 0.72 LSH threshold).
+    threshold: float = 0.8
+    num_perm: int = 128  # datasketch's default; the estimate's std. dev. at J=0.8 is ~0.035
+    ngram: int = 5  # word 5-grams: datatrove MinhashConfig.n_grams, Lee et al. 2022 use 5 too
+    scheme: Literal["affine32", "legacy"] = "affine32"  # datasketch >= 2.0 default permutations
+    # LSH banding: 0 = chosen by minimising weighted FP/FN areas (datasketch's optimal_param)
+    # at `lsh_threshold`. Candidate edges are verified on the full signature, so the banding
+    # favours recall: a false candidate costs one comparison, a missed pair is a kept duplicate.
+    bands: int = 0
+    rows: int = 0
+    lsh_threshold: float | None = None  # None = threshold - 0.1
+    fp_weight: float = 0.1
+    fn_weight: float = 0.9
+    verify: bool = True  # drop candidate edges whose estimated Jaccard < threshold
+    max_bucket: int = 64  # larger LSH buckets become a star from their smallest id (no all-pairs)
+    lowercase: bool = True
+    strip_punct: bool = True  # every non-alphanumeric character is a word separator
+    fold_digits: bool = False  # map ASCII digits to 0 (datatrove norm_numbers does the same)
+    audit_clusters: int = 20  # clusters sampled (deterministically) for the audit output
+
+    def validate(self) -> list[str]:
+        out = []
+        if not 0.0 < self.threshold < 1.0:
+            out.append(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.lsh_threshold is not None and not 0.0 < self.lsh_threshold < 1.0:
+            out.append(f"lsh_threshold must be in (0, 1), got {self.lsh_threshold}")
+        if self.num_perm < 2:
+            out.append(f"num_perm must be >= 2, got {self.num_perm}")
+        if self.ngram < 1:
+            out.append(f"ngram must be >= 1, got {self.ngram}")
+        if (self.bands == 0) != (self.rows == 0):
+            out.append("bands and rows must both be 0 (auto) or both be set")
+        if self.bands < 0 or self.rows < 0:
+            out.append("bands and rows must be >= 0")
+        if self.bands and self.rows and self.bands * self.rows > self.num_perm:
+            out.append(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.fp_weight < 0 or self.fn_weight < 0 or self.fp_weight + self.fn_weight == 0:
+            out.append("fp_weight and fn_weight must be >= 0 and not both 0")
+        if self.max_bucket < 2:
+            out.append(f"max_bucket must be >= 2, got {self.max_bucket}")
+        if self.audit_clusters < 0:
+            out.append("audit_clusters must be >= 0")
+        return out
+
+    def effective_lsh_threshold(self) -> float:
+        """The similarity the LSH banding is tuned for."""
+        if self.lsh_threshold is not None:
+            return self.lsh_threshold
+        return max(0.05, self.threshold - 0.1)
+
+
+@dataclass
+class BoilerplateConfig:
+    """Lines repeated across many documents (C4 / RefinedWeb style) are removed from the text."""
+
+    enabled: bool = True
+    # A line found in more than this many documents is boilerplate. RefinedWeb and C4 drop
+    # repeated spans corpus-wide; a document-count floor keeps rare legitimate repeats.
+    min_docs: int = 100
+    # Shorter lines (after stripping) are never considered: short lines like "}" or "Thanks!"
+    # repeat naturally. 40 chars ~ a short sentence (C4 keeps lines of >= 3 words).
+    min_line_chars: int = 40
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.min_docs < 1:
+            out.append(f"min_docs must be >= 1, got {self.min_docs}")
+        if self.min_line_chars < 1:
+            out.append(f"min_line_chars must be >= 1, got {self.min_line_chars}")
+        return out
+
+
+@dataclass
+class CrossReleaseConfig:
+    """Drop documents already published in a previous release (its Bloom filter of content keys)."""
+
+    previous_filter: str | None = None  # path/URL of the previous run's filter file, or None
+    write_filter: bool = True  # write this release's filter next to the manifest
+    cumulative: bool = True  # the written filter also holds the previous filter's keys
+    expected_items: int = 10_000_000  # sizing of a new filter (a previous one keeps its size)
+    fpr: float = 0.001  # false positive rate at expected_items: 14.4 bits/key (Bloom 1970)
+    seed: int = 0  # hash seed of a new filter
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.previous_filter and "://" not in self.previous_filter:
+            if not os.path.exists(self.previous_filter):
+                out.append(f"previous_filter {self.previous_filter!r} does not exist")
+        if self.expected_items < 1:
+            out.append(f"expected_items must be >= 1, got {self.expected_items}")
+        if not 0.0 < self.fpr < 0.5:
+            out.append(f"fpr must be in (0, 0.5), got {self.fpr}")
+        return out
+
+
+@dataclass
+class EvalSetConfig:
+    """One evaluation set: JSONL(.gz) files (every string field, or `fields`) or text files."""
+
+    name: str
+    paths: list[str]
+    fields: list[str] = field(default_factory=list)  # JSONL fields to read; [] = every string
+
+    def validate(self) -> list[str]:
+        out = []
+        if not self.name or any(c in self.name for c in "/\\ "):
+            out.append(f"name {self.name!r} must be non-empty, without spaces or slashes")
+        if not self.paths:
+            out.append(f"eval set {self.name!r}: paths must list at least one file")
+        for pattern in self.paths:
+            if "://" not in pattern and not glob.glob(os.path.expanduser(pattern)):
+                out.append(f"eval set {self.name!r}: no file matches {pattern!r}")
+        return out
+
+
+@dataclass
+class DecontaminationConfig:
+    """Documents sharing word n-grams with an eval set are flagged or dropped (GPT-3 style)."""
+
+    eval_sets: list[EvalSetConfig] = field(default_factory=list)
+    ngram: int = 13  # GPT-3 (Brown et al. 2020, App. C) uses 13-grams
+    # Eval examples shorter than `ngram` words are matched whole when they have at least this
+    # many words (GPT-3 used a minimum n of 8 for short benchmarks); shorter ones are ignored.
+    min_example_words: int = 8
+    min_hits: int = 1  # distinct matching n-grams that make a document contaminated
+    action: Literal["flag", "drop"] = "flag"
+
+    def validate(self) -> list[str]:
+        out = []
+        names = [e.name for e in self.eval_sets]
+        if len(names) != len(set(names)):
+            out.append(f"eval set names must be unique, got {names}")
+        if self.ngram < 1:
+            out.append(f"ngram must be >= 1, got {self.ngram}")
+        if not 1 <= self.min_example_words <= self.ngram:
+            out.append(f"min_example_words must be in [1, ngram], got {self.min_example_words}")
+        if self.min_hits < 1:
+            out.append(f"min_hits must be >= 1, got {self.min_hits}")
+        return out
+
+
+@dataclass
 class DedupConfig:
     exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near: NearDedupConfig = field(default_factory=NearDedupConfig)
+    boilerplate: BoilerplateConfig = field(default_factory=BoilerplateConfig)
+    cross_release: CrossReleaseConfig = field(default_factory=CrossReleaseConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)

@@ -1,0 +1,75 @@
+"""The last curation step: manifest, stats.json, validation, report; checks the accounting.
+
+Runs once, after every shard is final (its main input is the list of all shard infos). A broken
+accounting fails the run loudly after the manifest is written (for inspection).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import apache_beam as beam
+
+from transforms import fs
+from transforms.accounting import Tally, accounting_from_tally, accounting_problems
+
+FORMAT_VERSION = 1
+
+
+class AccountingError(RuntimeError):
+    pass
+
+
+class Finalize(beam.DoFn):
+    def __init__(self, plan) -> None:
+        self._plan = plan
+
+    def process(self, shard_infos, tally, **summaries):
+        plan, cfg = self._plan, self._plan.cfg
+        t = Tally.from_state(tally)
+        accounting = accounting_from_tally(t)
+        problems = accounting_problems(accounting)
+        shards = sorted((i for i in shard_infos if i["split"] == "train"), key=lambda i: i["path"])
+        eval_shards = sorted((i for i in shard_infos if i["split"] != "train"), key=lambda i: i["path"])
+        strip = lambda infos: [{k: v for k, v in i.items() if k != "split"} for i in infos]  # noqa: E731
+        stats = {
+            "funnel": accounting,
+            "tokens": {"written": sum(i["tokens"] for i in shard_infos), "by_split": {
+                s: sum(i["tokens"] for i in shard_infos if i["split"] == s) for s in sorted({i["split"] for i in shard_infos})}},
+            "cpu_seconds": {k: round(v, 3) for k, v in sorted(t.seconds.items())},
+            "dedup": {"exact_cluster_sizes": summaries.pop("exact_cluster_sizes", {})},
+        }
+        for key, value in summaries.items():
+            if key.startswith("dedup_"):
+                stats["dedup"][key[len("dedup_"):]] = value
+            else:
+                stats[key] = value
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "name": cfg.run.name,
+            "created_unix": int(time.time()),
+            "config_sha256": plan.config_sha256,
+            "config": plan.config_dict,
+            "code_version": plan.code_version,
+            "arrow_format": "ipc_stream",
+            "tokenizer": plan.tokenizer.to_manifest("tokenizer/tokenizer.json"),
+            "schema": {"score_columns": plan.score_columns, "text": cfg.shards.include_text},
+            "shards": strip(shards),
+            "eval_shards": strip(eval_shards),
+            "accounting": accounting,
+            "accounting_ok": not problems,
+            "stats": "stats.json",
+            "report": None,
+            "validation": {"success": None, "skipped": True},
+        }
+        fs.atomic_write_bytes(fs.join(plan.output, "stats.json"), json.dumps(stats, indent=1, sort_keys=True).encode())
+        manifest = self._validate_and_report(manifest, stats)
+        fs.atomic_write_bytes(fs.join(plan.output, "manifest.json"), json.dumps(manifest, indent=1).encode())
+        if problems:
+            raise AccountingError("accounting does not add up: " + "; ".join(problems))
+        fs.delete_tree(plan.tmp)
+        yield manifest
+
+    def _validate_and_report(self, manifest: dict, stats: dict) -> dict:
+        return manifest

@@ -1,0 +1,134 @@
+"""Driver: prepare a run (demo corpus, read tasks, tokenizer), execute the graph, load the manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from itertools import islice
+
+import apache_beam as beam
+
+from pipelines.config import CurateConfig, SourceConfig
+from pipelines.graph import RunPlan, build_graph
+from pipelines.options import pipeline_options
+from transforms import fs
+from transforms.normalize import Normalizer
+from transforms.readers import plan_read_tasks, read_task
+from transforms.record import Record
+from transforms.tokenize import describe_tokenizer, resolve_tokenizer_file, save_tokenizer, train_bpe
+
+log = logging.getLogger("curate")
+
+# Outputs of a previous run that a new run in the same folder replaces (nothing else is touched).
+RUN_OUTPUTS = ("shards", "dead_letter", "rejected", "removed", "report", "validation", "_tmp",
+               "tokenizer", "manifest.json", "stats.json")
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("curate")
+    except PackageNotFoundError:
+        v = "0.0.0"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=os.path.dirname(__file__), timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{v}+g{sha}" if sha else v
+
+
+def _clean_previous(output: str) -> None:
+    if fs.is_remote(output):
+        return
+    import shutil
+
+    for name in RUN_OUTPUTS:
+        path = os.path.join(output, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def demo_sources(cfg: CurateConfig, output: str) -> list[SourceConfig]:
+    """Builds the demo corpus under OUTPUT/demo_input and returns its sources."""
+    from pipelines.demo_data import build_corpus
+
+    folder = os.path.join(output, "demo_input")
+    if not os.path.exists(os.path.join(folder, ".complete")):
+        build_corpus(folder, max_docs=cfg.input.demo.max_docs, seed=cfg.run.seed, malformed=cfg.input.demo.malformed)
+        open(os.path.join(folder, ".complete"), "w").close()
+    extra = [os.path.join(folder, "truncated-*.jsonl.gz")] if cfg.input.demo.malformed else []
+    return [
+        SourceConfig("code", [os.path.join(folder, "code-*.jsonl.gz")]),
+        SourceConfig("docs", [os.path.join(folder, "docs-*.jsonl.gz"), *extra]),
+        SourceConfig("man", [os.path.join(folder, "man-*.jsonl.gz")]),
+    ]
+
+
+def sample_texts(tasks, normalizer: Normalizer, max_docs: int, max_bytes: int) -> list[str]:
+    """A deterministic sample across read tasks (round-robin), normalized, for tokenizer training."""
+    per_task = max(1, -(-max_docs // max(len(tasks), 1)))
+    texts, total = [], 0
+    for task in tasks:
+        for item in islice((r for r in read_task(task) if isinstance(r, Record)), per_task):
+            text = normalizer(item.text)
+            if text:
+                texts.append(text)
+                total += len(text)
+            if len(texts) >= max_docs or total >= max_bytes:
+                return texts
+    return texts
+
+
+def prepare(cfg: CurateConfig) -> RunPlan:
+    output = cfg.run.output if fs.is_remote(cfg.run.output) else os.path.abspath(cfg.run.output)
+    cfg.run.output = output
+    _clean_previous(output)
+    fs.makedirs(output)
+    sources = list(cfg.input.sources)
+    if cfg.input.demo.enabled:
+        sources += demo_sources(cfg, output)
+    tasks = plan_read_tasks(sources, cfg.input.split_bytes, cfg.input.max_line_bytes)
+    tok_path = fs.join(output, "tokenizer", "tokenizer.json")
+    tcfg = cfg.tokenizer
+    if tcfg.path:
+        with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
+            fs.atomic_write_bytes(tok_path, src.read())
+        info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
+    else:
+        t0 = time.time()
+        texts = sample_texts(tasks, Normalizer.from_config(cfg.normalize), tcfg.train_sample_docs, tcfg.train_sample_bytes)
+        tok = train_bpe(texts, tcfg.vocab_size, [tcfg.eos_token, tcfg.pad_token])
+        info = save_tokenizer(tok, tok_path, tcfg.eos_token, tcfg.pad_token)
+        log.info("trained a %d-token BPE on %d sampled documents in %.1fs", info.vocab_size, len(texts), time.time() - t0)
+    with open(tok_path, encoding="utf-8") as fh:
+        tokenizer_json = fh.read()
+    from pipelines.plugins import Plugins
+
+    plan = RunPlan(cfg, output, tasks, info, tokenizer_json, [], code_version(),
+                   config_dict=cfg.to_dict(), config_sha256=cfg.sha256())
+    plan.plugins = Plugins.from_config(cfg, plan)
+    plan.score_columns = plan.plugins.score_columns() if hasattr(plan.plugins, "score_columns") else []
+    return plan
+
+
+def run(cfg: CurateConfig, beam_args: list[str] | None = None) -> dict:
+    """Runs the whole curation job; returns the manifest (with its wall time under "timings")."""
+    t0 = time.time()
+    plan = prepare(cfg)
+    t_prepare = time.time() - t0
+    options = pipeline_options(cfg.run, beam_args)
+    with beam.Pipeline(options=options) as p:
+        build_graph(p, plan)
+    with fs.open_read(fs.join(plan.output, "manifest.json")) as fh:
+        manifest = json.load(fh)
+    manifest["timings"] = {"prepare_s": round(t_prepare, 2), "pipeline_s": round(time.time() - t0 - t_prepare, 2),
+                           "total_s": round(time.time() - t0, 2)}
+    fs.atomic_write_bytes(fs.join(plan.output, "manifest.json"), json.dumps(manifest, indent=1).encode())
+    return manifest

@@ -1,0 +1,129 @@
+"""Document-masked attention for packed rows, plugged into Hugging Face models.
+
+We register one attention function, `curate_packed`, with transformers' `AttentionInterface`; the
+model's attention layers call it with (query, key, value) and whatever extra keyword arguments the
+model's forward received, so the trainer passes the row layout once per step as
+`curate_attn=PackedAttention(...)`. Because the name is not in transformers' mask registry, the
+model builds no mask of its own. Backends, all computing causal attention that never crosses a
+segment boundary:
+
+* `sdpa`: `scaled_dot_product_attention` with a block-diagonal causal boolean mask. Exact, works on
+  every device (the CPU path and the reference the others are tested against); costs S^2 per row.
+* `varlen`: flash attention over the flattened batch with cumulative segment lengths
+  (`torch.nn.attention.varlen`, CUDA, bf16/fp16): no mask, no work across documents.
+* `flex`: `flex_attention` with a document block mask (CUDA; compiled; skips masked blocks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+ATTENTION_NAME = "curate_packed"
+_flex_compiled = None
+
+
+@dataclass
+class PackedAttention:
+    """The row layout of one micro-batch, in the form the chosen backend needs."""
+
+    backend: str
+    doc_mask: torch.Tensor | None = None  # sdpa: (B, 1, S, S) bool, True where attention is allowed
+    cu_seqlens: torch.Tensor | None = None  # varlen: int32 boundaries over the flattened batch
+    max_seqlen: int = 0
+    block_mask: Any = None  # flex: a BlockMask
+
+    @classmethod
+    def build(cls, backend: str, segment_ids: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int) -> PackedAttention:
+        """Prepares `backend`'s inputs from a batch's segment ids / boundaries (once per micro-batch)."""
+        if backend == "sdpa":
+            return cls(backend, doc_mask=document_causal_mask(segment_ids))
+        if backend == "varlen":
+            return cls(backend, cu_seqlens=cu_seqlens.to(segment_ids.device, torch.int32), max_seqlen=int(max_seqlen))
+        if backend == "flex":
+            return cls(backend, block_mask=_flex_block_mask(segment_ids))
+        raise ValueError(f"unknown attention backend {backend!r}")
+
+
+def document_causal_mask(segment_ids: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, S) bool: query i may attend key j iff j <= i and both lie in the same segment."""
+    same = segment_ids[:, :, None] == segment_ids[:, None, :]
+    n = segment_ids.shape[1]
+    causal = torch.ones(n, n, dtype=torch.bool, device=segment_ids.device).tril_()
+    return (same & causal).unsqueeze(1)
+
+
+def _flex_block_mask(segment_ids: torch.Tensor) -> Any:
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def mask_mod(b, h, q, k):
+        return (segment_ids[b, q] == segment_ids[b, k]) & (k <= q)
+
+    batch, n = segment_ids.shape
+    return create_block_mask(mask_mod, batch, None, n, n, device=segment_ids.device)
+
+
+def packed_attention_forward(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    curate_attn: PackedAttention | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Attention over packed rows; query (B, Hq, S, D), key/value (B, Hkv, S, D) -> (B, S, Hq, D)."""
+    if curate_attn is None:
+        raise RuntimeError(f"attention '{ATTENTION_NAME}' needs curate_attn=PackedAttention(...) in the model call")
+    gqa = query.shape[1] != key.shape[1]
+    if curate_attn.backend == "sdpa":
+        out = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=curate_attn.doc_mask, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+        )
+        return out.transpose(1, 2).contiguous(), None
+    if curate_attn.backend == "varlen":
+        from torch.nn.attention.varlen import varlen_attn
+
+        batch, heads, n, dim = query.shape
+        flat = lambda t: t.transpose(1, 2).reshape(batch * n, t.shape[1], dim)  # noqa: E731
+        cu, m = curate_attn.cu_seqlens, curate_attn.max_seqlen
+        out = varlen_attn(flat(query), flat(key), flat(value), cu, cu, m, m, scale=scaling, window_size=(-1, 0), enable_gqa=gqa)
+        return out.view(batch, n, heads, dim), None
+    if curate_attn.backend == "flex":
+        global _flex_compiled
+        if _flex_compiled is None:
+            from torch.nn.attention.flex_attention import flex_attention
+
+            _flex_compiled = torch.compile(flex_attention, dynamic=False)
+        out = _flex_compiled(query, key, value, block_mask=curate_attn.block_mask, scale=scaling, enable_gqa=gqa)
+        return out.transpose(1, 2).contiguous(), None
+    raise ValueError(f"unknown attention backend {curate_attn.backend!r}")
+
+
+def register_packed_attention() -> str:
+    """Registers `curate_packed` with transformers (idempotent) and returns its name."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(ATTENTION_NAME, packed_attention_forward)
+    return ATTENTION_NAME
+
+
+def resolve_backend(requested: str, device: torch.device, dtype: torch.dtype) -> str:
+    """The backend `auto` means here: flash varlen on CUDA in half precision, else masked SDPA."""
+    if requested != "auto":
+        if requested in ("varlen", "flex") and device.type != "cuda":
+            raise ValueError(f"model.attention {requested!r} needs a CUDA device; use 'sdpa' or 'auto' on {device.type}")
+        return requested
+    if device.type == "cuda" and dtype in (torch.bfloat16, torch.float16):
+        try:
+            import torch.nn.attention.varlen  # noqa: F401
+
+            return "varlen"
+        except ImportError:
+            return "sdpa"
+    return "sdpa"

@@ -1,0 +1,102 @@
+"""Which packed rows each rank trains on at each step, and where a resumed run picks up.
+
+An optimizer step consumes one *global batch* of `micro_batch_size * grad_accum * world_size`
+consecutive rows of the epoch's packing plan. Micro-batch m of rank r takes the block
+`(m * world_size + r) * micro_batch_size` of it, so ranks read disjoint rows, and a single process
+with `grad_accum * world_size` micro-batches sees exactly the union. The data cursor is
+(epoch, step in epoch): plans are a pure function of (seed, epoch), so nothing else is needed to
+resume mid-epoch. An incomplete global batch at an epoch's end is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from train.batch import Batch, collate
+from train.config import DataConfig
+from train.packing import PackedRows, epoch_order, one_document_per_row, pack_documents
+from train.shards import ShardDocuments
+
+
+@dataclass(frozen=True)
+class DataCursor:
+    """The next step to train: the packing plan of `epoch`, global batch `step_in_epoch`."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def make_plan(docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, epoch: int, shuffle: bool = True) -> PackedRows:
+    """The packing plan of one epoch over `doc_indices`."""
+    order = epoch_order(doc_indices, cfg.seed, epoch, shuffle=shuffle)
+    if cfg.packing:
+        return pack_documents(order, docs.lengths, cfg.max_seq_len, cfg.pack_window)
+    return one_document_per_row(order, docs.lengths, cfg.max_seq_len)
+
+
+class TrainLoader:
+    """The micro-batches of every optimizer step for one rank.
+
+    Args:
+        docs: the training documents.
+        doc_indices: which of them are for training (the rest may be held out).
+        cfg: data settings (row length, micro-batch size, seed, packing).
+        grad_accum: micro-batches per step per rank.
+        world_size: number of data-parallel ranks.
+        rank: this rank.
+        pad_id: padding token.
+    """
+
+    def __init__(self, docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, grad_accum: int, world_size: int, rank: int, pad_id: int) -> None:
+        self.docs, self.doc_indices, self.cfg = docs, doc_indices, cfg
+        self.grad_accum, self.world_size, self.rank, self.pad_id = grad_accum, world_size, rank, pad_id
+        self.rows_per_step = cfg.micro_batch_size * grad_accum * world_size
+        self._cached: tuple[int, PackedRows] | None = None
+
+    def plan(self, epoch: int) -> PackedRows:
+        if self._cached is None or self._cached[0] != epoch:
+            self._cached = (epoch, make_plan(self.docs, self.doc_indices, self.cfg, epoch))
+        return self._cached[1]
+
+    def steps_in_epoch(self, epoch: int) -> int:
+        return len(self.plan(epoch)) // self.rows_per_step
+
+    def step_rows(self, cursor: DataCursor) -> list[list[list[tuple[int, int, int]]]]:
+        """For each micro-batch of this rank: its rows, each a list of (doc, start, length)."""
+        plan, mb = self.plan(cursor.epoch), self.cfg.micro_batch_size
+        base = cursor.step_in_epoch * self.rows_per_step
+        starts = [base + (m * self.world_size + self.rank) * mb for m in range(self.grad_accum)]
+        return [[plan.segments(row) for row in range(s, s + mb)] for s in starts]
+
+    def batches(self, cursor: DataCursor) -> list[Batch]:
+        """The micro-batches this rank trains on at `cursor`."""
+        return [collate(rows, self.docs, self.cfg.max_seq_len, self.pad_id) for rows in self.step_rows(cursor)]
+
+    def advance(self, cursor: DataCursor) -> DataCursor:
+        """The cursor after `cursor`'s step (rolling over to the next epoch's plan)."""
+        if cursor.step_in_epoch + 1 < self.steps_in_epoch(cursor.epoch):
+            return DataCursor(cursor.epoch, cursor.step_in_epoch + 1)
+        return DataCursor(cursor.epoch + 1, 0)
+
+    def default_total_steps(self, epochs: float) -> int:
+        """Steps for `epochs` passes, measured on epoch 0's plan."""
+        return max(1, int(epochs * self.steps_in_epoch(0)))
+
+
+def eval_batches(docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, world_size: int, rank: int, max_batches: int, pad_id: int) -> list[Batch]:
+    """This rank's share of the first `max_batches` global eval batches (fixed, unshuffled order)."""
+    plan = make_plan(docs, doc_indices, cfg, epoch=0, shuffle=False)
+    mb = cfg.micro_batch_size
+    out = []
+    for k in range(max_batches):
+        start = (k * world_size + rank) * mb
+        if start >= len(plan):
+            break
+        rows = [plan.segments(r) for r in range(start, min(start + mb, len(plan)))]
+        out.append(collate(rows, docs, cfg.max_seq_len, pad_id))
+    return out

@@ -1,0 +1,147 @@
+"""The frozen base model and its peft adapter.
+
+The base is a local Hugging Face model directory (anything `AutoModelForCausalLM` loads, never the
+hub) or a small Llama-shaped model built from sizes in the config, its vocabulary taken from the
+corpus tokenizer and its random weights a function of `init_seed`. On top we put a peft adapter:
+LoRA (rsLoRA/DoRA options), prompt tuning or prefix tuning.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from train.config import AdapterConfig, ModelConfig
+from train.manifest import TokenizerInfo
+
+
+@dataclass
+class ParamCounts:
+    """Parameter counts used for the FLOPs estimate: matmul weights only (embeddings are lookups)."""
+
+    frozen_matmul: int  # frozen weights of linear layers, output head included
+    trainable: int
+    total: int
+
+
+def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """The base weights' dtype: bf16 on CUDA, fp32 on CPU unless asked otherwise."""
+    if requested == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[requested]
+
+
+def build_base_model(cfg: ModelConfig, tokenizer: TokenizerInfo, dtype: torch.dtype, max_seq_len: int) -> nn.Module:
+    """Loads or builds the base causal LM on CPU, all weights frozen.
+
+    Raises:
+        ValueError: if a local model's vocabulary cannot hold the corpus tokenizer's ids, or its
+            own tokenizer.json disagrees with the corpus tokenizer.
+    """
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    if cfg.from_config is not None:
+        fc = cfg.from_config
+        config = LlamaConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=fc.hidden_size,
+            num_hidden_layers=fc.layers,
+            num_attention_heads=fc.heads,
+            num_key_value_heads=fc.kv_heads,
+            intermediate_size=fc.intermediate_size,
+            max_position_embeddings=max(max_seq_len, 2048),
+            rope_theta=fc.rope_theta,
+            rms_norm_eps=fc.rms_norm_eps,
+            tie_word_embeddings=fc.tie_embeddings,
+            eos_token_id=tokenizer.eos_id,
+            pad_token_id=tokenizer.pad_id,
+            bos_token_id=None,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(fc.init_seed)
+            model = LlamaForCausalLM(config)
+        model = model.to(dtype)
+    else:
+        path = Path(cfg.path).expanduser()
+        _check_local_tokenizer(path, tokenizer)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+        rows = model.get_input_embeddings().weight.shape[0]
+        if rows < tokenizer.vocab_size:
+            raise ValueError(f"model {path} has {rows} embedding rows but the corpus tokenizer has {tokenizer.vocab_size} tokens")
+    model.requires_grad_(False)
+    model.config.use_cache = False
+    return model
+
+
+def _check_local_tokenizer(path: Path, tokenizer: TokenizerInfo) -> None:
+    own = path / "tokenizer.json"
+    if not own.is_file():
+        return
+    from tokenizers import Tokenizer
+
+    mine, theirs = Tokenizer.from_file(str(own)).get_vocab(True), Tokenizer.from_file(str(tokenizer.path)).get_vocab(True)
+    if mine != theirs:
+        differing = sum(1 for k, v in theirs.items() if mine.get(k) != v)
+        raise ValueError(f"the corpus tokenizer ({tokenizer.path}) differs from the model's own {own} ({differing} tokens map to different ids)")
+
+
+def attach_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
+    """Wraps `model` with the configured peft adapter (freshly initialised)."""
+    from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model
+
+    if cfg.type == "lora":
+        target = cfg.target_modules if isinstance(cfg.target_modules, str) else list(cfg.target_modules)
+        peft_config = LoraConfig(
+            r=cfg.r,
+            lora_alpha=cfg.alpha,
+            lora_dropout=cfg.dropout,
+            target_modules=target,
+            use_rslora=cfg.use_rslora,
+            use_dora=cfg.use_dora,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+    elif cfg.type == "prompt_tuning":
+        peft_config = PromptTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM")
+    else:
+        peft_config = PrefixTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM")
+    return get_peft_model(model, peft_config)
+
+
+def count_params(model: nn.Module) -> ParamCounts:
+    """Frozen matmul weights, trainable parameters and the total (shared weights counted once)."""
+    seen: set[int] = set()
+    frozen_matmul = 0
+    for module in model.modules():
+        if isinstance(module, nn.Linear) and id(module.weight) not in seen and not module.weight.requires_grad:
+            seen.add(id(module.weight))
+            frozen_matmul += module.weight.numel()
+    params = {id(p): p for p in model.parameters()}.values()
+    return ParamCounts(frozen_matmul, sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))
+
+
+def describe(model: nn.Module) -> dict:
+    """Shape facts for the report and the FLOPs formula."""
+    config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return {
+        "model_type": config.model_type,
+        "layers": config.num_hidden_layers,
+        "hidden_size": config.hidden_size,
+        "heads": heads,
+        "kv_heads": getattr(config, "num_key_value_heads", heads),
+        "head_dim": head_dim,
+        "vocab_size": config.vocab_size,
+    }
+
+
+def save_base_model(model: nn.Module, directory: Path, tokenizer_path: Path) -> None:
+    """Writes the (random, from_config) base model and tokenizer so the adapter can be used later."""
+    model.save_pretrained(str(directory))
+    (directory / "tokenizer.json").write_bytes(tokenizer_path.read_bytes())
+    (directory / "curate_base_model.json").write_text(json.dumps({"note": "random weights built from config by curate train"}))

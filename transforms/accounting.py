@@ -1,0 +1,132 @@
+"""Where every record ends: tallies of (place, reason, source) -> [documents, bytes].
+
+DoFns that move records into a place (read, dead_letter, rejected, removed, written, ...) count
+them in a `Tally` and emit it once per bundle on the "tally" output, so the accounting costs one
+small element per bundle instead of one per record. `MergeTallies` folds them into one dict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+TALLY = "tally"
+TERMINAL = ("dead_letter", "rejected", "removed", "sampled_out", "written")
+
+
+def _zero_pair() -> list[int]:
+    return [0, 0]
+
+
+class Tally:
+    """A mergeable count of documents and bytes per (place, reason, source), plus CPU seconds."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], list[int]] = defaultdict(_zero_pair)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def add(self, place: str, reason: str, source: str, n_bytes: int = 0, n: int = 1) -> None:
+        cell = self.counts[(place, reason, source)]
+        cell[0] += n
+        cell[1] += n_bytes
+
+    def merge(self, other: Tally) -> Tally:
+        for key, (n, b) in other.counts.items():
+            cell = self.counts[key]
+            cell[0] += n
+            cell[1] += b
+        for stage, s in other.seconds.items():
+            self.seconds[stage] += s
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.counts) or bool(self.seconds)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"counts": [[*k, *v] for k, v in sorted(self.counts.items())], "seconds": dict(self.seconds)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Tally:
+        t = cls()
+        for place, reason, source, n, b in state["counts"]:
+            t.add(place, reason, source, b, n)
+        for stage, s in state["seconds"].items():
+            t.seconds[stage] += s
+        return t
+
+
+def accounting_from_tally(t: Tally) -> dict[str, Any]:
+    """The manifest's accounting block (see DESIGN.md), with per-source breakdown and bytes."""
+
+    def block() -> dict[str, Any]:
+        return {"read": 0, "written": 0, "dead_letter": {}, "rejected": {}, "removed": {},
+                "sampled_out": 0, "bytes": {}}
+
+    total, by_source = block(), defaultdict(block)
+    for (place, reason, source), (n, b) in sorted(t.counts.items()):
+        for acc in (total, by_source[source]):
+            acc["bytes"][place] = acc["bytes"].get(place, 0) + b
+            if place in ("read", "written", "sampled_out"):
+                acc[place] += n
+            elif place in ("dead_letter", "rejected", "removed"):
+                acc[place][reason] = acc[place].get(reason, 0) + n
+            else:  # informational places (e.g. stage outputs) kept under "stages"
+                acc.setdefault("stages", {}).setdefault(place, 0)
+                acc["stages"][place] += n
+    total["by_source"] = dict(by_source)
+    return total
+
+
+def accounting_problems(acc: dict[str, Any]) -> list[str]:
+    """Checks read == written + dead_letter + rejected + removed + sampled_out, overall and per source."""
+
+    def check(name: str, a: dict[str, Any]) -> str | None:
+        out = a["written"] + sum(a["dead_letter"].values()) + sum(a["rejected"].values()) + sum(a["removed"].values()) + a["sampled_out"]
+        if out != a["read"]:
+            return f"{name}: read {a['read']} != accounted {out} (written {a['written']}, dead_letter {sum(a['dead_letter'].values())}, rejected {sum(a['rejected'].values())}, removed {sum(a['removed'].values())}, sampled_out {a['sampled_out']})"
+        return None
+
+    problems = [check("total", acc)] + [check(f"source {s}", a) for s, a in acc["by_source"].items()]
+    return [p for p in problems if p]
+
+
+class TallyingDoFn(beam.DoFn):
+    """Base for DoFns that count into a per-bundle Tally and time their work under `stage`."""
+
+    stage = "stage"
+
+    def start_bundle(self):
+        self._tally = Tally()
+        self._t0 = time.process_time()
+
+    def finish_bundle(self):
+        self._tally.seconds[self.stage] += time.process_time() - self._t0
+        yield beam.pvalue.TaggedOutput(
+            TALLY, WindowedValue(self._tally.to_state(), MIN_TIMESTAMP, [GlobalWindow()])
+        )
+        self._tally = Tally()
+
+
+class MergeTallies(beam.CombineFn):
+    """Tally states -> one merged Tally state."""
+
+    def create_accumulator(self) -> Tally:
+        return Tally()
+
+    def add_input(self, acc: Tally, state: dict) -> Tally:
+        return acc.merge(Tally.from_state(state))
+
+    def merge_accumulators(self, accs) -> Tally:
+        out = Tally()
+        for a in accs:
+            out.merge(a)
+        return out
+
+    def extract_output(self, acc: Tally) -> dict:
+        return acc.to_state()

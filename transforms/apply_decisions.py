@@ -1,0 +1,162 @@
+"""Stage 2: re-read spilled records, apply the corpus-wide decisions, tokenize, write sorted runs.
+
+Per spill run (one element), with the decisions as side inputs:
+- records that lost a duplicate-id contest -> dead_letter (duplicate_id), found by position;
+- records removed by exact/near dedup -> removed/ (with text), found by id;
+- survivors: boilerplate lines stripped (when enabled), tokenized in batches, too-short ones
+  rejected, and the rest written to a "tokenized run" sorted by the seeded shuffle key.
+Only small `Candidate` tuples (id, source, n_tokens, scores) leave for sampling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from typing import NamedTuple
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from transforms import fs
+from transforms.accounting import TallyingDoFn
+from transforms.hashing import shuffle_key
+from transforms.record import DeadLetter, Record, Rejection, Removal
+from transforms.spill import read_run
+
+
+class TokRun(NamedTuple):
+    path: str
+    rows: int
+    tokens: int
+
+
+class Decisions(NamedTuple):
+    """Side input: what happens to non-surviving records, and cluster ids of kept ones."""
+
+    dup_losers: dict[int, int]  # position -> position of the kept record with the same id
+    removed: dict[str, Removal]  # id -> why it was removed
+    clusters: dict[str, str]  # kept id -> its dedup cluster id
+
+
+def tokrun_schema(score_columns: list[str]) -> pa.Schema:
+    return pa.schema(
+        [("key", pa.int64()), ("id", pa.string()), ("source", pa.string()),
+         ("input_ids", pa.list_(pa.int32())), ("n_tokens", pa.int32())]
+        + [(c, pa.float32()) for c in score_columns]
+        + [("dedup_cluster", pa.string()), ("text", pa.large_string())]
+    )
+
+
+def _score(meta: dict, name: str) -> float:
+    value = meta.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+class ApplyDecisionsAndTokenize(TallyingDoFn):
+    """SpillRun -> TokRun (main) + candidates / dead / removed / rejected tagged outputs."""
+
+    stage = "tokenize"
+    CANDIDATES, DEAD, REMOVED, REJECTED = "candidates", "dead", "removed", "rejected"
+
+    def __init__(self, run_dir: str, encoder, seed: int, score_columns: list[str],
+                 min_tokens: int, batch_size: int, strip_boilerplate=None) -> None:
+        self._dir = run_dir
+        self._encoder = encoder
+        self._seed = seed
+        self._scores = list(score_columns)
+        self._min_tokens = min_tokens
+        self._batch = batch_size
+        self._strip = strip_boilerplate  # callable(text, hashes) -> (text, n_removed) or None
+
+    def process(self, run, decisions: Decisions, boilerplate=None):
+        table = read_run(run.path)
+        pos_col = table.column("pos").to_numpy()
+        ids = table.column("id").to_pylist()
+        sources = table.column("source").to_pylist()
+        metas = table.column("meta").to_pylist()
+        texts_col = table.column("text")
+        keep_rows: list[int] = []
+        texts: dict[int, str] = {}
+        for i, (pos, doc_id, source) in enumerate(zip(pos_col.tolist(), ids, sources, strict=True)):
+            if pos in decisions.dup_losers:
+                meta = json.loads(metas[i])
+                text = texts_col[i].as_py()
+                yield beam.pvalue.TaggedOutput(self.DEAD, DeadLetter(
+                    "duplicate_id", source, meta.get("_file", ""), meta.get("_line", 0), text.encode()[:4096],
+                    f"id {doc_id!r} already used by the record at position {decisions.dup_losers[pos]}"))
+                continue
+            removal = decisions.removed.get(doc_id)
+            if removal is not None:
+                yield beam.pvalue.TaggedOutput(self.REMOVED, (removal, texts_col[i].as_py()))
+                continue
+            keep_rows.append(i)
+        # Survivors: boilerplate, then tokenize in batches.
+        out_cols: dict[str, list] = {k: [] for k in ("key", "id", "source", "input_ids", "n_tokens", "dedup_cluster", "text")}
+        for c in self._scores:
+            out_cols[c] = []
+        for start in range(0, len(keep_rows), self._batch):
+            rows = keep_rows[start:start + self._batch]
+            batch_texts, batch_rows = [], []
+            for i in rows:
+                text = texts_col[i].as_py()
+                if self._strip is not None and boilerplate is not None and len(boilerplate):
+                    text, n_lines = self._strip(text, boilerplate)
+                    if n_lines:
+                        self._tally.add("boilerplate_lines", "", sources[i], n=n_lines)
+                    if not text.strip():
+                        meta = json.loads(metas[i])
+                        yield beam.pvalue.TaggedOutput(self.REJECTED, Rejection(
+                            Record(ids[i], texts_col[i].as_py(), sources[i], meta), "empty_after_boilerplate", ""))
+                        continue
+                batch_texts.append(text)
+                batch_rows.append(i)
+            for i, text, tokens in zip(batch_rows, batch_texts, self._encoder.encode(batch_texts), strict=True):
+                meta = json.loads(metas[i])
+                if len(tokens) < self._min_tokens:
+                    yield beam.pvalue.TaggedOutput(self.REJECTED, Rejection(
+                        Record(ids[i], text, sources[i], meta), "too_short", f"{len(tokens)} tokens < {self._min_tokens}"))
+                    continue
+                scores = {c: _score(meta, c) for c in self._scores}
+                for extra in ("dsir", "bias_weight"):
+                    if extra in meta and extra not in scores:
+                        scores[extra] = _score(meta, extra)
+                out_cols["key"].append(shuffle_key(ids[i], self._seed))
+                out_cols["id"].append(ids[i])
+                out_cols["source"].append(sources[i])
+                out_cols["input_ids"].append(tokens)
+                out_cols["n_tokens"].append(len(tokens))
+                out_cols["dedup_cluster"].append(decisions.clusters.get(ids[i], ""))
+                out_cols["text"].append(text)
+                for c in self._scores:
+                    out_cols[c].append(scores[c])
+                self._tally.add("tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass")))
+                self._tally.add("tokens", "", sources[i], n=len(tokens))
+                yield beam.pvalue.TaggedOutput(self.CANDIDATES, (ids[i], sources[i], len(tokens), scores))
+        if out_cols["id"]:
+            yield self._write(out_cols)
+
+    def _write(self, cols: dict[str, list]) -> TokRun:
+        schema = tokrun_schema(self._scores)
+        order = np.lexsort((np.array(cols["id"], dtype=object), np.array(cols["key"], dtype=np.int64)))
+        offsets = np.zeros(len(order) + 1, dtype=np.int32)
+        lengths = np.array([len(cols["input_ids"][i]) for i in order], dtype=np.int64)
+        if lengths.sum() >= 2**31:
+            raise ValueError("tokenized run too large for int32 list offsets; lower the spill size")
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.concatenate([cols["input_ids"][i] for i in order]) if len(order) else np.zeros(0, np.int32)
+        arrays = []
+        for field in schema:
+            if field.name == "input_ids":
+                arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32())))
+            else:
+                col = cols[field.name]
+                arrays.append(pa.array([col[i] for i in order], field.type))
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        path = fs.join(self._dir, f"tokrun-{uuid.uuid4().hex}.arrow")
+        tmp = fs.temp_name(path)
+        with fs.open_write(tmp) as fh, pa.ipc.new_file(fh, schema) as writer:
+            writer.write_table(table, max_chunksize=8192)
+        fs.rename(tmp, path)
+        return TokRun(path, table.num_rows, int(lengths.sum()))

@@ -1,0 +1,146 @@
+"""Word n-gram shingles of normalized text, hashed to 32 bits, for a batch of documents at once.
+
+Normalization (each step optional, see `NearDedupConfig`): lowercase; every character that is
+not alphanumeric (`str.isalnum`) becomes a word separator; ASCII digits fold to "0". Words are
+then the maximal runs of non-separators — exactly `reference_words()`, the plain-Python
+definition that tests and the benchmark ground truth use.
+
+Vectorised: a batch of documents is joined into one UTF-8 buffer; a 256-entry table marks word
+bytes, word boundaries come from one `np.diff`, every word is hashed by the rolling hash of
+`transforms.dedup.rolling` from one prefix sum, and n-gram shingles combine word hashes with n
+vector passes. Python only touches each document once (lower(), and a regex for the rare
+non-ASCII text), never each word or shingle.
+
+A document with fewer than n words (including none) has exactly one shingle: the hash of all its
+words. Two such documents are duplicates iff their normalized words are equal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from transforms.dedup.rolling import span_hashes, window_hash_int, window_hashes
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+_SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"[0-9]")
+
+# Word bytes when punctuation is stripped: ASCII letters and digits, and every byte of a
+# non-ASCII character (the regex pass has already replaced non-ASCII non-alphanumerics).
+_ALNUM_BYTES = np.zeros(256, dtype=bool)
+for _lo, _hi in ((48, 57), (65, 90), (97, 122), (128, 255)):
+    _ALNUM_BYTES[_lo : _hi + 1] = True
+# Word bytes when only whitespace separates words: everything but str.isspace() ASCII bytes.
+_NONSPACE_BYTES = np.ones(256, dtype=bool)
+_NONSPACE_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = False
+_FOLD_DIGITS = np.arange(256, dtype=np.uint8)
+_FOLD_DIGITS[48:58] = 48
+
+
+class ShingleBatch(NamedTuple):
+    """Shingle hashes of a batch: `hashes[offsets[i]:offsets[i+1]]` belong to document i."""
+
+    hashes: np.ndarray  # uint32, grouped by document in input order
+    offsets: np.ndarray  # int64, len = n_docs + 1
+
+
+def reference_words(
+    text: str, lowercase: bool = True, strip_punct: bool = True, fold_digits: bool = False
+) -> list[str]:
+    """The normalized words of `text` in plain Python (the definition the fast path matches)."""
+    if lowercase:
+        text = text.lower()
+    if strip_punct:
+        text = _NON_ALNUM.sub(" ", text)
+    if fold_digits:
+        text = _DIGITS.sub("0", text)
+    return text.split()
+
+
+class Shingler:
+    """Hashes word n-gram shingles of normalized text (picklable, no heavy state).
+
+    Args:
+        ngram: words per shingle.
+        lowercase: lowercase before splitting.
+        strip_punct: treat every non-alphanumeric character as a separator; if False only
+            whitespace separates words.
+        fold_digits: map ASCII digits to "0".
+    """
+
+    def __init__(
+        self,
+        ngram: int = 5,
+        lowercase: bool = True,
+        strip_punct: bool = True,
+        fold_digits: bool = False,
+    ) -> None:
+        if ngram < 1:
+            raise ValueError(f"ngram must be >= 1, got {ngram}")
+        self.ngram = ngram
+        self.lowercase = lowercase
+        self.strip_punct = strip_punct
+        self.fold_digits = fold_digits
+
+    def _prepare(self, text: str) -> bytes:
+        if self.lowercase:
+            text = text.lower()
+        if not text.isascii():  # rare on code/docs; the byte table handles ASCII alone
+            text = (_NON_ALNUM if self.strip_punct else _SPACES).sub(" ", text)
+        return text.encode("utf-8", "surrogatepass")
+
+    def word_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """64-bit hashes of every normalized word, and per-document word offsets."""
+        parts = [self._prepare(t) for t in texts]
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        doc_starts = np.zeros(len(parts), dtype=np.int64)
+        if len(parts) > 1:
+            # one separator byte between documents keeps their words apart
+            doc_starts[1:] = np.cumsum(lengths[:-1] + 1)
+        buf = np.frombuffer(b" ".join(parts), dtype=np.uint8)
+        table = _ALNUM_BYTES if self.strip_punct else _NONSPACE_BYTES
+        is_word = np.zeros(len(buf) + 2, dtype=np.int8)
+        is_word[1:-1] = table[buf]
+        edges = np.diff(is_word)
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        if self.fold_digits:
+            buf = _FOLD_DIGITS[buf]
+        hashes = span_hashes(buf, starts, ends)
+        doc_of_word = np.searchsorted(doc_starts, starts, side="right") - 1
+        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc_of_word, minlength=len(parts)), out=offsets[1:])
+        return hashes, offsets
+
+    def hash_batch(self, texts: list[str]) -> ShingleBatch:
+        """32-bit shingle hashes of every document of `texts` (duplicates within a doc kept)."""
+        n = self.ngram
+        words, woff = self.word_hashes(texts)
+        counts = np.diff(woff)
+        windows = window_hashes(words, n)
+        # window i starts at word i; keep it if its last word is in the same document
+        doc_of_word = np.repeat(np.arange(len(texts)), counts)
+        if len(windows):
+            valid = doc_of_word[: len(windows)] == doc_of_word[n - 1 :]
+            hashes, docs = windows[valid], doc_of_word[: len(windows)][valid]
+        else:
+            hashes, docs = windows, np.zeros(0, dtype=np.int64)
+        short = np.flatnonzero(counts < n)
+        if len(short):  # one shingle of all words: a loop over documents, not shingles
+            extra = np.array(
+                [window_hash_int(words[woff[d] : woff[d + 1]].tolist()) for d in short],
+                dtype=np.uint64,
+            )
+            order = np.argsort(np.concatenate((docs, short)), kind="stable")
+            hashes = np.concatenate((hashes, extra))[order]
+            docs = np.concatenate((docs, short))[order]
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(docs, minlength=len(texts)), out=offsets[1:])
+        return ShingleBatch((hashes >> np.uint64(32)).astype(np.uint32), offsets)
+
+    def hash_one(self, text: str) -> np.ndarray:
+        """32-bit shingle hashes of one document."""
+        return self.hash_batch([text]).hashes

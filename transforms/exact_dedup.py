@@ -1,0 +1,95 @@
+"""Duplicate-id resolution and exact dedup, on small per-record metadata (never text).
+
+Both group by key and keep one deterministic representative, so the result is the same whatever
+the number of workers or the bundle split:
+
+- `ResolveDuplicateIds`: records sharing an id keep the one first in input order (smallest
+  position: sorted file list, then line); the others are dead-lettered as `duplicate_id`.
+- `ExactDedup`: records sharing the 128-bit content key keep the best by `keep` (longest, or
+  highest quality, ties by smallest id); the others are removed with the kept id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import apache_beam as beam
+
+from transforms.record import Removal
+from transforms.spill import DocMeta
+
+KEEP_RULES: dict[str, Callable[[DocMeta], tuple]] = {
+    "longest": lambda m: (-m.n_chars, m.id),
+    "quality": lambda m: (-m.quality, -m.n_chars, m.id),
+    "first_id": lambda m: (m.id,),
+}
+
+
+def exact_cluster_id(key: bytes) -> str:
+    return "exact:" + key.hex()[:16]
+
+
+class _PickFirstPosition(beam.DoFn):
+    LOSERS = "losers"
+
+    def process(self, kv):
+        _, metas = kv
+        metas = sorted(metas, key=lambda m: m.pos)
+        yield metas[0]
+        for m in metas[1:]:
+            yield beam.pvalue.TaggedOutput(self.LOSERS, (m.pos, m.id, m.source, metas[0].pos))
+
+
+class ResolveDuplicateIds(beam.PTransform):
+    """DocMeta -> {"kept": DocMeta with unique ids, "losers": (pos, id, source, kept_pos)}."""
+
+    def expand(self, metas):
+        out = (
+            metas
+            | "ById" >> beam.Map(lambda m: (m.id, m))
+            | "GroupById" >> beam.GroupByKey()
+            | "PickFirst" >> beam.ParDo(_PickFirstPosition()).with_outputs(_PickFirstPosition.LOSERS, main="kept")
+        )
+        return {"kept": out.kept, "losers": out.losers}
+
+
+class _PickRepresentative(beam.DoFn):
+    REMOVED, CLUSTERS = "removed", "clusters"
+
+    def __init__(self, keep: str) -> None:
+        self._rank = KEEP_RULES[keep]
+
+    def process(self, kv):
+        key, metas = kv
+        metas = list(metas)
+        if len(metas) == 1:
+            yield metas[0]
+            return
+        metas.sort(key=self._rank)
+        kept, cluster = metas[0], exact_cluster_id(key)
+        yield kept
+        yield beam.pvalue.TaggedOutput(self.CLUSTERS, (kept.id, cluster, len(metas)))
+        for m in metas[1:]:
+            yield beam.pvalue.TaggedOutput(self.REMOVED, Removal(m.id, m.source, "exact", cluster, kept.id, 1.0))
+
+
+class ExactDedup(beam.PTransform):
+    """DocMeta -> {"kept": DocMeta, "removed": Removal, "clusters": (kept_id, cluster, size)}."""
+
+    def __init__(self, keep: str = "longest") -> None:
+        super().__init__()
+        if keep not in KEEP_RULES:
+            raise ValueError(f"keep must be one of {sorted(KEEP_RULES)}, got {keep!r}")
+        self._keep = keep
+
+    def expand(self, metas):
+        out = (
+            metas
+            | "ByContent" >> beam.Map(lambda m: (m.key, m))
+            | "GroupByContent" >> beam.GroupByKey()
+            | "PickRepresentative"
+            >> beam.ParDo(_PickRepresentative(self._keep)).with_outputs(
+                _PickRepresentative.REMOVED, _PickRepresentative.CLUSTERS, main="kept"
+            )
+        )
+        return {"kept": out.kept, "removed": out.removed, "clusters": out.clusters}

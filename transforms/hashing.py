@@ -1,0 +1,37 @@
+"""Stable hashes used as keys: content identity, record position and the shuffle order.
+
+All are pure functions of their inputs (and the seed), never of the process or the worker, so
+decisions keyed by them are the same on any runner and any number of workers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xxhash
+
+_U64 = (1 << 64) - 1
+
+
+def content_key(text: str) -> bytes:
+    """128-bit xxh3 digest of the UTF-8 text: the exact-dedup key (collision odds ~n²/2¹²⁹)."""
+    return xxhash.xxh3_128_digest(text.encode("utf-8", "surrogatepass"))
+
+
+def position_key(file_index: int, line: int) -> int:
+    """A unique int64 for a physical input record: file index (sorted input list) and line/row.
+
+    Records are told apart by position, not id, until duplicate ids are resolved.
+    """
+    if line >= 1 << 40 or file_index >= 1 << 23:
+        raise ValueError(f"position out of range: file {file_index}, line {line}")
+    return (file_index << 40) | line
+
+
+def shuffle_key(doc_id: str, seed: int) -> int:
+    """A seeded 63-bit hash of the id: sorting by it is the global shuffle (fits int64)."""
+    return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8", "surrogatepass"), seed=seed & _U64) >> 1
+
+
+def shuffle_keys(doc_ids: list[str], seed: int) -> np.ndarray:
+    """Vector form of `shuffle_key` as int64."""
+    return np.fromiter((shuffle_key(d, seed) for d in doc_ids), dtype=np.int64, count=len(doc_ids))

@@ -1,0 +1,51 @@
+"""Text normalization: Unicode form, control characters, whitespace. Pure text -> text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0/C1 controls except \t and \n; \r is handled by newline folding first.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_TRAILING = re.compile(r"[ \t]+$", re.M)
+
+
+class Normalizer:
+    """Normalizes text as configured (see `NormalizeConfig`); callable, picklable, stateless."""
+
+    def __init__(
+        self,
+        unicode_form: str = "NFC",
+        strip_control: bool = True,
+        collapse_spaces: bool = True,
+        strip_lines: bool = True,
+        max_blank_lines: int = 2,
+    ) -> None:
+        self.unicode_form = None if unicode_form == "none" else unicode_form
+        self.strip_control = strip_control
+        self.collapse_spaces = collapse_spaces
+        self.strip_lines = strip_lines
+        self.max_blank_lines = max_blank_lines
+        self._blank_runs = (
+            re.compile(r"\n{%d,}" % (max_blank_lines + 2)) if max_blank_lines >= 0 else None
+        )
+
+    @classmethod
+    def from_config(cls, cfg) -> Normalizer:
+        return cls(cfg.unicode_form, cfg.strip_control, cfg.collapse_spaces, cfg.strip_lines, cfg.max_blank_lines)
+
+    def __call__(self, text: str) -> str:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if self.unicode_form and not text.isascii():
+            text = unicodedata.normalize(self.unicode_form, text)
+        if self.strip_control:
+            text = _CONTROL.sub("", text)
+        if self.collapse_spaces:
+            text = _SPACES.sub(" ", text)
+        if self.strip_lines:
+            text = _TRAILING.sub("", text)
+        if self._blank_runs is not None:
+            text = self._blank_runs.sub("\n" * (self.max_blank_lines + 1), text)
+        return text.strip()

@@ -1,0 +1,135 @@
+"""Spill runs: full records parked on disk between the corpus-wide decisions.
+
+The local runner keeps every PCollection that crosses a stage boundary in memory, so full texts
+must not cross one. `SpillRecords` writes each bundle's records to Arrow IPC files (bounded
+size) in the same fused stage that read them, and emits only small `DocMeta` per record for the
+dedup shuffles plus a `SpillRun` per file. Stage 2 re-reads the runs and applies the decisions.
+This is the temp-file + finalize pattern of Beam's own file sinks, so it holds on Dataflow too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import NamedTuple
+
+import apache_beam as beam
+import pyarrow as pa
+
+from transforms import fs
+from transforms.accounting import TallyingDoFn
+from transforms.hashing import content_key
+from transforms.record import Record
+
+SPILL_SCHEMA = pa.schema([
+    ("pos", pa.int64()),
+    ("id", pa.string()),
+    ("source", pa.string()),
+    ("text", pa.large_string()),
+    ("meta", pa.string()),  # JSON of the record's meta
+])
+
+
+class SpillRun(NamedTuple):
+    path: str
+    rows: int
+    bytes: int
+
+
+class DocMeta(NamedTuple):
+    """What the dedup shuffles need of a record (never its text)."""
+
+    pos: int
+    id: str
+    source: str
+    key: bytes  # content_key of the normalized text
+    n_chars: int
+    quality: float
+    minhash: bytes | None = None
+    line_hashes: bytes | None = None
+
+
+def _meta_json(meta: dict) -> str:
+    return json.dumps(meta, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+class SpillRecords(TallyingDoFn):
+    """Buffers records, writes them as IPC files of at most `max_bytes` text, emits DocMeta."""
+
+    stage = "spill"
+    META, RUNS, LINES = "meta", "runs", "lines"
+
+    def __init__(self, spill_dir: str, featurizer=None, max_bytes: int = 64 << 20) -> None:
+        self._dir = spill_dir
+        self._featurizer = featurizer
+        self._max_bytes = max_bytes
+
+    def start_bundle(self):
+        super().start_bundle()
+        self._buf: list[Record] = []
+        self._bytes = 0
+
+    def process(self, rec: Record):
+        self._buf.append(rec)
+        self._bytes += len(rec.text)
+        if self._bytes >= self._max_bytes:
+            yield from self._flush(window_values=False)
+
+    def finish_bundle(self):
+        yield from self._flush(window_values=True)
+        yield from super().finish_bundle()
+
+    def _flush(self, window_values: bool):
+        if not self._buf:
+            return
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.timestamp import MIN_TIMESTAMP
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        def out(tag, value):
+            if window_values:
+                value = WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+            return beam.pvalue.TaggedOutput(tag, value)
+
+        recs, self._buf, self._bytes = self._buf, [], 0
+        texts = [r.text for r in recs]
+        feats = self._featurizer.featurize(texts) if self._featurizer else [None] * len(recs)
+        table = pa.table(
+            [[r.meta["_pos"] for r in recs], [r.id for r in recs], [r.source for r in recs], texts,
+             [_meta_json(r.meta) for r in recs]],
+            schema=SPILL_SCHEMA,
+        )
+        path = fs.join(self._dir, f"spill-{uuid.uuid4().hex}.arrow")
+        tmp = fs.temp_name(path)
+        with fs.open_write(tmp) as fh, pa.ipc.new_file(fh, SPILL_SCHEMA) as writer:
+            writer.write_table(table, max_chunksize=4096)
+        fs.rename(tmp, path)
+        n_bytes = 0
+        for rec, text, feat in zip(recs, texts, feats, strict=True):
+            size = len(text.encode("utf-8", "surrogatepass"))
+            n_bytes += size
+            self._tally.add("spilled", "", rec.source, size)
+            yield out(self.META, DocMeta(
+                rec.meta["_pos"], rec.id, rec.source, content_key(text), len(text),
+                float(rec.meta.get("quality", 0.0)),
+                getattr(feat, "minhash", None), None,
+            ))
+            if feat is not None and getattr(feat, "line_hashes", None) is not None:
+                yield out(self.LINES, feat.line_hashes)
+        yield out(self.RUNS, SpillRun(path, len(recs), n_bytes))
+
+
+def read_run(path: str) -> pa.Table:
+    """A run's table, memory-mapped when local (zero-copy)."""
+    if fs.is_remote(path):
+        with fs.open_read(path) as fh:
+            return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
+    return pa.ipc.open_file(pa.memory_map(path)).read_all()

@@ -1,0 +1,101 @@
+"""Tokenizers: load one from a local path, or train a byte-level BPE on a sample of the input.
+
+The tokenizer is saved as `OUTPUT/tokenizer/tokenizer.json`; its sha256, vocab size and the EOS
+and PAD ids go into the manifest, and the trainer refuses a model whose tokenizer differs.
+Encoding is batched (`encode_batch_fast`, Rust threads, no offsets) inside stage 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    path: str
+    sha256: str
+    vocab_size: int
+    eos_id: int
+    pad_id: int
+
+    def to_manifest(self, relative_path: str) -> dict:
+        return {"path": relative_path, "sha256": self.sha256, "vocab_size": self.vocab_size,
+                "eos_id": self.eos_id, "pad_id": self.pad_id}
+
+
+def resolve_tokenizer_file(path: str) -> str:
+    """`path` itself if a file, else `path/tokenizer.json`."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "tokenizer.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no tokenizer.json at {path!r}")
+    return path
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int, special_tokens: list[str]) -> Tokenizer:
+    """A byte-level BPE (GPT-2 style pre-tokenization) trained on `texts`; specials get ids 0..n-1."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def save_tokenizer(tok: Tokenizer, path: str, eos_token: str, pad_token: str) -> TokenizerInfo:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    tok.save(tmp)
+    os.replace(tmp, path)
+    return describe_tokenizer(path, eos_token, pad_token)
+
+
+def describe_tokenizer(path: str, eos_token: str, pad_token: str) -> TokenizerInfo:
+    """Identity of a tokenizer file; raises ValueError if EOS is missing from its vocabulary."""
+    tok = Tokenizer.from_file(path)
+    eos = tok.token_to_id(eos_token)
+    if eos is None:
+        raise ValueError(f"tokenizer {path!r} has no EOS token {eos_token!r}; set tokenizer.eos_token")
+    pad = tok.token_to_id(pad_token)
+    with open(path, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    return TokenizerInfo(path, digest, tok.get_vocab_size(with_added_tokens=True), eos, eos if pad is None else pad)
+
+
+class BatchEncoder:
+    """Encodes batches of texts to int32 arrays with EOS appended; built lazily (picklable)."""
+
+    def __init__(self, tokenizer_json: str, eos_id: int | None) -> None:
+        self._json = tokenizer_json  # the serialized tokenizer, so workers need no shared disk
+        self._eos_id = eos_id
+        self._tok: Tokenizer | None = None
+
+    def __getstate__(self):
+        return {"_json": self._json, "_eos_id": self._eos_id, "_tok": None}
+
+    def encode(self, texts: list[str]) -> list[np.ndarray]:
+        if self._tok is None:
+            self._tok = Tokenizer.from_str(self._json)
+            self._tok.no_padding()
+            self._tok.no_truncation()
+        encs = self._tok.encode_batch_fast(texts, add_special_tokens=False)
+        eos = self._eos_id
+        out = []
+        for e in encs:
+            ids = e.ids
+            if eos is not None:
+                ids.append(eos)
+            out.append(np.asarray(ids, dtype=np.int32))
+        return out
