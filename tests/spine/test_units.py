@@ -1,0 +1,98 @@
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.config import load_config
+from pipelines.typed_config import ConfigError
+from transforms.accounting import Tally, accounting_from_tally, accounting_problems
+from transforms.exact_dedup import ExactDedup, ResolveDuplicateIds
+from transforms.hashing import content_key, shuffle_key
+from transforms.normalize import Normalizer
+from transforms.record import Record, RecordCoder
+from transforms.shards import plan_shards
+from transforms.spill import DocMeta
+
+
+def test_normalizer():
+    n = Normalizer()
+    assert n("  a\u00a0\u00a0b \r\n\r\n\r\n\r\n\r\n\x07c\t\td  \n e\u0301 ") == "a b\n\n\nc d\n é"
+    assert Normalizer(unicode_form="none", collapse_spaces=False)("a  b") == "a  b"
+    assert n("\x00\x01 \n ") == ""
+
+
+def test_record_coder_round_trip():
+    rec = Record("i", "tëxt", "s", {"quality": 0.5, "_pos": 3, "groups": ["a"]})
+    assert RecordCoder().decode(RecordCoder().encode(rec)) == rec
+
+
+def test_hashes_are_stable():
+    assert content_key("abc") == content_key("abc") != content_key("abd")
+    assert len(content_key("abc")) == 16
+    assert shuffle_key("x", 1) != shuffle_key("x", 2)
+    assert 0 <= shuffle_key("x", 1) < 2**63
+
+
+def _meta(pos, id_, text, q=0.0):
+    return DocMeta(pos, id_, "s", content_key(text), len(text), q)
+
+
+def test_duplicate_ids_keep_first_position():
+    metas = [_meta(5, "a", "x"), _meta(2, "a", "y"), _meta(3, "b", "z")]
+    with TestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(metas) | ResolveDuplicateIds()
+        assert_that(out["kept"] | "k" >> beam.Map(lambda m: m.pos), equal_to([2, 3]), label="kept")
+        assert_that(out["losers"], equal_to([(5, "a", "s", 2)]), label="losers")
+
+
+@pytest.mark.parametrize("keep,expected", [("longest", "b"), ("quality", "c"), ("first_id", "a")])
+def test_exact_dedup_keep_rules(keep, expected):
+    metas = [_meta(1, "b", "same"), _meta(2, "a", "same"), _meta(3, "c", "same", q=0.9), _meta(4, "d", "other")]
+    metas[0] = metas[0]._replace(n_chars=10)  # "b" is the longest copy
+    with TestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(metas) | ExactDedup(keep)
+        assert_that(out["kept"] | beam.Map(lambda m: m.id), equal_to(sorted([expected, "d"])), label="kept")
+        assert_that(out["removed"] | beam.Map(lambda r: (r.stage, r.kept_id)), equal_to([("exact", expected)] * 2), label="removed")
+
+
+def test_plan_shards_exact_sizes_and_order():
+    selected = [(f"d{i}", "train") for i in range(25)] + [(f"e{i}", "eval") for i in range(3)]
+    tasks = plan_shards(selected, seed=3, rows_per_shard=10)
+    train = [t for t in tasks if t.split == "train"]
+    assert [len(t.ids) for t in train] == [10, 10, 5]
+    assert sorted(i for t in train for i in t.ids) == sorted(d for d, s in selected if s == "train")
+    assert all(a.hi < b.lo for a, b in zip(train, train[1:]))
+    assert plan_shards(list(reversed(selected)), 3, 10) == tasks  # order of input is irrelevant
+
+
+def test_accounting_check():
+    t = Tally()
+    t.add("read", "", "s", n=5)
+    t.add("written", "", "s", n=3)
+    t.add("dead_letter", "malformed_json", "s")
+    acc = accounting_from_tally(t)
+    assert accounting_problems(acc)  # one record unaccounted for
+    t.add("removed", "exact", "s")
+    assert accounting_problems(accounting_from_tally(t)) == []
+
+
+def test_config_errors_are_listed_together(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("run: {workers: -1}\ninput: {sources: [{name: a, paths: [nope*]}]}\nshards: {rows_per_shard: x}\nbogus: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(cfg_file))
+    text = str(err.value)
+    for needle in ("bogus: unknown key", "rows_per_shard: expected an integer", "workers must be >= 0", "no file matches 'nope*'"):
+        assert needle in text
+
+
+def test_config_overrides_and_input_flag(tmp_path):
+    (tmp_path / "x.jsonl").write_text('{"text": "hi"}\n')
+    cfg = load_config(None, ["shards.rows_per_shard=7", "run.seed=9"], [str(tmp_path / "*.jsonl")], str(tmp_path / "out"))
+    assert cfg.shards.rows_per_shard == 7 and cfg.run.seed == 9
+    assert cfg.input.sources[0].paths == [str(tmp_path / "*.jsonl")]
+    assert cfg.run.output == str(tmp_path / "out")
+    with pytest.raises(ConfigError, match="no input"):
+        load_config(None)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"))
