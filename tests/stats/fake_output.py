@@ -108,7 +108,9 @@ def build_fake_output(
 
     tok = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     rng = np.random.default_rng(seed)
-    fate = rng.choice(["keep", "reject", "remove", "sample"], size=len(docs), p=[0.75, 0.1, 0.1, 0.05])
+    fate = rng.choice(
+        ["keep", "reject", "remove", "sample"], size=len(docs), p=[0.75, 0.1, 0.1, 0.05]
+    )
     kept, rejected, removed = [], [], []
     by_source = {s: _zero_accounting() for s in sorted({d[1] for d in docs})}
     reasons = ["too_short", "gopher_quality:word_count", "toxicity"]
@@ -117,20 +119,55 @@ def build_fake_output(
         acc["read"] += 1
         if fate[i] == "reject":
             reason = reasons[i % len(reasons)]
-            rejected.append({"id": doc_id, "source": source, "reason": reason, "detail": "score 0.1 < 0.5", "text": "<b>bold</b> & " + text[:2000]})
+            rejected.append(
+                {
+                    "id": doc_id,
+                    "source": source,
+                    "reason": reason,
+                    "detail": "score 0.1 < 0.5",
+                    "text": "<b>bold</b> & " + text[:2000],
+                }
+            )
             acc["rejected"][reason] = acc["rejected"].get(reason, 0) + 1
         elif fate[i] == "remove":
             stage = "exact" if i % 2 else "near"
-            removed.append({"id": doc_id, "source": source, "stage": stage, "cluster": f"c-{i % 7}", "kept_id": docs[0][0], "similarity": 0.91, "text": text[:2000]})
+            removed.append(
+                {
+                    "id": doc_id,
+                    "source": source,
+                    "stage": stage,
+                    "cluster": f"c-{i % 7}",
+                    "kept_id": docs[0][0],
+                    "similarity": 0.91,
+                    "text": text[:2000],
+                }
+            )
             acc["removed"][stage] = acc["removed"].get(stage, 0) + 1
         elif fate[i] == "sample":
             acc["sampled_out"] += 1
         else:
             ids = tok.encode(text).ids + [0]
-            kept.append({"id": doc_id, "source": source, "text": text, "input_ids": ids,
-                         "quality": float(rng.uniform(0.4, 1.0)), "toxicity": float(rng.uniform(0, 0.1))})
+            kept.append(
+                {
+                    "id": doc_id,
+                    "source": source,
+                    "text": text,
+                    "input_ids": ids,
+                    "quality": float(rng.uniform(0.4, 1.0)),
+                    "toxicity": float(rng.uniform(0, 0.1)),
+                }
+            )
             acc["written"] += 1
-    dead = [{"reason": "malformed_json", "source": "docs", "file": "docs-00000.jsonl.gz", "line": 7, "raw": '{"id": "x", "text": "<unterminated', "detail": "Expecting ',' delimiter"}]
+    dead = [
+        {
+            "reason": "malformed_json",
+            "source": "docs",
+            "file": "docs-00000.jsonl.gz",
+            "line": 7,
+            "raw": '{"id": "x", "text": "<unterminated',
+            "detail": "Expecting ',' delimiter",
+        }
+    ]
     by_source.setdefault("docs", _zero_accounting())
     by_source["docs"]["read"] += 1
     by_source["docs"]["dead_letter"]["malformed_json"] = 1
@@ -145,21 +182,39 @@ def build_fake_output(
         table = shard_table(rows, include_text)
         write_stream(path, table)
         stats.add_table(shard_table(rows, True))
-        shards.append({"path": f"shards/train-{k:05d}.arrow", "rows": len(rows),
-                       "tokens": int(sum(len(r["input_ids"]) for r in rows)),
-                       "bytes": path.stat().st_size, "sha256": _sha256(path)})
+        shards.append(
+            {
+                "path": f"shards/train-{k:05d}.arrow",
+                "rows": len(rows),
+                "tokens": int(sum(len(r["input_ids"]) for r in rows)),
+                "bytes": path.stat().st_size,
+                "sha256": _sha256(path),
+            }
+        )
     accounting = _total(by_source)
     stats_json = {"corpus": stats.to_json(), "dedup_cluster_sizes": {"2": 5, "3": 2, "5": 1}}
     if extras:
         stats_json.update(_extras(accounting, kept))
     (out / "stats.json").write_text(json.dumps(stats_json, indent=1), encoding="utf-8")
     manifest = {
-        "format_version": 1, "config_sha256": "0" * 64, "config": {"run": {"name": "fake"}},
-        "code_version": "0.1.0+gtest", "arrow_format": "ipc_stream",
-        "tokenizer": {"path": "tokenizer/tokenizer.json", "sha256": _sha256(out / "tokenizer" / "tokenizer.json"), "vocab_size": vocab, "eos_id": 0, "pad_id": 1},
-        "shards": shards, "eval_shards": [], "accounting": accounting,
+        "format_version": 1,
+        "config_sha256": "0" * 64,
+        "config": {"run": {"name": "fake"}},
+        "code_version": "0.1.0+gtest",
+        "arrow_format": "ipc_stream",
+        "tokenizer": {
+            "path": "tokenizer/tokenizer.json",
+            "sha256": _sha256(out / "tokenizer" / "tokenizer.json"),
+            "vocab_size": vocab,
+            "eos_id": 0,
+            "pad_id": 1,
+        },
+        "shards": shards,
+        "eval_shards": [],
+        "accounting": accounting,
         "timings": {"read": 0.5, "score": 1.25, "dedup": 0.75, "write": 0.25},
-        "stats": "stats.json", "report": "report/index.html",
+        "stats": "stats.json",
+        "report": "report/index.html",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     os.makedirs(out / "report", exist_ok=True)
@@ -167,7 +222,14 @@ def build_fake_output(
 
 
 def _zero_accounting() -> dict:
-    return {"read": 0, "written": 0, "dead_letter": {}, "rejected": {}, "removed": {}, "sampled_out": 0}
+    return {
+        "read": 0,
+        "written": 0,
+        "dead_letter": {},
+        "rejected": {},
+        "removed": {},
+        "sampled_out": 0,
+    }
 
 
 def _total(by_source: dict) -> dict:
@@ -188,17 +250,32 @@ def _extras(accounting: dict, kept: list[dict]) -> dict:
         "quality_summary": {
             "scorers": ["gopher_v1", "toxicity_v1"],
             "toxicity": {"mean": 0.05, "rate_above_0.5": 0.01, "flagged": 3},
-            "bias": {"gender": {"female": {"docs": 40, "share": 0.4, "disparity_ratio": 0.8},
-                                "male": {"docs": 60, "share": 0.6, "disparity_ratio": 1.25}}},
+            "bias": {
+                "gender": {
+                    "female": {"docs": 40, "share": 0.4, "disparity_ratio": 0.8},
+                    "male": {"docs": 60, "share": 0.6, "disparity_ratio": 1.25},
+                }
+            },
             "pii": {"email": 4, "phone": 1, "ip_address": 0},
         },
         "sampling": {
-            "token_budget": 5000, "tokens_selected": 4800,
-            "by_source": {s: {"target": 0.33, "achieved": 0.3 + 0.02 * i} for i, s in enumerate(SOURCES)},
-            "weights": {"kept": {"quantiles": {"0.5": 0.8}, "mean": 0.75}, "dropped": {"quantiles": {"0.5": 0.3}, "mean": 0.32}},
+            "token_budget": 5000,
+            "tokens_selected": 4800,
+            "by_source": {
+                s: {"target": 0.33, "achieved": 0.3 + 0.02 * i} for i, s in enumerate(SOURCES)
+            },
+            "weights": {
+                "kept": {"quantiles": {"0.5": 0.8}, "mean": 0.75},
+                "dropped": {"quantiles": {"0.5": 0.3}, "mean": 0.32},
+            },
         },
         "funnel": [
             {"stage": "read", "docs": accounting["read"], "chars": 100_000},
-            {"stage": "written", "docs": accounting["written"], "chars": 70_000, "tokens": sum(len(r["input_ids"]) for r in kept)},
+            {
+                "stage": "written",
+                "docs": accounting["written"],
+                "chars": 70_000,
+                "tokens": sum(len(r["input_ids"]) for r in kept),
+            },
         ],
     }

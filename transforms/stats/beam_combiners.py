@@ -87,7 +87,8 @@ class ExactTopNGrams(beam.PTransform):
         n, lowercase = self._n, self._lowercase
         return (
             texts
-            | "NGrams" >> beam.FlatMap(lambda text: [(g, 1) for g in text_ngrams(text, n, lowercase)])
+            | "NGrams"
+            >> beam.FlatMap(lambda text: [(g, 1) for g in text_ngrams(text, n, lowercase)])
             | "Count" >> beam.CombinePerKey(sum)
             | "TopK" >> beam.combiners.Top.Of(self._k, key=lambda kv: (kv[1], _tie_key(kv[0])))
         )
