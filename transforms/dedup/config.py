@@ -115,9 +115,9 @@ class CrossReleaseConfig:
 
     def validate(self) -> list[str]:
         out = []
-        if self.previous_filter and "://" not in self.previous_filter:
-            if not os.path.exists(self.previous_filter):
-                out.append(f"previous_filter {self.previous_filter!r} does not exist")
+        prev = self.previous_filter
+        if prev and "://" not in prev and not os.path.exists(prev):
+            out.append(f"previous_filter {self.previous_filter!r} does not exist")
         if self.expected_items < 1:
             out.append(f"expected_items must be >= 1, got {self.expected_items}")
         if not 0.0 < self.fpr < 0.5:

@@ -9,7 +9,7 @@ shingles of:
 
 `datasketch.MinHash(num_perm, seed, scheme=..., hashfunc=int).update_batch(h)` gives the same
 values (tests/dedup/test_minhash.py). Documents are processed as a batch: the
-(n_shingles x num_perm) product is computed in cache-sized row chunks with in-place numpy
+(num_perm x n_shingles) product is computed in cache-sized chunks with in-place numpy
 operations, and per-document minima come from `np.minimum.reduceat` over the chunk, so there is
 no Python loop per document or per shingle. Signatures are stored as uint32 (datasketch's legacy
 uint64 values all fit in 32 bits).
@@ -23,7 +23,10 @@ from transforms.dedup.shingles import ShingleBatch, Shingler
 
 MERSENNE_61 = np.uint64((1 << 61) - 1)
 MAX_HASH_32 = np.uint32(0xFFFFFFFF)
-_CHUNK_ROWS = 2048  # 2048 x 128 x 8 B = 2 MiB: the product stays in L2/L3 cache
+# Shingles per chunk: the (num_perm x chunk) product is 4 MiB at 128 permutations, in cache.
+# Permutations run along rows so each numpy inner loop is a contiguous run of shingles with a
+# scalar a_k (SIMD-friendly), and per-document minima reduce along the contiguous axis.
+_CHUNK_ROWS = 8192
 
 
 def fmix32(h: np.ndarray) -> np.ndarray:
@@ -74,29 +77,29 @@ class MinHasher:
         self.a, self.b = permutations(num_perm, seed, scheme)
 
     def _permute(self, h: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Writes the permuted values of hashes `h` into `out[:len(h)]` (uint32 rows)."""
-        rows = out[: len(h)]
+        """Writes the permuted values of hashes `h` into `out[:, :len(h)]` (num_perm rows)."""
+        cols = out[:, : len(h)]
         if self.scheme == "affine32":
-            np.multiply(fmix32(h)[:, None], self.a[None, :], out=rows)
-            rows += self.b
-            return rows
-        wide = h.astype(np.uint64)[:, None] * self.a[None, :]  # wraps mod 2^64 like datasketch
-        wide += self.b
+            np.multiply(self.a[:, None], fmix32(h)[None, :], out=cols)
+            cols += self.b[:, None]
+            return cols
+        wide = self.a[:, None] * h.astype(np.uint64)[None, :]  # wraps mod 2^64 like datasketch
+        wide += self.b[:, None]
         np.remainder(wide, MERSENNE_61, out=wide)
         np.bitwise_and(wide, np.uint64(0xFFFFFFFF), out=wide)
-        rows[...] = wide
-        return rows
+        cols[...] = wide
+        return cols
 
     def signatures(self, batch: ShingleBatch) -> np.ndarray:
         """(n_docs, num_perm) uint32 signatures; a document without shingles gets all 2^32-1."""
         hashes, offsets = batch.hashes, batch.offsets
         n_docs = len(offsets) - 1
         out = np.full((n_docs, self.num_perm), MAX_HASH_32, dtype=np.uint32)
-        scratch = np.empty((_CHUNK_ROWS, self.num_perm), dtype=np.uint32)
+        scratch = np.empty((self.num_perm, min(_CHUNK_ROWS, max(1, len(hashes)))), np.uint32)
         total = len(hashes)
         for r0 in range(0, total, _CHUNK_ROWS):
             r1 = min(total, r0 + _CHUNK_ROWS)
-            rows = self._permute(hashes[r0:r1], scratch)
+            cols = self._permute(hashes[r0:r1], scratch)
             # documents overlapping [r0, r1) and their segment starts inside the chunk
             d0 = int(np.searchsorted(offsets, r0, side="right")) - 1
             d1 = int(np.searchsorted(offsets, r1, side="left"))
@@ -104,9 +107,8 @@ class MinHasher:
             docs = np.arange(d0, d1)
             nonempty = bounds[1:] > bounds[:-1]
             starts, docs = bounds[:-1][nonempty], docs[nonempty]
-            mins = np.minimum.reduceat(rows, starts, axis=0)
-            np.minimum(out[docs], mins, out=mins)
-            out[docs] = mins
+            mins = np.minimum.reduceat(cols, starts, axis=1).T
+            out[docs] = np.minimum(out[docs], mins)
         return out
 
     def signature(self, hashes: np.ndarray) -> np.ndarray:

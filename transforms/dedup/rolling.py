@@ -185,5 +185,5 @@ def strip_boilerplate(text: str, sorted_hashes: np.ndarray) -> tuple[str, int]:
     if n_drop == 0:
         return text, 0
     lines = text.split("\n")  # same line boundaries as the byte scan: "\n" is one UTF-8 byte
-    kept = [line for line, d in zip(lines, drop.tolist()) if not d]
+    kept = [line for line, d in zip(lines, drop.tolist(), strict=True) if not d]
     return "\n".join(kept), n_drop
