@@ -82,6 +82,10 @@ class BudgetSelector:
         self.cap_tokens, self.cap_docs, self.entries = state
         self._compacted = len(self.entries)
 
+    def empty_like(self) -> BudgetSelector:
+        """A new, empty selector with the same caps."""
+        return BudgetSelector(self.cap_tokens, self.cap_docs)
+
     def add(self, entry: Entry) -> None:
         """Adds one candidate; an entry with key -inf (weight 0) is ignored."""
         if entry.neg_key == math.inf:

@@ -149,7 +149,9 @@ class SamplingConfig:
         if missing:
             out.append(f"weight uses {missing} without a default: add them to score_defaults")
         if "dsir" in names and self.dsir.enabled:
-            out.append("weight must not use dsir when dsir.enabled (exp(temperature * dsir) is applied)")
+            out.append(
+                "weight must not use dsir when dsir.enabled (exp(temperature * dsir) is applied)"
+            )
         if "dsir" in names and not self.dsir.enabled:
             out.append("weight uses dsir but dsir.enabled is false (no document would have it)")
         return out

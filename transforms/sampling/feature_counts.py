@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import xxhash
 
-from transforms.sampling.ngrams import _K, NgramHasher, mix64
+from transforms.sampling.ngrams import _K, FEATURES_VERSION, NgramHasher, mix64
 
 _NO_KEY = np.uint64(np.iinfo(np.uint64).max)
 
@@ -48,7 +48,12 @@ class FeatureCounts:
             lengths = np.bincount(doc_of, minlength=len(texts))
             offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
             text_hash = np.fromiter(
-                (xxhash.xxh3_64_intdigest(t.encode("utf-8", "surrogatepass")) if isinstance(t, str) else 0 for t in texts),
+                (
+                    xxhash.xxh3_64_intdigest(t.encode("utf-8", "surrogatepass"))
+                    if isinstance(t, str)
+                    else 0
+                    for t in texts
+                ),
                 dtype=np.uint64,
                 count=len(texts),
             )
@@ -63,7 +68,9 @@ class FeatureCounts:
                 self._update_labels(b, occ, starts, n, flat)
         return self
 
-    def _update_labels(self, b: np.ndarray, occ: np.ndarray, starts: np.ndarray, n: int, flat: list[str]) -> None:
+    def _update_labels(
+        self, b: np.ndarray, occ: np.ndarray, starts: np.ndarray, n: int, flat: list[str]
+    ) -> None:
         better = occ < self.label_keys[b]  # after warm-up almost nothing passes: cheap
         if not better.any():
             return
@@ -71,14 +78,18 @@ class FeatureCounts:
         order = np.lexsort((occ, b))
         b, occ, starts = b[order], occ[order], starts[order]
         first = np.concatenate(([True], b[1:] != b[:-1]))
-        for bucket, key, start in zip(b[first].tolist(), occ[first].tolist(), starts[first].tolist(), strict=True):
+        for bucket, key, start in zip(
+            b[first].tolist(), occ[first].tolist(), starts[first].tolist(), strict=True
+        ):
             self.label_keys[bucket] = key
             self.labels[bucket] = " ".join(flat[start : start + n])
 
     def merge(self, other: FeatureCounts) -> FeatureCounts:
         """Adds another accumulator of the same feature definition into this one; returns self."""
         if other.hasher.signature != self.hasher.signature:
-            raise ValueError(f"cannot merge counts of {other.hasher.signature} into {self.hasher.signature}")
+            raise ValueError(
+                f"cannot merge counts of {other.hasher.signature} into {self.hasher.signature}"
+            )
         self.counts += other.counts
         self.docs += other.docs
         if self.keep_labels and other.keep_labels:
@@ -104,6 +115,8 @@ class FeatureCounts:
     @staticmethod
     def from_json(data: dict) -> FeatureCounts:
         """Rebuilds counts and labels (not the label keys: a loaded object is for comparing only)."""
+        if data.get("features") != FEATURES_VERSION:
+            raise ValueError(f"features {data.get('features')!r} are not {FEATURES_VERSION!r}")
         fc = FeatureCounts(NgramHasher(data["buckets"], data["orders"], data["seed"]))
         counts = np.asarray(data["counts"], dtype=np.int64)
         if counts.shape != (fc.hasher.buckets,):

@@ -86,5 +86,10 @@ def share_notes(
                 else f"budget fill stopped at {selected.get(s, 0)} of {target_tokens.get(s, 0)} tokens "
                 "(documents too large for the remaining gap)"
             )
-        out[s] = {"target_share": target, "achieved_share": achieved, "within_tolerance": hit, "note": note}
+        out[s] = {
+            "target_share": target,
+            "achieved_share": achieved,
+            "within_tolerance": hit,
+            "note": note,
+        }
     return out

@@ -23,7 +23,9 @@ import xxhash
 
 FEATURES_VERSION = "hashed_ngrams_v1"
 WORD_RE = re.compile(r"\w+|[^\w\s]+")
-CACHE_WORDS = 1 << 21  # word-hash cache entries per process (speed only; results never depend on it)
+CACHE_WORDS = (
+    1 << 21
+)  # word-hash cache entries per process (speed only; results never depend on it)
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -76,7 +78,12 @@ class NgramHasher:
     @property
     def signature(self) -> dict:
         """What must match for two count vectors to be comparable."""
-        return {"features": FEATURES_VERSION, "buckets": self.buckets, "orders": list(self.orders), "seed": self.seed}
+        return {
+            "features": FEATURES_VERSION,
+            "buckets": self.buckets,
+            "orders": list(self.orders),
+            "seed": self.seed,
+        }
 
     def words(self, text: str) -> list[str]:
         return WORD_RE.findall(text.lower())
@@ -93,7 +100,9 @@ class NgramHasher:
         doc_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
         return flat, hashes, doc_of
 
-    def ngram_hashes(self, hashes: np.ndarray, doc_of: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def ngram_hashes(
+        self, hashes: np.ndarray, doc_of: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(start positions, 64-bit hashes) of the order-n n-grams inside single documents."""
         if len(hashes) < n:
             return np.zeros(0, np.int64), np.zeros(0, np.uint64)

@@ -37,5 +37,5 @@ class EvalSplitter:
 
 
 def assign_split(doc_id: str, fraction: float, seed: int) -> str:
-    """"train" or "eval" for one id (see `EvalSplitter`)."""
+    """ "train" or "eval" for one id (see `EvalSplitter`)."""
     return EvalSplitter(fraction, seed)(doc_id)

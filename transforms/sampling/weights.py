@@ -31,7 +31,12 @@ from collections.abc import Callable, Mapping
 Scores = Mapping[str, float]
 _Fn = Callable[[Scores], float]
 
-DEFAULT_SCORES: dict[str, float] = {"quality": 1.0, "toxicity": 0.0, "bias_weight": 1.0, "dsir": 0.0}
+DEFAULT_SCORES: dict[str, float] = {
+    "quality": 1.0,
+    "toxicity": 0.0,
+    "bias_weight": 1.0,
+    "dsir": 0.0,
+}
 FUNCTIONS = {"exp": 1, "log": 1, "min": -2, "max": -2, "clip": 3}  # arity; -2 = two or more
 
 
@@ -64,7 +69,13 @@ def _pow(a: float, b: float) -> float:
     return r if isinstance(r, float | int) else math.nan  # complex from a negative base
 
 
-_BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Div: _div, ast.Pow: _pow}
+_BIN = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: _div,
+    ast.Pow: _pow,
+}
 
 
 class WeightExpression:
@@ -117,7 +128,11 @@ class WeightExpression:
             f = self._compile_lin(node.operand)
             return (lambda s: -f(s)) if isinstance(node.op, ast.USub) else f
         if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
-            op, a, b = _BIN[type(node.op)], self._compile_lin(node.left), self._compile_lin(node.right)
+            op, a, b = (
+                _BIN[type(node.op)],
+                self._compile_lin(node.left),
+                self._compile_lin(node.right),
+            )
             return lambda s: op(a(s), b(s))
         if isinstance(node, ast.Call):
             name, args = self._call(node)
