@@ -136,7 +136,7 @@ def build_corpus(
     max_bytes: int | None = None,
     seed: int = 0,
     malformed: bool = False,
-    docs_per_file: int = 2000,
+    docs_per_file: int = 500,
     mix: dict[str, float] | None = None,
 ) -> dict[str, list[str]]:
     """Writes `{family}-NNNNN.jsonl.gz` files under out_dir; returns {family: [paths]}.
@@ -153,33 +153,44 @@ def build_corpus(
     mix = mix or {"code": 0.5, "docs": 0.3, "man": 0.2}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, list[str]] = {}
-    for family, share in mix.items():
-        doc_cap = int(max_docs * share) if max_docs else None
-        byte_cap = int(max_bytes * share) if max_bytes else None
-        n_docs = n_bytes = 0
-        files: list[str] = []
-        fh = None
-        for doc_id, text in iter_documents(family, seed):
-            if (doc_cap is not None and n_docs >= doc_cap) or (byte_cap is not None and n_bytes >= byte_cap):
+    state = {f: {"it": iter_documents(f, seed), "fh": None, "files": [], "docs": 0, "bytes": 0, "done": False} for f in mix}
+
+    def fill(family: str, doc_cap: float, byte_cap: float) -> None:
+        st = state[family]
+        while not st["done"] and st["docs"] < doc_cap and st["bytes"] < byte_cap:
+            item = next(st["it"], None)
+            if item is None:
+                st["done"] = True
                 break
-            if n_docs % docs_per_file == 0:
-                if fh:
-                    fh.close()
-                files.append(str(out / f"{family}-{len(files):05d}.jsonl.gz"))
-                fh = gzip.open(files[-1], "wb", compresslevel=1)
-            fh.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False).encode() + b"\n")
-            n_docs += 1
-            n_bytes += len(text.encode())
-        if fh:
+            doc_id, text = item
+            if st["docs"] % docs_per_file == 0:
+                if st["fh"]:
+                    st["fh"].close()
+                st["files"].append(str(out / f"{family}-{len(st['files']):05d}.jsonl.gz"))
+                st["fh"] = gzip.open(st["files"][-1], "wb", compresslevel=1)
+            st["fh"].write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False).encode() + b"\n")
+            st["docs"] += 1
+            st["bytes"] += len(text.encode())
+
+    inf = float("inf")
+    for family, share in mix.items():  # first pass: each family its share
+        fill(family, max_docs * share if max_docs else inf, max_bytes * share if max_bytes else inf)
+    for family in mix:  # second pass: what a short family left unused goes to the others
+        left_docs = max_docs - sum(st["docs"] for st in state.values()) if max_docs else inf
+        left_bytes = max_bytes - sum(st["bytes"] for st in state.values()) if max_bytes else inf
+        if left_docs > 0 and left_bytes > 0 and (max_docs or max_bytes):
+            st = state[family]
+            fill(family, st["docs"] + left_docs, st["bytes"] + left_bytes)
+    written: dict[str, list[str]] = {}
+    for family, st in state.items():
+        if st["fh"]:
             if malformed and family == "docs":
                 for line in MALFORMED_LINES:
-                    fh.write(line)
-                if n_docs:  # a duplicate id with different text
-                    first = json.loads(gzip.open(files[0]).readline())
-                    fh.write(json.dumps({"id": first["id"], "text": "a different text under a reused id"}).encode() + b"\n")
-            fh.close()
-        written[family] = files
+                    st["fh"].write(line)
+                first = json.loads(gzip.open(st["files"][0]).readline())  # a reused id, other text
+                st["fh"].write(json.dumps({"id": first["id"], "text": "a different text under a reused id"}).encode() + b"\n")
+            st["fh"].close()
+        written[family] = st["files"]
     if malformed:
         # A gzip file cut in the middle: the lines before the cut are read, the rest dead-lettered.
         path = out / "truncated-00000.jsonl.gz"
@@ -204,8 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-bytes", type=_parse_size)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--malformed", action="store_true")
+    ap.add_argument("--docs-per-file", type=int, default=500)
     args = ap.parse_args(argv)
-    files = build_corpus(args.out, args.max_docs, args.max_bytes, args.seed, args.malformed)
+    files = build_corpus(args.out, args.max_docs, args.max_bytes, args.seed, args.malformed, args.docs_per_file)
     for family, paths in files.items():
         print(f"{family}: {len(paths)} files")
 

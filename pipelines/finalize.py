@@ -37,7 +37,7 @@ class Finalize(beam.DoFn):
             "funnel": accounting,
             "tokens": {"written": sum(i["tokens"] for i in shard_infos), "by_split": {
                 s: sum(i["tokens"] for i in shard_infos if i["split"] == s) for s in sorted({i["split"] for i in shard_infos})}},
-            "cpu_seconds": {k: round(v, 3) for k, v in sorted(t.seconds.items())},
+            "worker_seconds": {k: round(v, 3) for k, v in sorted(t.seconds.items())},  # wall time summed over workers
             "dedup": {"exact_cluster_sizes": summaries.pop("exact_cluster_sizes", {})},
         }
         for key, value in summaries.items():

@@ -97,16 +97,22 @@ def accounting_problems(acc: dict[str, Any]) -> list[str]:
 
 
 class TallyingDoFn(beam.DoFn):
-    """Base for DoFns that count into a per-bundle Tally and time their work under `stage`."""
+    """Base for DoFns that count into a per-bundle Tally.
+
+    A DoFn with `timed = True` also adds its bundles' wall seconds under `stage`: one per fused
+    stage only, since fused DoFns' bundles overlap in time.
+    """
 
     stage = "stage"
+    timed = False
 
     def start_bundle(self):
         self._tally = Tally()
-        self._t0 = time.process_time()
+        self._t0 = time.perf_counter()
 
     def finish_bundle(self):
-        self._tally.seconds[self.stage] += time.process_time() - self._t0
+        if self.timed:
+            self._tally.seconds[self.stage] += time.perf_counter() - self._t0
         yield beam.pvalue.TaggedOutput(
             TALLY, WindowedValue(self._tally.to_state(), MIN_TIMESTAMP, [GlobalWindow()])
         )

@@ -58,6 +58,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
     """SpillRun -> TokRun (main) + candidates / dead / removed / rejected tagged outputs."""
 
     stage = "tokenize"
+    timed = True
     CANDIDATES, DEAD, REMOVED, REJECTED = "candidates", "dead", "removed", "rejected"
 
     def __init__(self, run_dir: str, encoder, seed: int, score_columns: list[str],

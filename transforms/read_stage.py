@@ -37,6 +37,7 @@ class ReadAndNormalize(TallyingDoFn):
     """ReadTask -> Record (main), DeadLetter ("dead"), Rejection for size limits ("rejected")."""
 
     stage = "read"
+    timed = True
     DEAD, REJECTED = "dead", "rejected"
 
     def __init__(self, normalizer: Normalizer, max_doc_bytes: int, progress: bool = True) -> None:

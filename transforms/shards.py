@@ -84,6 +84,7 @@ class WriteShard(TallyingDoFn):
     """ShardTask -> shard info dict (main) + per-shard statistics on the "stats" output."""
 
     stage = "shards"
+    timed = True
     STATS = "stats"
 
     def __init__(self, output: str, score_columns: list[str], include_text: bool, stats_factory=None) -> None:

@@ -1,0 +1,159 @@
+"""End-to-end throughput of `curate run` vs bare `tokenizers.encode_batch`, same texts, same cores.
+
+    python benchmarks/bench_pipeline.py [--mb 200] [--modes multi_processing,in_memory]
+
+Builds (once) a corpus of real text from this machine (pipelines.demo_data), trains one BPE
+tokenizer on a sample that both sides then use, and in one run measures:
+- bare: `Tokenizer.encode_batch_fast` over all texts already in memory (Rust threads, all cores);
+- curate: the whole job (read gzip JSONL, normalize, exact dedup, tokenize, global shuffle,
+  shards, manifest) with `curate run` in a subprocess, per local runner mode; peak RSS is the
+  sum over the process tree (driver + workers), sampled every 0.1 s.
+Prints MB/s, docs/s, the ratio curate/bare and peak RSS; `--json` writes the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import gzip
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = os.path.join(HERE, "_work")
+
+
+def ensure_corpus(mb: int) -> str:
+    folder = os.path.join(WORK, f"corpus{mb}")
+    if not os.path.exists(os.path.join(folder, ".complete")):
+        from pipelines.demo_data import build_corpus
+
+        build_corpus(folder, max_bytes=mb << 20)
+        open(os.path.join(folder, ".complete"), "w").close()
+    return folder
+
+
+def load_texts(folder: str) -> list[str]:
+    return [json.loads(line)["text"] for p in sorted(glob.glob(f"{folder}/*.jsonl.gz")) for line in gzip.open(p)]
+
+
+def ensure_tokenizer(texts: list[str]) -> str:
+    path = os.path.join(WORK, "tokenizer", "tokenizer.json")
+    if not os.path.exists(path):
+        from transforms.tokenize import save_tokenizer, train_bpe
+
+        tok = train_bpe(texts[::7][:3000], 8192, ["<|endoftext|>", "<|pad|>"])
+        save_tokenizer(tok, path, "<|endoftext|>", "<|pad|>")
+    return path
+
+
+def bare_tokenizer(texts: list[str], tok_path: str, batch: int = 512) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of all threads) to encode every text."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(tok_path)
+    t0, c0 = time.perf_counter(), time.process_time()
+    n = 0
+    for i in range(0, len(texts), batch):
+        n += sum(len(e.ids) for e in tok.encode_batch_fast(texts[i:i + batch], add_special_tokens=False))
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+class TreeRss:
+    """Peak of the summed RSS of a process and its descendants, and their CPU seconds."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc, self.peak, self._stop = psutil.Process(pid), 0, False
+        self.cpu: dict[int, float] = {}
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+                for p in procs:
+                    t = p.cpu_times()
+                    self.cpu[p.pid] = max(self.cpu.get(p.pid, 0.0), t.user + t.system)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        self._stop = True
+        self._t.join()
+        return self.peak
+
+
+def run_curate(folder: str, tok_path: str, mode: str, workers: int) -> tuple[float, int, float, dict]:
+    out = os.path.join(WORK, f"out-{mode}")
+    cfg = {
+        "run": {"name": f"bench-{mode}", "output": out, "workers": workers, "running_mode": mode, "progress": False},
+        "input": {"sources": [{"name": "corpus", "paths": [f"{folder}/*.jsonl.gz"]}], "max_doc_bytes": 10_000_000},
+        "tokenizer": {"path": tok_path},
+        "shards": {"rows_per_shard": 5000},
+        "dedup": {"exact": {"enabled": True}},
+    }
+    cfg_path = os.path.join(WORK, f"bench-{mode}.yaml")
+    with open(cfg_path, "w") as fh:
+        yaml.safe_dump(cfg, fh)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--config", cfg_path],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rss = TreeRss(proc.pid)
+    output, _ = proc.communicate()
+    seconds = time.perf_counter() - t0
+    peak = rss.stop()
+    cpu = sum(rss.cpu.values())
+    if proc.returncode != 0:
+        raise SystemExit(f"curate run failed ({proc.returncode}):\n{output[-3000:]}")
+    with open(os.path.join(out, "manifest.json")) as fh:
+        return seconds, peak, cpu, json.load(fh)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--modes", default="multi_processing,in_memory")
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    folder = ensure_corpus(args.mb)
+    texts = load_texts(folder)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    tok_path = ensure_tokenizer(texts)
+    bare_s, bare_cpu = bare_tokenizer(texts, tok_path)
+    del texts
+    results = {"corpus_mb": round(mb, 1), "docs": None, "cores": os.cpu_count(),
+               "bare_tokenizer": {"seconds": round(bare_s, 2), "cpu_seconds": round(bare_cpu, 1), "mb_s": round(mb / bare_s, 2)}, "curate": {}}
+    print(f"corpus: {mb:.1f} MB of text, {os.cpu_count()} cores")
+    print(f"bare tokenizers encode_batch_fast: {bare_s:.1f}s  {mb / bare_s:.2f} MB/s  ({bare_cpu:.0f} CPU-s)")
+    print(f"load average before curate: {os.getloadavg()[0]:.2f}")
+    for mode in args.modes.split(","):
+        seconds, peak, cpu, manifest = run_curate(folder, tok_path, mode, args.workers)
+        docs = manifest["accounting"]["read"]
+        results["docs"] = docs
+        results["curate"][mode] = {"seconds": round(seconds, 2), "mb_s": round(mb / seconds, 2), "docs_s": round(docs / seconds, 1),
+                                   "ratio_to_bare": round(bare_s / seconds, 3), "peak_rss_gb": round(peak / 2**30, 2),
+                                   "written": manifest["accounting"]["written"], "removed": manifest["accounting"]["removed"],
+                                   "cpu_seconds": round(cpu, 1), "cpu_ratio_to_bare": round(bare_cpu / cpu, 3),
+                                   "worker_seconds": json.load(open(os.path.join(WORK, f"out-{mode}", "stats.json")))["worker_seconds"]}
+        r = results["curate"][mode]
+        print(f"curate run [{mode}, {args.workers} workers]: {seconds:.1f}s  {r['mb_s']:.2f} MB/s  {r['docs_s']:.0f} docs/s  "
+              f"ratio to bare tokenizer {r['ratio_to_bare']:.2f} (CPU-s ratio {r['cpu_ratio_to_bare']:.2f}, {cpu:.0f} CPU-s)  "
+              f"peak RSS {r['peak_rss_gb']:.2f} GB  stage wall-s {r['worker_seconds']}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
