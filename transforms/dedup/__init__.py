@@ -1,1 +1,63 @@
-"""dedup."""
+"""Deduplication: near (MinHash-LSH), boilerplate lines, cross-release Bloom, decontamination.
+
+Pure algorithms (no Beam import): shingles, minhash, lsh, components, clusters, rolling,
+repetition, bloom, decontam, keys, audit, features. Beam steps: near.NearDedup,
+boilerplate.BoilerplateLines, reference.ApplyReferenceFilters / BloomUnion.
+"""
+
+from transforms.dedup.audit import audit_pairs, exact_jaccard
+from transforms.dedup.bloom import BloomFilter, BloomFormatError, bloom_size
+from transforms.dedup.clusters import Decision, Member, resolve_component
+from transforms.dedup.components import UnionFind, bucket_edges, connected_components
+from transforms.dedup.config import (
+    BoilerplateConfig,
+    CrossReleaseConfig,
+    DecontaminationConfig,
+    DedupConfig,
+    EvalSetConfig,
+    ExactDedupConfig,
+    NearDedupConfig,
+)
+from transforms.dedup.decontam import Decontaminator
+from transforms.dedup.features import DedupFeaturizer, DocFeatures
+from transforms.dedup.keys import content_key
+from transforms.dedup.lsh import band_hashes, optimal_bands
+from transforms.dedup.minhash import MinHasher, estimate_jaccard
+from transforms.dedup.repetition import REPETITION_FEATURES_VERSION, repetition_features
+from transforms.dedup.rolling import line_hashes, strip_boilerplate
+from transforms.dedup.shingles import Shingler, reference_words
+
+__all__ = [
+    "BloomFilter",
+    "BloomFormatError",
+    "BoilerplateConfig",
+    "CrossReleaseConfig",
+    "Decision",
+    "DecontaminationConfig",
+    "Decontaminator",
+    "DedupConfig",
+    "DedupFeaturizer",
+    "DocFeatures",
+    "EvalSetConfig",
+    "ExactDedupConfig",
+    "Member",
+    "MinHasher",
+    "NearDedupConfig",
+    "REPETITION_FEATURES_VERSION",
+    "Shingler",
+    "UnionFind",
+    "audit_pairs",
+    "band_hashes",
+    "bloom_size",
+    "bucket_edges",
+    "connected_components",
+    "content_key",
+    "estimate_jaccard",
+    "exact_jaccard",
+    "line_hashes",
+    "optimal_bands",
+    "reference_words",
+    "repetition_features",
+    "resolve_component",
+    "strip_boilerplate",
+]

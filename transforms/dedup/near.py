@@ -91,19 +91,23 @@ def resolve_bands(cfg: NearDedupConfig) -> tuple[int, int]:
     return lsh_params(key)
 
 
-class _BandKeysFn(beam.DoFn):
-    """Candidate -> (band key, id) per band; malformed signatures are counted and skipped."""
+class _ValidSignatureFn(beam.DoFn):
+    """Passes candidates with a well-formed signature; counts the others (they are kept)."""
 
-    def __init__(self, num_perm: int, bands: int, rows: int) -> None:
-        self.num_perm, self.bands, self.rows = num_perm, bands, rows
+    def __init__(self, num_perm: int) -> None:
+        self.num_perm = num_perm
         self.bad = beam.metrics.Metrics.counter(_NS, "bad_signature")
 
     def process(self, c: NearCandidate):
-        if not isinstance(c.minhash, bytes) or len(c.minhash) != 4 * self.num_perm:
-            self.bad.inc()  # such a document is never a candidate: it is simply kept
-            return
-        for key in band_keys(_signature(c), self.bands, self.rows):
-            yield key, c.id
+        if isinstance(c.minhash, bytes) and len(c.minhash) == 4 * self.num_perm:
+            yield c
+        else:
+            self.bad.inc()
+
+
+def _band_keys(c: NearCandidate, bands: int, rows: int):
+    for key in band_keys(_signature(c), bands, rows):
+        yield key, c.id
 
 
 class _BucketEdgesFn(beam.DoFn):
@@ -269,10 +273,11 @@ class NearDedup(beam.PTransform):
 
     def expand(self, cands) -> dict[str, Any]:
         cfg = self.cfg
-        keyed = cands | "KeyById" >> beam.Map(lambda c: (c.id, c))
+        valid = cands | "ValidSignatures" >> beam.ParDo(_ValidSignatureFn(cfg.num_perm))
+        keyed = valid | "KeyById" >> beam.Map(lambda c: (c.id, c))
         edges = (
-            cands
-            | "BandKeys" >> beam.ParDo(_BandKeysFn(cfg.num_perm, self.bands, self.rows))
+            valid
+            | "BandKeys" >> beam.FlatMap(_band_keys, self.bands, self.rows)
             | "GroupBuckets" >> beam.GroupByKey()
             | "BucketEdges"
             >> beam.ParDo(_BucketEdgesFn(cfg.max_bucket)).with_outputs(

@@ -1,0 +1,127 @@
+"""NearDedup on the FnApiRunner: removals, no transitive loss, determinism, bad input."""
+
+import pickle
+import random
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from transforms.dedup.config import DedupConfig, NearDedupConfig
+from transforms.dedup.features import DedupFeaturizer
+from transforms.dedup.near import NearCandidate, NearDedup
+
+
+def _words(rng, n):
+    return [f"w{rng.randrange(10**6)}" for _ in range(n)]
+
+
+def _corpus(seed=0):
+    """Families of near-copies, a chain A~B~C with A !~ C, and singletons."""
+    rng = random.Random(seed)
+    texts = {}
+    for f in range(6):
+        base = _words(rng, 400)
+        texts[f"fam{f}-0"] = " ".join(base)
+        for k in range(1, 4):
+            w = list(base)
+            w[rng.randrange(400)] = "edited"
+            texts[f"fam{f}-{k}"] = " ".join(w)
+    # A -> B rewrites the first 26 of 400 words, B -> C the last 26: J(A,B) = J(B,C) = 0.86,
+    # J(A,C) = 0.74 (exact 5-gram Jaccard), so A and C are not duplicates at 0.8.
+    a = _words(rng, 400)
+    b = [f"bee{i}" for i in range(26)] + a[26:]
+    c = b[:-26] + [f"cee{i}" for i in range(26)]
+    texts.update({"chain-a": " ".join(a), "chain-b": " ".join(b), "chain-c": " ".join(c)})
+    for s in range(10):
+        texts[f"single{s}"] = " ".join(_words(rng, 100))
+    return texts
+
+
+def _candidates(texts, rank=None, num_perm=128):
+    cfg = DedupConfig(near=NearDedupConfig(num_perm=num_perm))
+    ids = sorted(texts)
+    feats = DedupFeaturizer(cfg, seed=0).featurize([texts[i] for i in ids])
+    rank = rank or {}
+    return [
+        NearCandidate(i, "src", f.minhash, (rank.get(i, 0), len(texts[i])))
+        for i, f in zip(ids, feats, strict=True)
+    ]
+
+
+def _dump(items, path):
+    with open(path, "wb") as fh:
+        pickle.dump(items, fh)
+
+
+def _run(cands, cfg, tmp_path, options=None):
+    """Runs NearDedup; returns {output name: list of elements} (written to files: outputs
+    cross process boundaries, so they cannot be collected in a test-module global)."""
+    with TestPipeline(runner="FnApiRunner", options=options) as p:
+        out = p | beam.Create(cands) | NearDedup(cfg, seed=0)
+        for name in ("removed", "clusters", "cluster_sizes", "audit"):
+            _ = (
+                out[name]
+                | f"List{name}" >> beam.combiners.ToList()
+                | f"Dump{name}" >> beam.Map(_dump, str(tmp_path / f"{name}.pkl"))
+            )
+    result = {}
+    for name in ("removed", "clusters", "cluster_sizes", "audit"):
+        with open(tmp_path / f"{name}.pkl", "rb") as fh:
+            result[name] = pickle.load(fh)
+    return result
+
+
+def test_families_collapse_chain_keeps_its_end_and_singletons_survive(tmp_path):
+    texts = _corpus()
+    # chain-b ranks highest: it absorbs both ends (each similar to it)
+    out = _run(_candidates(texts, {"chain-b": 9}), NearDedupConfig(), tmp_path)
+    removed = {r.id: r for r in out["removed"]}
+    assert {"chain-a", "chain-c"} <= set(removed) and "chain-b" not in removed
+    # chain-a ranks highest: B goes (similar to A), C is only similar to the removed B: kept
+    out = _run(_candidates(texts, {"chain-a": 9, "chain-b": 5}), NearDedupConfig(), tmp_path)
+    removed = {r.id: r for r in out["removed"]}
+    assert removed["chain-b"].kept_id == "chain-a" and "chain-c" not in removed
+    for f in range(6):
+        family = {f"fam{f}-{k}" for k in range(4)}
+        assert len(family - set(removed)) == 1  # one survivor per family
+    assert not any(k.startswith("single") for k in removed)
+    for r in removed.values():
+        assert r.stage == "near" and r.cluster == "near:" + r.kept_id and r.similarity >= 0.8
+        assert r.kept_id not in removed
+    kept_in_clusters = dict(out["clusters"])
+    assert all(kept_in_clusters[r.kept_id] == r.cluster for r in removed.values())
+    (sizes,) = out["cluster_sizes"]
+    assert sum(s * c for s, c in sizes.items()) == len(texts)
+    assert sizes[4] == 6
+    assert out["audit"] and all(0.0 <= a["est_jaccard"] <= 1.0 for a in out["audit"])
+
+
+def test_result_is_the_same_whatever_the_input_order_and_runner_mode(tmp_path):
+    cands = _candidates(_corpus(1))
+    cfg = NearDedupConfig(max_bucket=3)  # forces star edges from oversized buckets too
+    first = _run(cands, cfg, tmp_path)
+    shuffled = list(cands)
+    random.Random(5).shuffle(shuffled)
+    opts = PipelineOptions(direct_num_workers=2, direct_running_mode="multi_threading")
+    second = _run(shuffled, cfg, tmp_path, options=opts)
+    for key in ("removed", "clusters", "cluster_sizes"):
+        assert sorted(map(repr, first[key])) == sorted(map(repr, second[key])), key
+    assert first["removed"]
+
+
+def test_malformed_signatures_are_kept_not_crashed(tmp_path):
+    cands = _candidates({"a": "x " * 50, "b": "x " * 50})
+    cands.append(NearCandidate("bad", "src", b"\x00\x01", (0,)))
+    out = _run(cands, NearDedupConfig(), tmp_path)
+    assert [r.id for r in out["removed"]] == ["b"]
+    assert out["cluster_sizes"] == [{1: 1, 2: 1}]
+
+
+def test_invalid_config_fails_at_construction():
+    with pytest.raises(ValueError, match="threshold"):
+        NearDedup(NearDedupConfig(threshold=1.5))
+    assert NearDedupConfig(bands=4).validate()
+    assert np.isclose(NearDedupConfig().effective_lsh_threshold(), 0.7)

@@ -1,0 +1,186 @@
+"""Reference filters: cross-release Bloom filter and eval-set decontamination, as Beam steps.
+
+- `content_key(text)`: the 16-byte key exact dedup and the cross-release filter share.
+- `CrossReleaseFilter`: a previous release's Bloom filter of content keys; `seen(texts)`.
+- `BloomUnion(cfg)`: CombineFn building this release's filter from the surviving documents'
+  content keys (plus the previous filter's keys when `cumulative`), to be written next to the
+  manifest with `BloomFilter.to_bytes()` / `save()`.
+- `ApplyReferenceFilters(cfg)`: PCollection[Record] -> outputs `main` (Records, with
+  `meta["decontam_hits"]` when flagged) and `removed` (`Removal`s with stage "cross_release" or
+  "decontamination"; for the latter `cluster` is the eval set name and `similarity` the share of
+  the document's n-grams found in it). Heavy state (filters, eval n-grams) is built in setup().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.dedup.bloom import BloomFilter
+from transforms.dedup.config import CrossReleaseConfig, DedupConfig
+from transforms.dedup.decontam import Decontaminator
+from transforms.dedup.keys import content_key
+from transforms.record import Record, Removal
+
+__all__ = ["ApplyReferenceFilters", "BloomUnion", "CrossReleaseFilter", "content_key"]
+
+_NS = "dedup_reference"
+_KEY_BYTES = 16
+_FLUSH_KEYS = 1 << 16  # pending keys per accumulator before they go into its bit array
+
+
+def read_filter(path: str) -> BloomFilter:
+    """Loads a Bloom filter from a local path or any Beam filesystem URL."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return BloomFilter.from_bytes(fh.read(), where=path)
+
+
+class CrossReleaseFilter:
+    """Membership of content keys in a previous release's filter."""
+
+    def __init__(self, bloom: BloomFilter) -> None:
+        self.bloom = bloom
+
+    @classmethod
+    def from_path(cls, path: str) -> CrossReleaseFilter:
+        return cls(read_filter(path))
+
+    def seen(self, texts: Sequence[str]) -> np.ndarray:
+        """Bool per text: its content key is (probably) in the previous release."""
+        return self.bloom.contains_many([content_key(t) for t in texts])
+
+
+class BloomUnion(beam.CombineFn):
+    """Content keys (16-byte `content_key`s) -> one `BloomFilter` of this release.
+
+    Accumulators keep keys as a byte string until 65,536 of them are pending, so small bundles
+    never allocate (or shuffle) a full bit array. With `cumulative` and a previous filter, the
+    new filter takes the previous one's shape (m, k, seed) and bits, so releases chain.
+    """
+
+    def __init__(self, cfg: CrossReleaseConfig) -> None:
+        self.cfg = cfg
+        self._previous: BloomFilter | None = None
+
+    def setup(self) -> None:
+        if self.cfg.previous_filter and self.cfg.cumulative and self._previous is None:
+            self._previous = read_filter(self.cfg.previous_filter)
+
+    def _empty(self) -> BloomFilter:
+        self.setup()  # accumulators may be created where setup() has not run yet
+        if self._previous is not None:
+            prev = self._previous
+            return BloomFilter(prev.m, prev.k, prev.seed)
+        return BloomFilter.for_capacity(self.cfg.expected_items, self.cfg.fpr, self.cfg.seed)
+
+    def create_accumulator(self) -> tuple[BloomFilter | None, bytearray]:
+        return None, bytearray()
+
+    def _flush(self, acc) -> tuple[BloomFilter | None, bytearray]:
+        bloom, pending = acc
+        if pending:
+            bloom = bloom or self._empty()
+            raw = bytes(pending)
+            bloom.add_many([raw[i : i + _KEY_BYTES] for i in range(0, len(raw), _KEY_BYTES)])
+        return bloom, bytearray()
+
+    def add_input(self, acc, key: bytes):
+        if len(key) != _KEY_BYTES:
+            raise ValueError(f"BloomUnion takes {_KEY_BYTES}-byte content keys, got {len(key)}")
+        acc[1].extend(key)
+        return self._flush(acc) if len(acc[1]) >= _FLUSH_KEYS * _KEY_BYTES else acc
+
+    def merge_accumulators(self, accs):
+        bloom, pending = None, bytearray()
+        for other_bloom, other_pending in accs:
+            pending.extend(other_pending)
+            if other_bloom is not None:
+                bloom = other_bloom if bloom is None else bloom.union(other_bloom)
+        return bloom, pending
+
+    def extract_output(self, acc) -> BloomFilter:
+        self.setup()
+        bloom, _ = self._flush(acc)
+        bloom = bloom or self._empty()
+        if self._previous is not None:
+            bloom = bloom.union(self._previous)
+        return bloom
+
+
+class _ReferenceFilterFn(beam.DoFn):
+    """Batches of Records -> kept Records (main) and Removals (tagged "removed")."""
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.cfg = cfg
+        self._cross: CrossReleaseFilter | None = None
+        self._decontam: Decontaminator | None = None
+        self.cross_removed = beam.metrics.Metrics.counter(_NS, "cross_release_removed")
+        self.decontam_removed = beam.metrics.Metrics.counter(_NS, "decontamination_removed")
+        self.decontam_flagged = beam.metrics.Metrics.counter(_NS, "decontamination_flagged")
+
+    def setup(self) -> None:
+        if self.cfg.cross_release.previous_filter:
+            self._cross = CrossReleaseFilter.from_path(self.cfg.cross_release.previous_filter)
+        if self.cfg.decontamination.eval_sets:
+            self._decontam = Decontaminator.from_eval_sets(
+                self.cfg.decontamination,
+                opener=lambda p: FileSystems.open(
+                    p, compression_type=CompressionTypes.UNCOMPRESSED
+                ),
+                expand=lambda p: sorted(
+                    m.path for r in FileSystems.match([p]) for m in r.metadata_list
+                ),
+            )
+
+    def process(self, batch: list[Record]):
+        seen = self._cross.seen([r.text for r in batch]) if self._cross else None
+        dc = self.cfg.decontamination
+        for i, rec in enumerate(batch):
+            if seen is not None and seen[i]:
+                self.cross_removed.inc()
+                yield beam.pvalue.TaggedOutput(
+                    "removed", Removal(rec.id, rec.source, "cross_release", "", "", 1.0)
+                )
+                continue
+            if self._decontam is not None:
+                hits, n_doc = self._decontam.scan(rec.text)
+                hit = {k: v for k, v in sorted(hits.items()) if v >= dc.min_hits}
+                if hit and dc.action == "drop":
+                    worst = max(sorted(hit), key=lambda k: hit[k])  # most hits; ties: first name
+                    self.decontam_removed.inc()
+                    share = hit[worst] / max(1, n_doc)
+                    yield beam.pvalue.TaggedOutput(
+                        "removed", Removal(rec.id, rec.source, "decontamination", worst, "", share)
+                    )
+                    continue
+                if hit:
+                    self.decontam_flagged.inc()
+                    rec = rec.with_meta(decontam_hits=hit)
+            yield rec
+
+
+class ApplyReferenceFilters(beam.PTransform):
+    """Cross-release and decontamination filters over Records (see the module docstring).
+
+    Returns the ParDo's outputs: `.main` (Records) and `.removed` (Removals).
+    """
+
+    def __init__(self, cfg: DedupConfig, max_batch: int = 256) -> None:
+        super().__init__()
+        problems = cfg.cross_release.validate() + cfg.decontamination.validate()
+        problems += [p for e in cfg.decontamination.eval_sets for p in e.validate()]
+        if problems:
+            raise ValueError("invalid dedup reference-filter config: " + "; ".join(problems))
+        self.cfg, self.max_batch = cfg, max_batch
+
+    def expand(self, records):
+        return (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch)
+            | "Filter"
+            >> beam.ParDo(_ReferenceFilterFn(self.cfg)).with_outputs("removed", main="main")
+        )
