@@ -111,7 +111,7 @@ class NormalizeConfig:
 
     unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
     strip_control: bool = True  # drop C0/C1 control chars except \n and \t
-    collapse_spaces: bool = True  # runs of spaces/tabs inside a line become one space
+    collapse_spaces: bool = False  # interior runs of spaces/tabs become one (indentation kept)
     strip_lines: bool = True  # trailing whitespace per line removed
     max_blank_lines: int = 2  # longer runs of blank lines are shortened; -1 keeps them
 

@@ -7,7 +7,8 @@ import unicodedata
 
 # C0/C1 controls except \t and \n; \r is handled by newline folding first.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# Interior runs only: leading indentation carries meaning in code and is never touched.
+_SPACES = re.compile(r"(?<=\S)[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}(?=\S)")
 _TRAILING = re.compile(r"[ \t]+$", re.M)
 
 
@@ -18,7 +19,7 @@ class Normalizer:
         self,
         unicode_form: str = "NFC",
         strip_control: bool = True,
-        collapse_spaces: bool = True,
+        collapse_spaces: bool = False,
         strip_lines: bool = True,
         max_blank_lines: int = 2,
     ) -> None:

@@ -15,8 +15,11 @@ from transforms.spill import DocMeta
 
 
 def test_normalizer():
-    n = Normalizer()
+    n = Normalizer(collapse_spaces=True)
     assert n("  a\u00a0\u00a0b \r\n\r\n\r\n\r\n\r\n\x07c\t\td  \n e\u0301 ") == "a b\n\n\nc d\n é"
+    code = "def f():\n    return  1\n"
+    assert n(code) == "def f():\n    return 1"  # indentation kept, interior run collapsed
+    assert Normalizer()(code) == "def f():\n    return  1"  # default: spaces untouched
     assert Normalizer(unicode_form="none", collapse_spaces=False)("a  b") == "a  b"
     assert n("\x00\x01 \n ") == ""
 
