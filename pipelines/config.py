@@ -163,6 +163,8 @@ class TrainTriggerConfig:
     config: str | None = None  # a train YAML (configs/train/...)
     force: bool = False  # train even if validation failed
     overrides: list[str] = field(default_factory=list)  # KEY=VALUE for the train config
+    output: str | None = None  # adapter folder; default OUTPUT/adapter
+    accelerator: str | None = None  # Beam resource hint for the training step (Dataflow GPUs)
 
     def validate(self) -> list[str]:
         if not self.enabled:

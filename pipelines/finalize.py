@@ -62,6 +62,9 @@ class Finalize(beam.DoFn):
             "stats": "stats.json",
             "report": None,
             "validation": {"success": None, "skipped": True},
+            "timings": {"prepare_s": round(plan.prepared_unix - plan.started_unix, 2),
+                        "pipeline_s": round(time.time() - plan.prepared_unix, 2),
+                        "total_s": round(time.time() - plan.started_unix, 2)},
         }
         fs.atomic_write_bytes(fs.join(plan.output, "stats.json"), json.dumps(stats, indent=1, sort_keys=True).encode())
         manifest = self._validate_and_report(manifest, stats)
@@ -69,7 +72,7 @@ class Finalize(beam.DoFn):
         if problems:
             raise AccountingError("accounting does not add up: " + "; ".join(problems))
         fs.delete_tree(plan.tmp)
-        yield manifest
+        yield {**manifest, "_output": plan.output}
 
     def _validate_and_report(self, manifest: dict, stats: dict) -> dict:
         return manifest

@@ -42,6 +42,8 @@ class RunPlan:
     plugins: Any = None  # pipelines.plugins.Plugins: optional stages from other packages
     config_dict: dict | None = None  # resolved config, computed once in the driver
     config_sha256: str = ""
+    started_unix: float = 0.0  # when the driver started preparing (for the manifest's timings)
+    prepared_unix: float = 0.0  # when the graph started
 
     @property
     def tmp(self) -> str:
