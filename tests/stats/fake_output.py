@@ -98,7 +98,7 @@ def build_fake_output(
     """Writes a complete run output under `out`; returns the manifest (also on disk).
 
     Of the documents, about 10% are rejected, 10% removed as duplicates, 5% sampled out; the rest
-    are split into two train shards. `extras` adds quality_summary, sampling and funnel sections
+    are split into two train shards. `extras` adds the quality_summary and sampling sections
     to stats.json (the report must also work without them).
     """
     out = Path(out)
@@ -117,6 +117,12 @@ def build_fake_output(
     for i, (doc_id, source, text) in enumerate(docs):
         acc = by_source[source]
         acc["read"] += 1
+        n_bytes = len(text.encode("utf-8"))
+        acc["bytes"]["read"] = acc["bytes"].get("read", 0) + n_bytes
+        place = {"reject": "rejected", "remove": "removed", "sample": "sampled_out"}.get(
+            fate[i], "written"
+        )
+        acc["bytes"][place] = acc["bytes"].get(place, 0) + n_bytes
         if fate[i] == "reject":
             reason = reasons[i % len(reasons)]
             rejected.append(
@@ -171,12 +177,16 @@ def build_fake_output(
     by_source.setdefault("docs", _zero_accounting())
     by_source["docs"]["read"] += 1
     by_source["docs"]["dead_letter"]["malformed_json"] = 1
+    by_source["docs"]["bytes"]["dead_letter"] = (
+        by_source["docs"]["bytes"].get("dead_letter", 0) + 34
+    )
+    by_source["docs"]["bytes"]["read"] = by_source["docs"]["bytes"].get("read", 0) + 34
     _jsonl(out / "rejected" / "rejected-00000.jsonl", rejected)
     _jsonl(out / "removed" / "removed-00000.jsonl", removed)
     _jsonl(out / "dead_letter" / "dead_letter-00000.jsonl", dead)
 
     half = len(kept) // 2
-    shards, stats = [], ShardStats(StatsConfig(top_k=20, ngram_capacity=256), vocab)
+    shards, stats = [], ShardStats(StatsConfig(top_k=30), vocab)
     for k, rows in enumerate([kept[:half], kept[half:]]):
         path = out / "shards" / f"train-{k:05d}.arrow"
         table = shard_table(rows, include_text)
@@ -192,9 +202,18 @@ def build_fake_output(
             }
         )
     accounting = _total(by_source)
-    stats_json = {"corpus": stats.to_json(), "dedup_cluster_sizes": {"2": 5, "3": 2, "5": 1}}
+    tokens = sum(sh["tokens"] for sh in shards)
+    stats_json = {
+        "corpus": stats.to_json(),
+        "funnel": accounting,
+        "tokens": {"written": tokens, "by_split": {"train": tokens}},
+        "dedup": {
+            "exact_cluster_sizes": {"1": 60, "2": 5, "3": 2},
+            "near": {"cluster_sizes": {"2": 4, "5": 1}},
+        },
+    }
     if extras:
-        stats_json.update(_extras(accounting, kept))
+        stats_json.update(_extras())
     (out / "stats.json").write_text(json.dumps(stats_json, indent=1), encoding="utf-8")
     manifest = {
         "format_version": 1,
@@ -212,9 +231,13 @@ def build_fake_output(
         "shards": shards,
         "eval_shards": [],
         "accounting": accounting,
-        "timings": {"read": 0.5, "score": 1.25, "dedup": 0.75, "write": 0.25},
+        "name": "fake",
+        "timings": {"total_s": 12.5, "prepare_s": 2.0, "pipeline_s": 10.5},
+        "schema": {"score_columns": ["quality", "toxicity"], "text": include_text},
+        "accounting_ok": True,
         "stats": "stats.json",
-        "report": "report/index.html",
+        "report": None,
+        "validation": {"success": None, "skipped": True},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     os.makedirs(out / "report", exist_ok=True)
@@ -229,6 +252,7 @@ def _zero_accounting() -> dict:
         "rejected": {},
         "removed": {},
         "sampled_out": 0,
+        "bytes": {},
     }
 
 
@@ -237,15 +261,15 @@ def _total(by_source: dict) -> dict:
     for acc in by_source.values():
         for key in ("read", "written", "sampled_out"):
             total[key] += acc[key]
-        for key in ("dead_letter", "rejected", "removed"):
+        for key in ("dead_letter", "rejected", "removed", "bytes"):
             for reason, n in acc[key].items():
                 total[key][reason] = total[key].get(reason, 0) + n
     total["by_source"] = by_source
     return total
 
 
-def _extras(accounting: dict, kept: list[dict]) -> dict:
-    """Sections other engineers add to stats.json, in plausible shapes."""
+def _extras() -> dict:
+    """Sections other engineers add to stats.json, in plausible shapes (the report is generic)."""
     return {
         "quality_summary": {
             "scorers": ["gopher_v1", "toxicity_v1"],
@@ -269,13 +293,4 @@ def _extras(accounting: dict, kept: list[dict]) -> dict:
                 "dropped": {"quantiles": {"0.5": 0.3}, "mean": 0.32},
             },
         },
-        "funnel": [
-            {"stage": "read", "docs": accounting["read"], "chars": 100_000},
-            {
-                "stage": "written",
-                "docs": accounting["written"],
-                "chars": 70_000,
-                "tokens": sum(len(r["input_ids"]) for r in kept),
-            },
-        ],
     }

@@ -178,14 +178,13 @@ def _content_hashes(text: pa.Array | None, input_ids: pa.Array) -> np.ndarray:
     """One hash per row: of the text when present, else of the token ids (same as validation)."""
     texts = text.to_pylist() if text is not None else [None] * len(input_ids)
     offsets = input_ids.offsets.to_numpy()
-    values = pc.list_flatten(input_ids).to_numpy(zero_copy_only=False).astype(np.int32)
+    values = input_ids.values.to_numpy(zero_copy_only=False).astype(np.int32)  # offsets index it
     out = np.empty(len(texts), dtype=np.uint64)
     missing = [i for i, t in enumerate(texts) if t is None]
     present = [i for i, t in enumerate(texts) if t is not None]
     if present:
         out[present] = hash_strings([texts[i] for i in present])
-    base = int(offsets[0])
     for i in missing:
-        chunk = values[offsets[i] - base : offsets[i + 1] - base]
+        chunk = values[offsets[i] : offsets[i + 1]]
         out[i] = hash_bytes(chunk.tobytes(), seed=1)
     return out

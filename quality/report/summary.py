@@ -1,0 +1,134 @@
+"""`summarize(out_dir)`: the plain-text summary `curate report OUT` prints.
+
+Reads OUT/manifest.json (and OUT/stats.json when present); never needs the shards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from quality.report.sections import funnel_rows, source_rows
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    return "\n".join(
+        [fmt(cells[0]), "  ".join("-" * w for w in widths), *(fmt(r) for r in cells[1:])]
+    )
+
+
+def _n(x: Any) -> str:
+    return "" if x is None else f"{x:,}"
+
+
+def _load(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def summarize(out_dir: str) -> str:
+    """Funnel, per-source table, shards, validation verdict and paths of a finished run."""
+    manifest = _load(os.path.join(out_dir, "manifest.json"))
+    if not manifest:
+        return f"{out_dir}: no readable manifest.json (has the run finished?)"
+    stats = _load(os.path.join(out_dir, manifest.get("stats") or "stats.json"))
+    acc = manifest.get("accounting") or {}
+    shards, evals = manifest.get("shards") or [], manifest.get("eval_shards") or []
+    tokens = sum(s.get("tokens", 0) for s in shards)
+    name = manifest.get("name") or (manifest.get("config") or {}).get("run", {}).get("name", "")
+    parts = [
+        f"curate run '{name}'  ({manifest.get('code_version', '?')})  {os.path.abspath(out_dir)}"
+    ]
+
+    rows = funnel_rows(acc, (stats.get("tokens") or {}).get("written", tokens))
+    parts.append(
+        _table(
+            ["stage", "documents", "% read", "MB", "tokens"],
+            [
+                [
+                    ("  " if ":" in r["stage"] else "") + r["stage"],
+                    _n(r["docs"]),
+                    f"{100 * r['share']:.1f}",
+                    f"{r['bytes'] / 1e6:,.2f}" if r["bytes"] else "",
+                    _n(r["tokens"]),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    sources = source_rows(acc, (stats.get("corpus") or {}).get("sources") or {})
+    if sources:
+        parts.append(
+            _table(
+                [
+                    "source",
+                    "read",
+                    "dead",
+                    "rejected",
+                    "removed",
+                    "sampled_out",
+                    "written",
+                    "tokens",
+                    "% tokens",
+                ],
+                [
+                    [
+                        r["source"],
+                        _n(r["read"]),
+                        _n(r["dead_letter"]),
+                        _n(r["rejected"]),
+                        _n(r["removed"]),
+                        _n(r["sampled_out"]),
+                        _n(r["written"]),
+                        _n(r["tokens"]),
+                        f"{100 * r['token_share']:.1f}",
+                    ]
+                    for r in sources
+                ],
+            )
+        )
+    line = f"shards: {len(shards)} train ({tokens:,} tokens, {sum(s.get('rows', 0) for s in shards):,} rows)"
+    if evals:
+        line += f", {len(evals)} eval ({sum(s.get('tokens', 0) for s in evals):,} tokens)"
+    parts.append(line)
+    parts.append(_verdict(manifest.get("validation") or {}))
+    paths = [f"manifest: {os.path.join(out_dir, 'manifest.json')}"]
+    for label, rel in (
+        ("stats", manifest.get("stats")),
+        ("report", manifest.get("report") or "report/index.html"),
+        ("data docs", (manifest.get("validation") or {}).get("data_docs")),
+    ):
+        if rel and os.path.exists(os.path.join(out_dir, rel)):
+            paths.append(f"{label}: {os.path.join(out_dir, rel)}")
+    parts.append("\n".join(paths))
+    return "\n\n".join(parts)
+
+
+def _verdict(v: dict) -> str:
+    if v.get("success") is None:
+        return "validation: skipped"
+    if v.get("success"):
+        return f"validation: PASSED ({len(v.get('expectations') or [])} checks)"
+    lines = ["validation: FAILED" + (f" ({v['error']})" if v.get("error") else "")]
+    for e in v.get("expectations") or []:
+        if not e.get("success"):
+            obs = e.get("observed") or {}
+            where = f" in {', '.join(obs['where'])}" if obs.get("where") else ""
+            lines.append(
+                f"  - {e.get('name')}: {e.get('error') or json.dumps({k: v for k, v in obs.items() if k != 'where'})}{where}"
+            )
+    return "\n".join(lines)

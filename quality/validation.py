@@ -1,0 +1,244 @@
+"""The validation gate: a Great Expectations suite over a finished run's shards and manifest.
+
+`validate_output(out_dir, manifest, cfg)` returns the verdict stored as manifest["validation"]:
+`{"success": bool, "expectations": [{name, success, observed, ...}], "data_docs": path, ...}`.
+The training stage refuses a manifest whose verdict is not a success (unless forced).
+
+What is checked, and on which rows (see gx_suite.build_suites for the list):
+
+- exact, over every row, from per-shard aggregates computed with Arrow (memory: one shard at a
+  time, memory-mapped): shard readable, rows/tokens/sha256 match the manifest, no null id,
+  n_tokens bounds, token ids in [0, vocab), score columns in range, toxicity mean;
+- exact, on the manifest: the accounting reconciles overall and per source, written == rows;
+- on a bounded, evenly spaced sample of each shard (`sample_rows_per_shard`): ids unique, no two
+  identical texts (xxh64 of the text, or of the token ids when shards carry no text), n_tokens ==
+  len(input_ids). Duplicates are found only when both copies are sampled: exact for shards
+  smaller than the sample size, an estimate above.
+
+Bad data never raises: an unreadable shard or a GX failure is a failed verdict with the reason.
+Local output directories only (shards are memory-mapped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from quality.report_config import ValidationConfig
+
+DATA_DOCS = "validation/data_docs"
+REQUIRED = ("id", "source", "input_ids", "n_tokens")
+NON_SCORE = {"id", "source", "input_ids", "n_tokens", "dedup_cluster", "text"}
+
+
+def validate_output(out_dir: str, manifest: dict, cfg: ValidationConfig) -> dict:
+    """Runs the suite on `out_dir` (a finished run) and returns the verdict (never raises)."""
+    t0 = time.perf_counter()
+    verdict: dict[str, Any] = {"success": False, "expectations": [], "data_docs": None}
+    try:
+        frames, info = collect_frames(out_dir, manifest, cfg)
+        verdict.update(info)
+        from quality.gx_suite import build_suites, run_suites
+
+        docs_dir = os.path.join(out_dir, DATA_DOCS) if cfg.data_docs else None
+        suites = build_suites(cfg, info["vocab_size"], info["score_columns"])
+        verdict["expectations"] = run_suites(frames, suites, docs_dir)
+        verdict["success"] = bool(verdict["expectations"]) and all(
+            e["success"] for e in verdict["expectations"]
+        )
+        if docs_dir and os.path.exists(os.path.join(docs_dir, "index.html")):
+            verdict["data_docs"] = f"{DATA_DOCS}/index.html"
+        import great_expectations
+
+        verdict["engine"] = f"great_expectations {great_expectations.__version__}"
+    except Exception as exc:  # the gate reports; it must not take the run down with it
+        verdict["error"] = f"{type(exc).__name__}: {exc}"
+    verdict["failed"] = [e["name"] for e in verdict["expectations"] if not e["success"]]
+    verdict["seconds"] = round(time.perf_counter() - t0, 3)
+    return verdict
+
+
+def collect_frames(out_dir: str, manifest: dict, cfg: ValidationConfig) -> tuple[dict, dict]:
+    """The four pandas frames of the suite, and facts about the run (vocab, score columns)."""
+    import pandas as pd
+
+    entries = list(manifest.get("shards") or []) + list(manifest.get("eval_shards") or [])
+    vocab = int((manifest.get("tokenizer") or {}).get("vocab_size") or 0)
+    scores = list((manifest.get("schema") or {}).get("score_columns") or [])
+    shard_rows, samples, tox = [], [], [0.0, 0]
+    for entry in entries:
+        row, sample, found_scores = _check_shard(out_dir, entry, cfg)
+        shard_rows.append(row)
+        if sample is not None:
+            samples.append(sample)
+        for col in found_scores:
+            if col not in scores:
+                scores.append(col)
+        tox[0] += row.pop("_tox_sum", 0.0)
+        tox[1] += row.pop("_tox_n", 0)
+    for row in shard_rows:  # score columns absent from a shard: NaN, which the bounds ignore
+        for col in scores:
+            row.setdefault(f"{col}_min", np.nan)
+            row.setdefault(f"{col}_max", np.nan)
+    sample_cols = ["id", "content_hash", "n_tokens", "input_ids_len", "shard"]
+    sample = pd.concat(samples, ignore_index=True) if samples else pd.DataFrame(columns=sample_cols)
+    acc = manifest.get("accounting") or {}
+    corpus = pd.DataFrame(
+        [
+            {
+                "written_manifest": acc.get("written"),
+                "rows_in_shards": sum(r["rows_actual"] or 0 for r in shard_rows),
+                "toxicity_mean": tox[0] / tox[1] if tox[1] else np.nan,
+            }
+        ]
+    )
+    accounting = pd.DataFrame(
+        [_reconcile("total", acc)]
+        + [
+            _reconcile(f"source {name}", a)
+            for name, a in sorted((acc.get("by_source") or {}).items())
+        ]
+    )
+    frames = {
+        "shards": pd.DataFrame(shard_rows),
+        "sample": sample,
+        "corpus": corpus,
+        "accounting": accounting,
+    }
+    if not shard_rows:
+        frames["shards"] = pd.DataFrame([{"readable": False, "path": "(no shards in manifest)"}])
+    info = {
+        "vocab_size": vocab,
+        "score_columns": scores,
+        "shards_checked": len(shard_rows),
+        "sample_rows": len(sample),
+    }
+    return frames, info
+
+
+def _reconcile(scope: str, a: dict) -> dict:
+    """read vs the sum of every place a record can end in (a missing key counts as broken)."""
+    try:
+        accounted = (
+            a["written"]
+            + a["sampled_out"]
+            + sum(sum(a[k].values()) for k in ("dead_letter", "rejected", "removed"))
+        )
+    except (KeyError, TypeError, AttributeError):
+        accounted = -1
+    return {
+        "scope": scope,
+        "read": a.get("read", -2) if isinstance(a, dict) else -2,
+        "accounted": accounted,
+    }
+
+
+def _check_shard(out_dir: str, entry: dict, cfg: ValidationConfig):
+    """Exact aggregates of one shard (a frame row), its sample (a DataFrame) and its score columns."""
+    rel = str(entry.get("path", ""))
+    path = os.path.join(out_dir, rel)
+    row: dict[str, Any] = {
+        "path": rel,
+        "readable": False,
+        "error": "",
+        "rows_manifest": entry.get("rows"),
+        "rows_actual": None,
+        "tokens_manifest": entry.get("tokens"),
+        "tokens_actual": None,
+        "sha256_ok": None,
+        "id_nulls": None,
+        "n_tokens_min": np.nan,
+        "n_tokens_max": np.nan,
+        "token_id_min": np.nan,
+        "token_id_max": np.nan,
+    }
+    try:
+        table = pa.ipc.open_stream(pa.memory_map(path)).read_all()
+    except (OSError, pa.ArrowInvalid) as exc:
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        return row, None, []
+    if cfg.check_sha256:
+        row["sha256_ok"] = _sha256(path) == entry.get("sha256")
+    else:
+        row["sha256_ok"] = True
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    row["rows_actual"] = table.num_rows
+    if missing:
+        row["error"] = f"missing columns {missing}"
+        return row, None, []
+    row["readable"] = True
+    n_tokens = table.column("n_tokens")
+    ids = pc.list_flatten(table.column("input_ids"))
+    row["tokens_actual"] = int(pc.sum(n_tokens).as_py() or 0)
+    row["id_nulls"] = table.column("id").null_count
+    row.update(_min_max("n_tokens", n_tokens))
+    row.update(_min_max("token_id", ids))
+    scores = [
+        f.name for f in table.schema if f.name not in NON_SCORE and pa.types.is_floating(f.type)
+    ]
+    for col in scores:
+        row.update(_min_max(col, table.column(col)))
+    if cfg.toxicity_column in scores:
+        column = table.column(cfg.toxicity_column)
+        row["_tox_sum"] = float(pc.sum(column).as_py() or 0.0)
+        row["_tox_n"] = len(column) - column.null_count
+    return row, _sample(table, rel, cfg.sample_rows_per_shard), scores
+
+
+def _min_max(name: str, values) -> dict:
+    mm = pc.min_max(values).as_py() if len(values) else {"min": None, "max": None}
+    nan = lambda v: np.nan if v is None else v  # noqa: E731
+    return {f"{name}_min": nan(mm["min"]), f"{name}_max": nan(mm["max"])}
+
+
+def _sample(table: pa.Table, rel: str, k: int):
+    """Evenly spaced rows (deterministic) with the derived columns the sample suite checks."""
+    n = table.num_rows
+    idx = (
+        np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(np.int64))
+        if n
+        else np.zeros(0, np.int64)
+    )
+    part = table.take(pa.array(idx, pa.int64()))
+    input_ids = part.column("input_ids").combine_chunks()
+    text = part.column("text").to_pylist() if "text" in part.column_names else [None] * len(idx)
+    return (
+        part.select(["id", "n_tokens"])
+        .to_pandas()
+        .assign(
+            input_ids_len=pc.list_value_length(input_ids)
+            .fill_null(0)
+            .to_numpy(zero_copy_only=False),
+            content_hash=content_hashes(text, input_ids),
+            shard=rel,
+        )
+    )
+
+
+def content_hashes(text: list[str | None], input_ids: pa.ListArray) -> list[str]:
+    """xxh64 of each text, or of the row's int32 token ids when its text is absent."""
+    offsets = input_ids.offsets.to_numpy()
+    values = input_ids.values.to_numpy(zero_copy_only=False).astype(np.int32)  # offsets index it
+    out = []
+    for i, t in enumerate(text):
+        if t is not None:
+            out.append(f"{xxhash.xxh64_intdigest(t.encode('utf-8', 'surrogatepass')):016x}")
+        else:
+            ids = values[offsets[i] : offsets[i + 1]]
+            out.append(f"ids:{xxhash.xxh64_intdigest(ids.tobytes(), 1):016x}")
+    return out
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
