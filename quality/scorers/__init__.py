@@ -1,0 +1,22 @@
+"""Heuristic quality scorers (Gopher quality and repetition, C4, FineWeb) and their registry."""
+
+from quality.scorers.base import Failure, Rule, Scorer
+from quality.scorers.c4 import C4
+from quality.scorers.fineweb import FineWeb
+from quality.scorers.gopher_quality import GopherQuality
+from quality.scorers.gopher_repetition import GopherRepetition
+from quality.scorers.registry import SCORERS, build_scorer, scorer_class, threshold_names
+
+__all__ = [
+    "C4",
+    "SCORERS",
+    "Failure",
+    "FineWeb",
+    "GopherQuality",
+    "GopherRepetition",
+    "Rule",
+    "Scorer",
+    "build_scorer",
+    "scorer_class",
+    "threshold_names",
+]
