@@ -1,12 +1,193 @@
-"""Config sections of the quality package: scoring/filtering, statistics, validation, report."""
+"""Config section of quality scoring and filtering (`quality:` in the pipeline YAML).
+
+```yaml
+quality:
+  scorers:                       # order = order of the filter checks
+    - {name: gopher_quality_v1, action: score_only}
+    - {name: gopher_repetition_v1, thresholds: {dup_line_frac: 0.5}}
+    - {name: c4_v1, enabled: false}
+  toxicity: {threshold: 0.8, action: score_only, lexicon: my_terms.txt}
+  bias: {policy: report}
+  pii: {mode: redact, types: [email, ip]}
+```
+
+Scorer thresholds default to their papers' values (cited in each scorer class, see
+`quality.scorers`); the defaults here suit web text: every heuristic filters. Code, man pages
+and other non-prose sources fail web-text rules by design: set their scorers to `score_only`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from quality.lexicon import BIAS_AXES, bias_lexicon_paths, load_lexicon
+from quality.pii import PII_TYPES
+from quality.scorers.registry import SCORERS, build_scorer
+
+DEFAULT_SCORERS = ("gopher_quality_v1", "gopher_repetition_v1", "c4_v1", "fineweb_v1")
+ACTIONS = ("filter", "score_only")
+
+
+@dataclass
+class ScorerConfig:
+    """One heuristic scorer: registry name, whether it rejects, threshold overrides."""
+
+    name: str
+    enabled: bool = True
+    action: Literal["filter", "score_only"] = "filter"  # score_only: features kept, never rejects
+    thresholds: dict[str, Any] = field(default_factory=dict)  # keyword overrides of the defaults
+    quality_weight: float = 1.0  # weight in the composite meta["quality"]; 0 leaves it out
+
+    def validate(self) -> list[str]:
+        if self.name not in SCORERS:
+            return [f"unknown scorer {self.name!r} (known: {', '.join(sorted(SCORERS))})"]
+        out = []
+        if self.action not in ACTIONS:
+            out.append(f"{self.name}: action must be one of {ACTIONS}, got {self.action!r}")
+        if self.quality_weight < 0:
+            out.append(f"{self.name}: quality_weight must be >= 0, got {self.quality_weight}")
+        try:
+            build_scorer(self.name, self.thresholds)
+        except (ValueError, TypeError) as exc:
+            out.append(str(exc))
+        return out
+
+
+@dataclass
+class ToxicityConfig:
+    """alt-profanity-check on token windows (see `quality.toxicity`), plus an optional lexicon."""
+
+    enabled: bool = True
+    window_tokens: int = (
+        64  # the model was trained on short comments: score ~ a paragraph at a time
+    )
+    threshold: float = 0.8  # "toxic" for rates, and for rejection when action=filter
+    action: Literal["filter", "score_only"] = (
+        "score_only"  # profanity is not harm: report by default
+    )
+    backend: Literal["auto", "linear", "sklearn"] = "auto"  # same probabilities; linear is faster
+    lexicon: str | None = None  # a lexicon file (quality/lexicon.py format) of terms to count
+    lexicon_min_hits: int = 1  # with action=filter: reject at this many lexicon matches
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.window_tokens <= 0:
+            out.append(f"window_tokens must be > 0, got {self.window_tokens}")
+        if not 0.0 <= self.threshold <= 1.0:
+            out.append(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.action not in ACTIONS:
+            out.append(f"action must be one of {ACTIONS}, got {self.action!r}")
+        if self.backend not in ("auto", "linear", "sklearn"):
+            out.append(f"backend must be auto, linear or sklearn, got {self.backend!r}")
+        if self.lexicon_min_hits < 1:
+            out.append(f"lexicon_min_hits must be >= 1, got {self.lexicon_min_hits}")
+        if self.lexicon is not None:
+            out.extend(_lexicon_problems(self.lexicon))
+        return out
+
+
+@dataclass
+class BiasConfig:
+    """Identity-term mentions, their toxicity rates, and what to do about them (`quality.bias`)."""
+
+    enabled: bool = True
+    lexicon_dir: str | None = None  # a folder of <axis>.txt files; None: quality/lexicons
+    axes: list[str] = field(default_factory=lambda: list(BIAS_AXES))
+    policy: Literal["report", "downweight", "drop"] = "report"
+    toxicity_threshold: float = 0.8  # identity mention + toxicity >= this is "toxic identity"
+    downweight: float = 0.5  # meta["bias_weight"] of such documents under policy=downweight
+
+    def lexicon_paths(self) -> dict[str, str]:
+        """{axis: lexicon file} of the configured axes."""
+        found = bias_lexicon_paths(self.lexicon_dir)
+        return {axis: str(found[axis]) for axis in self.axes if axis in found}
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.policy not in ("report", "downweight", "drop"):
+            out.append(f"policy must be report, downweight or drop, got {self.policy!r}")
+        if not 0.0 <= self.toxicity_threshold <= 1.0:
+            out.append(f"toxicity_threshold must be in [0, 1], got {self.toxicity_threshold}")
+        if not 0.0 <= self.downweight < 1.0:
+            out.append(f"downweight must be in [0, 1), got {self.downweight}")
+        if self.lexicon_dir is not None and not os.path.isdir(self.lexicon_dir):
+            out.append(f"lexicon_dir {self.lexicon_dir!r} is not a directory")
+            return out
+        if not self.axes:
+            out.append("axes must list at least one axis")
+        found = bias_lexicon_paths(self.lexicon_dir)
+        for axis in self.axes:
+            if axis not in found:
+                where = self.lexicon_dir or "quality/lexicons"
+                out.append(f"no lexicon file {axis}.txt in {where}")
+            else:
+                out.extend(_lexicon_problems(str(found[axis])))
+        return out
+
+
+@dataclass
+class PiiConfig:
+    """PII detection and redaction into typed placeholders (`quality.pii`)."""
+
+    enabled: bool = True
+    types: list[str] = field(default_factory=lambda: list(PII_TYPES))
+    mode: Literal["redact", "detect"] = "redact"
+
+    def validate(self) -> list[str]:
+        out = []
+        unknown = sorted(set(self.types) - set(PII_TYPES))
+        if unknown:
+            out.append(f"unknown PII type(s) {unknown} (known: {list(PII_TYPES)})")
+        if self.mode not in ("redact", "detect"):
+            out.append(f"mode must be redact or detect, got {self.mode!r}")
+        return out
 
 
 @dataclass
 class QualityConfig:
-    """Scorers and the filter decision (filled in by the quality work)."""
+    """Scorers and the filter decision, toxicity, identity-term bias report, PII redaction."""
 
     enabled: bool = True
+    scorers: list[ScorerConfig] = field(
+        default_factory=lambda: [ScorerConfig(n) for n in DEFAULT_SCORERS]
+    )
+    batch_size: int = 256  # documents per classifier batch
+    toxicity: ToxicityConfig = field(default_factory=ToxicityConfig)
+    bias: BiasConfig = field(default_factory=BiasConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
+
+    def active_scorers(self) -> list[ScorerConfig]:
+        return [s for s in self.scorers if s.enabled] if self.enabled else []
+
+    def problems(self) -> list[str]:
+        """Every problem of this section and its subsections (what `validate` leaves to the loader)."""
+        out = self.validate()
+        for scorer in self.scorers:
+            out += scorer.validate()
+        for section in (self.toxicity, self.bias, self.pii):
+            out += section.validate()
+        return out
+
+    def validate(self) -> list[str]:
+        out = []
+        names = [s.name for s in self.scorers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            out.append(f"scorers listed more than once: {duplicates}")
+        if self.batch_size <= 0:
+            out.append(f"batch_size must be > 0, got {self.batch_size}")
+        if self.bias.enabled and self.bias.policy != "report" and not self.toxicity.enabled:
+            out.append(f"bias.policy={self.bias.policy} needs toxicity.enabled")
+        return out
+
+
+def _lexicon_problems(path: str) -> list[str]:
+    if not os.path.isfile(path):
+        return [f"lexicon file {path!r} does not exist"]
+    try:
+        load_lexicon(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [f"lexicon {exc}"]
+    return []

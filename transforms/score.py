@@ -1,0 +1,129 @@
+"""`ScoreAndFilter`: the quality stage as one thin PTransform over `quality.stage.QualityStage`.
+
+Records are batched (`BatchElements`, so the toxicity classifier sees many documents per call);
+each batch is scored by the Beam-free `QualityStage`, loaded once per worker in `setup()`.
+Outputs: kept records (text PII-redacted when configured, meta updated with every score),
+`Rejection`s with reason code and detail, and one summary dict for the whole input. Every
+rejection also increments a Beam counter `quality/<reason>`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from quality.config import QualityConfig
+from quality.stage import QualityStage, quality_columns
+from quality.summary import ScoringSummary
+from transforms.record import Record, Rejection
+
+_REJECTED = "rejected"
+_SUMMARY = "summary"
+
+
+def score_columns(cfg: QualityConfig) -> list[str]:
+    """The float meta keys that become float32 score columns of the shards (fixed for a config).
+
+    "quality", the main features of each enabled scorer (`<scorer>.<feature>`), "toxicity" and
+    "toxicity_mean" (and "toxicity_lexicon_hits" with a lexicon), "bias_weight". Every kept
+    record carries all of them.
+    """
+    return quality_columns(cfg)
+
+
+class _ScoreBatch(beam.DoFn):
+    """Scores a batch of Records; yields kept Records, tagged Rejections and one partial summary."""
+
+    def __init__(self, cfg: QualityConfig) -> None:
+        self._cfg = cfg
+        self._stage: QualityStage | None = None
+        self._counters: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        self._stage = QualityStage(self._cfg).load()
+        self._kept = Metrics.counter("quality", "kept")
+
+    def _counter(self, reason: str):
+        counter = self._counters.get(reason)
+        if counter is None:
+            counter = self._counters[reason] = Metrics.counter("quality", reason)
+        return counter
+
+    def process(self, batch: list[Record]):
+        summary = ScoringSummary.for_config(self._cfg)
+        results = self._stage.score_batch([r.text for r in batch])
+        for record, result in zip(batch, results, strict=True):
+            meta = dict(record.meta)
+            meta.update(result.meta)
+            out = record._replace(text=result.text, meta=meta)
+            summary.add(record.source, result)
+            if result.reason is None:
+                self._kept.inc()
+                yield out
+            else:
+                self._counter(result.reason).inc()
+                yield beam.pvalue.TaggedOutput(
+                    _REJECTED, Rejection(out, result.reason, result.detail)
+                )
+        yield beam.pvalue.TaggedOutput(_SUMMARY, summary.to_state())
+
+
+class _MergeSummaries(beam.CombineFn):
+    """Partial summary states -> one summary JSON dict (an empty input gives the empty summary)."""
+
+    def __init__(self, cfg: QualityConfig) -> None:
+        self._cfg = cfg
+
+    def create_accumulator(self) -> ScoringSummary:
+        return ScoringSummary.for_config(self._cfg)
+
+    def add_input(self, acc: ScoringSummary, state: dict) -> ScoringSummary:
+        return acc.merge(ScoringSummary.from_state(state))
+
+    def merge_accumulators(self, accs) -> ScoringSummary:
+        accs = iter(accs)
+        first = next(accs)
+        for acc in accs:
+            first.merge(acc)
+        return first
+
+    def extract_output(self, acc: ScoringSummary) -> dict:
+        return acc.to_json()
+
+
+class ScoreAndFilter(beam.PTransform):
+    """PCollection[Record] -> {"records", "rejected", "summary"} (see module docstring).
+
+    With `cfg.enabled` false, records pass through unchanged, nothing is rejected and the
+    summary is the empty summary.
+    """
+
+    def __init__(self, cfg: QualityConfig, label: str | None = None) -> None:
+        super().__init__(label)
+        if not isinstance(cfg, QualityConfig):
+            raise TypeError(f"ScoreAndFilter needs a QualityConfig, got {type(cfg).__name__}")
+        problems = cfg.problems()
+        if problems:
+            raise ValueError("invalid quality config: " + "; ".join(problems))
+        self._cfg = cfg
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        cfg = self._cfg
+        if not cfg.enabled:
+            p = records.pipeline
+            return {
+                "records": records,
+                "rejected": p | "NoRejections" >> beam.Create([]).with_output_types(Rejection),
+                "summary": p
+                | "EmptySummary" >> beam.Create([ScoringSummary.for_config(cfg).to_json()]),
+            }
+        scored = (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
+            | "Score"
+            >> beam.ParDo(_ScoreBatch(cfg)).with_outputs(_REJECTED, _SUMMARY, main="records")
+        )
+        summary = scored[_SUMMARY] | "Summary" >> beam.CombineGlobally(_MergeSummaries(cfg))
+        return {"records": scored.records, "rejected": scored[_REJECTED], "summary": summary}
