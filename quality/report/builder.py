@@ -264,42 +264,112 @@ class _Page:
     def _dedup(self) -> list[dict]:
         out = []
         for name, sizes in sec.cluster_size_tables(self.stats).items():
+            clusters = {s: n for s, n in sizes.items() if s > 1}  # size 1: documents in no cluster
             img = plots.cluster_sizes(
-                self._img(f"dedup_{name}"), sizes, f"Cluster sizes: {name}", self.cfg.image_dpi
+                self._img(f"dedup_{name}"), clusters, f"Cluster sizes: {name}", self.cfg.image_dpi
             )
-            removed = sum((s - 1) * n for s, n in sizes.items() if s > 1)
             out.append(
                 {
                     "name": name,
-                    "sizes": sizes,
                     "img": self._rel(img),
-                    "clusters": sum(n for s, n in sizes.items() if s > 1),
-                    "largest": max(sizes),
-                    "removed": removed,
+                    "clusters": sum(clusters.values()),
+                    "largest": max(clusters, default=1),
+                    "singletons": sizes.get(1, 0),
+                    "removed": sum((s - 1) * n for s, n in clusters.items()),
                 }
             )
         return out
 
-    def _quality(self) -> dict:
-        return sec.split_quality_summary(self.stats.get("quality_summary") or {})
+    def _quality(self) -> dict | None:
+        qs = dict(self.stats.get("quality_summary") or {})
+        if not qs:
+            return None
+        charts, dpi = [], self.cfg.image_dpi
+        tox, edges = qs.get("toxicity"), qs.get("toxicity_histogram_edges")
+        if (
+            isinstance(tox, dict)
+            and isinstance(tox.get("histogram"), list)
+            and isinstance(edges, list)
+            and len(edges) == len(tox["histogram"]) + 1
+        ):
+            img = plots.histogram(
+                self._img("quality_toxicity"),
+                edges,
+                tox["histogram"],
+                "Toxicity of every scored document (before filtering)",
+                "toxicity",
+                dpi,
+                markers={"threshold": qs.get("toxicity_threshold")},
+            )
+            charts.append(self._rel(img))
+            qs["toxicity"] = {k: v for k, v in tox.items() if k != "histogram"}
+            qs.pop("toxicity_histogram_edges")
+        collapsed = {"by source": qs.pop("by_source", None)}
+        bias = qs.get("bias")
+        if isinstance(bias, dict):
+            bias = qs["bias"] = dict(bias)
+            collapsed["bias by source"] = bias.pop("by_source", None)
+            groups = (
+                (bias.get("corpus") or {}).get("groups")
+                if isinstance(bias.get("corpus"), dict)
+                else None
+            )
+            if (
+                isinstance(groups, dict)
+                and groups
+                and all(isinstance(g, dict) for g in groups.values())
+            ):
+                names = sorted(groups)
+                shares = [
+                    sec._num(groups[g].get("share_of_docs", groups[g].get("share"))) for g in names
+                ]
+                img = plots.hbar(
+                    self._img("quality_bias_share"),
+                    names,
+                    shares,
+                    None,
+                    "Identity groups: share of documents",
+                    "share of documents",
+                    dpi,
+                )
+                charts.append(self._rel(img))
+        return {
+            "groups": sec.split_quality_summary(qs),
+            "charts": charts,
+            "collapsed": {k: v for k, v in collapsed.items() if v},
+        }
 
     def _sampling(self) -> dict | None:
-        sampling = self.stats.get("sampling")
+        sampling = dict(self.stats.get("sampling") or {})
         if not sampling:
             return None
-        out: dict[str, Any] = {"data": sampling}
+        hidden = [k for k in ("ngram_distribution",) if sampling.pop(k, None) is not None]
+        out: dict[str, Any] = {"data": sampling, "hidden": hidden, "charts": []}
         series = sec.sampling_series(sampling)
         if series:
-            names, values = series
+            unit, names, values = series
             img = plots.grouped_bars(
                 self._img("sampling_sources"),
                 names,
                 values,
                 "Source mixture: target vs achieved",
-                "share",
+                unit,
                 self.cfg.image_dpi,
             )
-            out["img"] = self._rel(img)
+            out["charts"].append(self._rel(img))
+        weights = sec.weight_quantiles(sampling)
+        if weights:
+            key, curves = weights
+            label = key.replace("_quantiles", "").replace("_", " ")
+            img = plots.curves(
+                self._img("sampling_weights"),
+                curves,
+                f"{label.capitalize()}: kept vs dropped",
+                "quantile",
+                label,
+                self.cfg.image_dpi,
+            )
+            out["charts"].append(self._rel(img))
         return out
 
     def _examples(self) -> list[dict]:

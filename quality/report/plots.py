@@ -176,6 +176,29 @@ def grouped_bars(
     ax.set_xticks(range(len(labels)), labels=[_clip(label, 14) for label in labels], fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.set_title(title, fontsize=10, loc="left")
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=n)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path, dpi)
+
+
+def curves(
+    path: str, series: dict[str, dict[float, float]], title: str, xlabel: str, ylabel: str, dpi: int
+) -> str:
+    """One line per series (e.g. weight quantiles of kept vs dropped documents)."""
+    fig, ax = plt.subplots(figsize=(5.6, 2.8))
+    for i, (name, points) in enumerate(series.items()):
+        ax.plot(
+            list(points),
+            list(points.values()),
+            marker="o",
+            markersize=3,
+            label=name,
+            color=PALETTE[i % 8],
+        )
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.tick_params(labelsize=8)
     ax.legend(fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path, dpi)

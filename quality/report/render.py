@@ -13,6 +13,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 MAX_ROWS = 60
+MAX_LIST = 12  # longer lists of numbers are summarised, not printed
 
 
 def fmt(value: Any) -> str:
@@ -32,8 +33,36 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+def _short_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= 4 and all(_scalar(v) for v in value)
+
+
+def _cell(value: Any) -> bool:
+    return _scalar(value) or _short_list(value)
+
+
 def _flat(value: Any) -> bool:
-    return isinstance(value, dict) and all(_scalar(v) for v in value.values())
+    """A record: scalar fields, short lists, and sub-records of scalars (shown as a.b columns)."""
+    return isinstance(value, dict) and all(
+        _cell(v) or (isinstance(v, dict) and all(_cell(x) for x in v.values()))
+        for v in value.values()
+    )
+
+
+def _flatten(record: dict) -> dict:
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(fmt(v) for v in value)
+    return fmt(value)
 
 
 def render_value(value: Any, depth: int = 0) -> Markup:
@@ -41,7 +70,10 @@ def render_value(value: Any, depth: int = 0) -> Markup:
     if _scalar(value):
         return Markup(f'<span class="v">{escape(fmt(value))}</span>')
     if isinstance(value, list) and all(_scalar(v) for v in value):
-        return Markup(escape(", ".join(fmt(v) for v in value[:MAX_ROWS])))
+        if len(value) > MAX_LIST:
+            head = ", ".join(fmt(v) for v in value[:6])
+            return Markup(f'<span class="note">{len(value):,} values: {escape(head)}, …</span>')
+        return Markup(escape(", ".join(fmt(v) for v in value)))
     if depth >= 4:
         return Markup(f"<pre>{escape(json.dumps(value, indent=1, default=str)[:4000])}</pre>")
     rows = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
@@ -55,13 +87,14 @@ def render_value(value: Any, depth: int = 0) -> Markup:
 
 
 def _record_table(rows: list[tuple[Any, dict]]) -> Markup:
+    rows = [(k, _flatten(record)) for k, record in rows]
     columns: list[str] = []
     for _, record in rows:
         columns.extend(c for c in record if c not in columns)
     head = "<th></th>" + "".join(f"<th>{escape(str(c))}</th>" for c in columns)
     body = "".join(
         f"<tr><th>{escape(str(k))}</th>"
-        + "".join(f'<td class="num">{escape(fmt(record.get(c)))}</td>' for c in columns)
+        + "".join(f'<td class="num">{escape(_text(record.get(c)))}</td>' for c in columns)
         + "</tr>"
         for k, record in rows[:MAX_ROWS]
     )

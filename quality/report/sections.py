@@ -228,16 +228,59 @@ def split_quality_summary(summary: dict) -> dict[str, dict]:
     return {k: v for k, v in groups.items() if v}
 
 
-def sampling_series(sampling: dict) -> tuple[list[str], dict[str, list[float]]] | None:
-    """Per-source target vs achieved (any dict of {source: {target, achieved, ...}}), if present."""
-    for value in (sampling or {}).values():
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            rows = value
-            keys = [k for k in ("target", "achieved") if all(k in r for r in rows.values())]
-            if len(keys) == 2:
+SERIES_PAIRS = (
+    ("target_tokens", "selected_tokens", "tokens"),
+    ("target", "achieved", "share"),
+    ("eligible_tokens", "selected_tokens", "tokens"),
+)
+
+
+def sampling_series(sampling: dict) -> tuple[str, list[str], dict[str, list[float]]] | None:
+    """Per-source target vs achieved from any {source: {...}} table in the sampling summary."""
+    tables = [
+        v
+        for v in (sampling or {}).values()
+        if isinstance(v, dict) and v and all(isinstance(r, dict) for r in v.values())
+    ]
+    for a, b, unit in SERIES_PAIRS:
+        for rows in tables:
+            if all(a in r and b in r for r in rows.values()):
                 names = sorted(rows)
-                return names, {k: [_num(rows[n][k]) for n in names] for k in keys}
+                return (
+                    unit,
+                    names,
+                    {a: [_num(rows[n][a]) for n in names], b: [_num(rows[n][b]) for n in names]},
+                )
     return None
+
+
+def weight_quantiles(sampling: dict) -> tuple[str, dict[str, dict[float, float]]] | None:
+    """Quantile curves of the sampling weights of kept vs dropped documents, if reported."""
+    for key, value in (sampling or {}).items():
+        if "weight" in str(key) and isinstance(value, dict) and value:
+            curves = {}
+            for name, qs in value.items():
+                if isinstance(qs, dict):
+                    qs = qs.get("quantiles", qs)
+                    points = {
+                        _quantile_of(k): _num(v)
+                        for k, v in qs.items()
+                        if _quantile_of(k) is not None
+                    }
+                    if points:
+                        curves[str(name)] = dict(sorted(points.items()))
+            if curves:
+                return str(key), curves
+    return None
+
+
+def _quantile_of(key: Any) -> float | None:
+    """ "q25" -> 0.25, "0.5" -> 0.5; None for other keys."""
+    text = str(key)
+    try:
+        return int(text[1:]) / 100 if text.startswith("q") else float(text)
+    except ValueError:
+        return None
 
 
 def _num(v: Any) -> float:

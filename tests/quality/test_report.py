@@ -50,14 +50,15 @@ def test_every_section_is_there_and_filled(run):
     for reason in ("too_short", "toxicity", "exact", "near", "malformed_json"):
         assert reason in html
     assert stats["corpus"]["ngrams"]["top"][0][0] in html  # the sketch found heavy n-grams
-    assert "disparity_ratio" in html and "ip_address" in html and "token_budget" in html
+    assert "disparity_ci95" in html and "ip_address" in html and "token_budget" in html
+    assert "not_selected.sampled_out" in html and "Not shown: ngram_distribution" in html
     assert "validation passed" in html
 
 
 def test_images_exist_and_nothing_is_fetched(run):
     out, _, _, html = run
     images = re.findall(r'<img src="([^"]+)"', html)
-    assert len(images) >= 10
+    assert len(images) >= 13  # incl. toxicity, bias, sampling mixture and weight charts
     for src in images:
         assert src.startswith("img/") and src.endswith(".png")
         path = out / "report" / src

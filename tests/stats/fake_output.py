@@ -269,28 +269,104 @@ def _total(by_source: dict) -> dict:
 
 
 def _extras() -> dict:
-    """Sections other engineers add to stats.json, in plausible shapes (the report is generic)."""
+    """stats.json sections of other stages, in the shapes of quality.summary.ScoringSummary and
+    transforms.sampling.selection (as of this writing); the report renders any shape."""
+    groups = {
+        "gender:female": {
+            "docs": 40,
+            "share_of_docs": 0.4,
+            "share_of_axis_mentions": 0.4,
+            "scored_docs": 40,
+            "toxic_docs": 1,
+            "toxic_rate": 0.025,
+            "toxic_rate_ci95": [0.004, 0.128],
+            "disparity": 0.8,
+            "disparity_ci95": [0.1, 4.1],
+        },
+        "gender:male": {
+            "docs": 60,
+            "share_of_docs": 0.6,
+            "share_of_axis_mentions": 0.6,
+            "scored_docs": 60,
+            "toxic_docs": 2,
+            "toxic_rate": 0.033,
+            "toxic_rate_ci95": [0.009, 0.114],
+            "disparity": 1.07,
+            "disparity_ci95": [0.3, 3.6],
+        },
+    }
+    scope = {
+        "docs": 90,
+        "kept": 80,
+        "rejected": {"toxicity": 3, "gopher_quality:word_count": 7},
+        "scorers": {"gopher_v1": {"pass": 83, "fail": 7, "fail_by_rule": {"word_count": 7}}},
+        "toxicity": {
+            "scored": 90,
+            "mean": 0.05,
+            "above_threshold": 3,
+            "rate_above_threshold": 0.033,
+            "histogram": [60, 15, 6, 3, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0],
+        },
+        "pii": {"docs_with_pii": 4, "counts": {"email": 4, "phone": 1, "ip_address": 0}},
+    }
     return {
         "quality_summary": {
-            "scorers": ["gopher_v1", "toxicity_v1"],
-            "toxicity": {"mean": 0.05, "rate_above_0.5": 0.01, "flagged": 3},
+            "toxicity_threshold": 0.8,
+            "toxicity_histogram_edges": [round(i / 20, 6) for i in range(21)],
+            **scope,
             "bias": {
-                "gender": {
-                    "female": {"docs": 40, "share": 0.4, "disparity_ratio": 0.8},
-                    "male": {"docs": 60, "share": 0.6, "disparity_ratio": 1.25},
-                }
+                "toxicity_threshold": 0.5,
+                "corpus": {
+                    "docs": 100,
+                    "docs_with_identity": 30,
+                    "scored_docs": 100,
+                    "toxic_docs": 3,
+                    "toxic_rate": 0.03,
+                    "groups": groups,
+                },
+                "by_source": {"docs": {"docs": 30, "groups": groups}},
             },
-            "pii": {"email": 4, "phone": 1, "ip_address": 0},
+            "by_source": {"docs": scope},
         },
         "sampling": {
+            "mode": "weighted",
             "token_budget": 5000,
-            "tokens_selected": 4800,
-            "by_source": {
-                s: {"target": 0.33, "achieved": 0.3 + 0.02 * i} for i, s in enumerate(SOURCES)
+            "k": None,
+            "lookahead": 4,
+            "seed": 0,
+            "candidates": {"docs": 80, "tokens": 6000},
+            "selected": {
+                "docs": 70,
+                "tokens": 4800,
+                "train": {"docs": 70, "tokens": 4800},
+                "eval": {"docs": 0, "tokens": 0},
             },
-            "weights": {
-                "kept": {"quantiles": {"0.5": 0.8}, "mean": 0.75},
-                "dropped": {"quantiles": {"0.5": 0.3}, "mean": 0.32},
+            "budget_used": 0.96,
+            "mixture": {"redistribute": True, "all_within_tolerance": True},
+            "sources": {
+                s: {
+                    "docs": 30,
+                    "tokens": 2000,
+                    "eligible_docs": 27,
+                    "eligible_tokens": 1900,
+                    "bad_scores": 0,
+                    "selected_docs": 23,
+                    "selected_tokens": 1500 + 100 * i,
+                    "share": 0.33,
+                    "not_selected": {"sampled_out": 4},
+                    "target_tokens": 1650,
+                    "budget_tokens": 1650,
+                }
+                for i, s in enumerate(SOURCES)
+            },
+            "log_weight_quantiles": {
+                "kept": {"q01": -1.0, "q25": -0.2, "q50": 0.1, "q75": 0.4, "q99": 1.2},
+                "dropped": {"q01": -3.0, "q25": -1.5, "q50": -0.9, "q75": -0.4, "q99": 0.3},
+            },
+            "ngram_distribution": {
+                "features": "word_1_2",
+                "buckets": 64,
+                "overall": {"counts": list(range(64))},
             },
         },
     }
