@@ -3,7 +3,10 @@ Text-to-Text Transformer", §2.2 "The Colossal Clean Crawled Corpus").
 
 C4 *removes lines* (no terminal punctuation, fewer than 3 words, mentioning "javascript", cookie
 and terms-of-use notices) and then drops pages with fewer than 5 sentences, or containing
-"lorem ipsum" or a curly bracket. This scorer never rewrites text: it reports each line rule as
+"lorem ipsum" or a curly bracket. As in TensorFlow Datasets' `c4_utils`, the implementation that
+produced C4 (and datatrove's port), "lorem ipsum" and "{" count only on lines that end in
+terminal punctuation and have at least 3 words: a code line without a final period does not
+condemn its page, a sentence with a brace does. This scorer never rewrites text: it reports each line rule as
 the fraction of non-blank lines it would remove, counts the sentences of the lines C4 would
 keep (`kept_sentences`), and filters on configurable limits. By default it applies C4's page
 rules (sentences, lorem ipsum, curly bracket) and leaves the line fractions score-only (`None`),
@@ -116,6 +119,7 @@ class C4(Scorer):
     def compute(self, view: TextView) -> dict[str, float]:
         lines = view.stripped_lines
         no_punct = short = javascript = policy = kept = sentences = 0
+        lorem = curly = False
         min_words, max_len = self.min_words_per_line, self.max_word_length
         for line in lines:
             words = line.split()
@@ -129,6 +133,9 @@ class C4(Scorer):
                 short += 1
                 drop = True
             lowered = line.lower()
+            if not drop:  # TFDS checks the page rules on lines that passed these two only
+                lorem = lorem or "lorem ipsum" in lowered
+                curly = curly or "{" in line
             if "javascript" in lowered:
                 javascript += 1
                 drop = True
@@ -150,6 +157,6 @@ class C4(Scorer):
             "policy_line_frac": safe_div(policy, n),
             "kept_line_frac": safe_div(kept, n),
             "kept_sentences": float(sentences),
-            "lorem_ipsum": 1.0 if "lorem ipsum" in view.lower else 0.0,
-            "curly_bracket": 1.0 if "{" in view.text else 0.0,
+            "lorem_ipsum": float(lorem),
+            "curly_bracket": float(curly),
         }

@@ -2,10 +2,12 @@
 from Training Gopher", Appendix A.1.1, the MassiveText quality filter).
 
 Words are whitespace-separated (punctuation attached), see `quality.text`; line fractions are
-over non-blank lines, stripped. Differences from
-datatrove's `GopherQualityFilter`, which runs spaCy and drops punctuation-only tokens:
-`word_count` and `mean_word_length` count every whitespace word; the stop-word test counts
-*distinct* stop words among lowercase tokens, as the paper words it ("at least two of").
+over non-blank lines, stripped. Differences from datatrove's `GopherQualityFilter`, which
+splits words with spaCy: there every punctuation mark is a token of its own, so its
+alphabetic-word fraction counts "," and ")" as words without letters and rejects most man
+pages and many READMEs of the demo corpus (measured by `benchmarks/bench_scoring.py`); here `word_count`,
+`mean_word_length` and `alpha_word_frac` are over whitespace words, and the stop-word test
+counts *distinct* stop words among lowercase tokens, as the paper words it ("at least two of").
 """
 
 from __future__ import annotations

@@ -77,7 +77,18 @@ def test_c4_reason_codes(text, reason, kwargs):
 def test_c4_line_rules_are_score_only_by_default():
     text = ARTICLE + "\nmenu\nhome\nabout\nPlease enable javascript in your browser."
     assert C4().filter(text) == (True, "")
-    assert not C4(filter_curly_bracket=False).filter(ARTICLE + "\n{x}.")[1]
+    braces = ARTICLE + "\nThe value {x} is set here."
+    assert C4().filter(braces) == (False, "c4:curly_bracket")
+    assert C4(filter_curly_bracket=False).filter(braces) == (True, "")
+
+
+def test_c4_page_rules_only_read_lines_c4_would_keep():
+    # As in TFDS c4_utils: a brace or "lorem ipsum" on a line without terminal punctuation (or
+    # with fewer than 3 words) is stripped with its line instead of dropping the page.
+    text = ARTICLE + "\nconfig = {'a': 1}\nlorem ipsum dolor\n{x}."
+    f = C4().score(text)
+    assert f["curly_bracket"] == 0.0 and f["lorem_ipsum"] == 0.0
+    assert C4().filter(text) == (True, "")
 
 
 def test_c4_citations_are_ignored_for_terminal_punctuation():
