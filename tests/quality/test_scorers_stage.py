@@ -108,7 +108,7 @@ def test_stage_keeps_prose_rejects_code_with_reason_and_redacts(stage):
     assert set(quality_columns(stage.cfg)) <= set(prose.meta)
     assert prose.meta["identity_groups"] == [] and prose.meta["bias_weight"] == 1.0
     assert code.reason == "gopher_quality:word_count" and "< min 50" in code.detail
-    assert code.verdicts["c4_v1"] == "c4:curly_bracket"
+    assert code.verdicts["c4_v1"] == "c4:too_few_sentences"
     assert toxic.reason == "toxicity:classifier" and toxic.meta["toxicity"] >= 0.8
 
 
