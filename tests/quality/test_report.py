@@ -130,3 +130,8 @@ def test_summarize_prints_funnel_sources_verdict_and_paths(run, tmp_path):
     text = summarize(str(tmp_path))
     assert "validation: FAILED" in text and "ids_unique" in text and "train-00001" in text
     assert "no readable manifest.json" in summarize(str(tmp_path / "missing"))
+
+
+def test_report_config_reports_every_problem():
+    assert ReportConfig().validate() == []
+    assert len(ReportConfig(top_tokens=0, example_chars=5, image_dpi=1000).validate()) == 3

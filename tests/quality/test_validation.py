@@ -146,3 +146,11 @@ def test_gate_opens_no_network_connection(good, tmp_path, monkeypatch):
     out, manifest = corrupt_copy(good, tmp_path)
     verdict = validate_output(str(out), manifest, ValidationConfig())
     assert verdict["success"] and calls == []
+
+
+def test_validation_config_reports_every_problem():
+    assert ValidationConfig().validate() == []
+    problems = ValidationConfig(
+        sample_rows_per_shard=0, min_tokens=5, max_tokens=2, score_min=1, score_max=0
+    ).validate()
+    assert len(problems) == 3

@@ -118,3 +118,9 @@ def test_state_is_small_and_picklable():
     blob = pickle.dumps(s)
     assert len(blob) < 1_000_000
     assert pickle.loads(blob).to_json() == s.to_json()
+
+
+def test_stats_config_reports_every_problem():
+    assert StatsConfig().validate() == []
+    problems = StatsConfig(top_k=0, ngram_n=9, hll_precision=30, quantiles=[1.5]).validate()
+    assert len(problems) == 4 and any("ngram_n" in p for p in problems)

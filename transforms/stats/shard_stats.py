@@ -59,7 +59,7 @@ class ShardStats:
         self.docs += table.num_rows
         ids = table.column("input_ids").combine_chunks()
         self.tokens.add(pc.list_flatten(ids).to_numpy(zero_copy_only=False))
-        n_tokens = table.column("n_tokens").to_numpy().astype(np.int64)
+        n_tokens = pc.fill_null(table.column("n_tokens"), 0).to_numpy().astype(np.int64)
         self.lengths.add(n_tokens)
         self.total_tokens += int(n_tokens.sum())
         text = table.column("text").combine_chunks() if "text" in table.column_names else None
