@@ -125,7 +125,11 @@ class _Page:
         }
 
     def _funnel(self) -> dict:
-        rows = sec.funnel_rows(self.acc, (self.stats.get("tokens") or {}).get("written"))
+        rows = sec.funnel_rows(
+            self.acc,
+            (self.stats.get("tokens") or {}).get("written"),
+            sec.sampled_out_tokens(self.stats.get("sampling") or {}),
+        )
         bars = [r for r in rows if not r.get("total")]
         img = plots.hbar(
             self._img("funnel"),

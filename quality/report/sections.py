@@ -15,8 +15,11 @@ from typing import Any
 PLACES = ("dead_letter", "rejected", "removed")
 
 
-def funnel_rows(acc: dict, tokens_written: int | None) -> list[dict]:
-    """Stages in order: read, each drop reason, sampled out, written; docs, share, bytes."""
+def funnel_rows(
+    acc: dict, tokens_written: int | None, tokens_sampled_out: int | None = None
+) -> list[dict]:
+    """Stages in order: read, each drop reason, sampled out, written; docs, share, bytes, and
+    tokens where known (documents are tokenized after the filters and dedup)."""
     read = acc.get("read", 0) or 0
     b = acc.get("bytes") or {}
     rows = [
@@ -50,7 +53,7 @@ def funnel_rows(acc: dict, tokens_written: int | None) -> list[dict]:
             "place": "sampled_out",
             "docs": acc.get("sampled_out", 0),
             "bytes": b.get("sampled_out"),
-            "tokens": None,
+            "tokens": tokens_sampled_out,
         }
     )
     rows.append(
@@ -280,6 +283,14 @@ def _quantile_of(key: Any) -> float | None:
     try:
         return int(text[1:]) / 100 if text.startswith("q") else float(text)
     except ValueError:
+        return None
+
+
+def sampled_out_tokens(sampling: dict) -> int | None:
+    """Tokens of the candidates the sampler did not select, when its summary says."""
+    try:
+        return int(sampling["candidates"]["tokens"]) - int(sampling["selected"]["tokens"])
+    except (KeyError, TypeError, ValueError):
         return None
 
 

@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from quality.report.sections import funnel_rows, source_rows
+from quality.report.sections import funnel_rows, sampled_out_tokens, source_rows
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -54,7 +54,11 @@ def summarize(out_dir: str) -> str:
         f"curate run '{name}'  ({manifest.get('code_version', '?')})  {os.path.abspath(out_dir)}"
     ]
 
-    rows = funnel_rows(acc, (stats.get("tokens") or {}).get("written", tokens))
+    rows = funnel_rows(
+        acc,
+        (stats.get("tokens") or {}).get("written", tokens),
+        sampled_out_tokens(stats.get("sampling") or {}),
+    )
     parts.append(
         _table(
             ["stage", "documents", "% read", "MB", "tokens"],
