@@ -21,8 +21,10 @@ Local output directories only (shards are memory-mapped).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import shutil
 import time
 from typing import Any
 
@@ -48,6 +50,8 @@ def validate_output(out_dir: str, manifest: dict, cfg: ValidationConfig) -> dict
         from quality.gx_suite import build_suites, run_suites
 
         docs_dir = os.path.join(out_dir, DATA_DOCS) if cfg.data_docs else None
+        if docs_dir:
+            shutil.rmtree(docs_dir, ignore_errors=True)  # no stale results of an earlier run
         suites = build_suites(cfg, info["vocab_size"], info["score_columns"])
         verdict["expectations"] = run_suites(frames, suites, docs_dir)
         verdict["success"] = bool(verdict["expectations"]) and all(
@@ -55,6 +59,7 @@ def validate_output(out_dir: str, manifest: dict, cfg: ValidationConfig) -> dict
         )
         if docs_dir and os.path.exists(os.path.join(docs_dir, "index.html")):
             verdict["data_docs"] = f"{DATA_DOCS}/index.html"
+            verdict["data_docs_pages"] = _suite_pages(docs_dir, suites)
         import great_expectations
 
         verdict["engine"] = f"great_expectations {great_expectations.__version__}"
@@ -63,6 +68,22 @@ def validate_output(out_dir: str, manifest: dict, cfg: ValidationConfig) -> dict
     verdict["failed"] = [e["name"] for e in verdict["expectations"] if not e["success"]]
     verdict["seconds"] = round(time.perf_counter() - t0, 3)
     return verdict
+
+
+def _suite_pages(docs_dir: str, suites: dict) -> dict[str, str]:
+    """Each suite's result page, relative to OUT. GX's index page lists them with scripts from a
+    CDN (blank offline); these pages are static HTML and read fine without network."""
+    pages = {}
+    for name in suites:
+        found = sorted(
+            glob.glob(
+                os.path.join(docs_dir, "validations", f"curate_{name}", "**", "*.html"),
+                recursive=True,
+            )
+        )
+        if found:
+            pages[name] = f"{DATA_DOCS}/{os.path.relpath(found[-1], docs_dir)}"
+    return pages
 
 
 def collect_frames(out_dir: str, manifest: dict, cfg: ValidationConfig) -> tuple[dict, dict]:

@@ -392,6 +392,11 @@ class _Page:
             "checks": sorted(checks, key=lambda e: (e.get("success", False), e.get("name", ""))),
             "failed": [e for e in checks if not e.get("success")],
             "data_docs": "../" + docs if docs_ok else None,
+            "pages": {
+                name: "../" + page
+                for name, page in (v.get("data_docs_pages") or {}).items()
+                if os.path.exists(os.path.join(self.out_dir, page))
+            },
             "error": v.get("error"),
             "seconds": v.get("seconds"),
             "sample_rows": v.get("sample_rows"),

@@ -64,8 +64,10 @@ def test_images_exist_and_nothing_is_fetched(run):
         path = out / "report" / src
         assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<script" not in html and not re.search(r'(src|href)="(https?:)?//', html)
-    docs = re.search(r'<a href="([^"]+)">Great Expectations Data Docs', html).group(1)
-    assert (out / "report" / docs).resolve().exists()
+    docs = re.findall(r'<a href="(\.\./validation/[^"]+)">', html)
+    assert len(docs) == 5  # the index and one static page per suite
+    for link in docs:
+        assert (out / "report" / link).resolve().exists()
 
 
 def test_example_text_is_escaped_and_truncated(run):

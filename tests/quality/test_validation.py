@@ -154,3 +154,12 @@ def test_validation_config_reports_every_problem():
         sample_rows_per_shard=0, min_tokens=5, max_tokens=2, score_min=1, score_max=0
     ).validate()
     assert len(problems) == 3
+
+
+def test_data_docs_have_a_static_page_per_suite(good):
+    out, manifest = good
+    verdict = validate_output(str(out), manifest, ValidationConfig())
+    assert set(verdict["data_docs_pages"]) == {"shards", "sample", "corpus", "accounting"}
+    for page in verdict["data_docs_pages"].values():
+        html = (out / page).read_text(encoding="utf-8")
+        assert "Expectation Validation Result" in html
