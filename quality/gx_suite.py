@@ -22,9 +22,12 @@ logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
 def build_suites(
-    cfg: ValidationConfig, vocab_size: int, score_columns: list[str]
+    cfg: ValidationConfig, vocab_size: int, score_columns: list[str], toxicity: bool
 ) -> dict[str, list]:
-    """Expectations per frame name; each carries a short `meta["check"]` name and a description."""
+    """Expectations per frame name; each carries a short `meta["check"]` name and a description.
+
+    `score_columns`: the unit score columns to bound; `toxicity`: the toxicity column exists.
+    """
     import great_expectations.expectations as gxe
 
     def tag(expectation, check: str, why: str):
@@ -128,7 +131,7 @@ def build_suites(
             "accounting.written equals the rows in all shards.",
         ),
     ]
-    if cfg.toxicity_column in score_columns:
+    if toxicity:
         corpus.append(
             tag(
                 gxe.ExpectColumnValuesToBeBetween(

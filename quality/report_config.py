@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DEFAULT_QUANTILES = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99]
+# Float shard columns that are scores in [0, 1] (quality.stage: composite quality, toxicity).
+# Other float columns (raw scorer features such as word counts, bias weights) are unbounded.
+UNIT_SCORE_COLUMNS = ["quality", "toxicity", "toxicity_mean"]
 
 
 @dataclass
@@ -26,8 +29,11 @@ class StatsConfig:
     # each row cuts the probability that an estimate exceeds its bound by a factor e.
     ngram_cms_depth: int = 4
     hll_precision: int = 14  # HyperLogLog++ registers 2**p; relative error ~ 1.04/sqrt(2**p)
-    length_relative_error: float = 0.01  # log-bin quantiles of lengths (chars, tokens)
-    score_bins: int = 1000  # linear bins over [0, 1] for score quantiles (error 1/(2*bins))
+    # Log-bin quantiles (relative error) of lengths in chars and tokens, and of float columns
+    # that are not unit scores; unit scores use linear bins over [0, 1] (error 1/(2*bins)).
+    relative_error: float = 0.01
+    score_bins: int = 1000
+    unit_score_columns: list[str] = field(default_factory=lambda: list(UNIT_SCORE_COLUMNS))
     quantiles: list[float] = field(default_factory=lambda: list(DEFAULT_QUANTILES))
     histogram_bins: int = 40  # display bins in stats.json histograms (for the report)
 
@@ -43,10 +49,8 @@ class StatsConfig:
             out.append(f"ngram_cms_depth must be in [1, 16], got {self.ngram_cms_depth}")
         if not 4 <= self.hll_precision <= 18:
             out.append(f"hll_precision must be in [4, 18], got {self.hll_precision}")
-        if not 0.0001 <= self.length_relative_error <= 0.2:
-            out.append(
-                f"length_relative_error must be in [0.0001, 0.2], got {self.length_relative_error}"
-            )
+        if not 0.0001 <= self.relative_error <= 0.2:
+            out.append(f"relative_error must be in [0.0001, 0.2], got {self.relative_error}")
         if not 10 <= self.score_bins <= 100_000:
             out.append(f"score_bins must be in [10, 100000], got {self.score_bins}")
         if any(not 0.0 <= q <= 1.0 for q in self.quantiles):
@@ -64,8 +68,9 @@ class ValidationConfig:
     sample_rows_per_shard: int = 2000  # evenly spaced rows read from each shard for the suite
     min_tokens: int = 1  # n_tokens bounds (EOS included)
     max_tokens: int = 1_000_000
-    score_min: float = 0.0  # every float score column must lie in [score_min, score_max]
+    score_min: float = 0.0  # unit score columns (when present) must lie in [score_min, score_max]
     score_max: float = 1.0
+    unit_score_columns: list[str] = field(default_factory=lambda: list(UNIT_SCORE_COLUMNS))
     toxicity_column: str = "toxicity"  # mean checked against the ceiling when the column exists
     toxicity_mean_max: float = 0.2
     check_sha256: bool = True  # recompute each shard's sha256 against the manifest

@@ -52,7 +52,9 @@ def validate_output(out_dir: str, manifest: dict, cfg: ValidationConfig) -> dict
         docs_dir = os.path.join(out_dir, DATA_DOCS) if cfg.data_docs else None
         if docs_dir:
             shutil.rmtree(docs_dir, ignore_errors=True)  # no stale results of an earlier run
-        suites = build_suites(cfg, info["vocab_size"], info["score_columns"])
+        suites = build_suites(
+            cfg, info["vocab_size"], info["score_columns"], info["toxicity_rows"] > 0
+        )
         verdict["expectations"] = run_suites(frames, suites, docs_dir)
         verdict["success"] = bool(verdict["expectations"]) and all(
             e["success"] for e in verdict["expectations"]
@@ -92,7 +94,8 @@ def collect_frames(out_dir: str, manifest: dict, cfg: ValidationConfig) -> tuple
 
     entries = list(manifest.get("shards") or []) + list(manifest.get("eval_shards") or [])
     vocab = int((manifest.get("tokenizer") or {}).get("vocab_size") or 0)
-    scores = list((manifest.get("schema") or {}).get("score_columns") or [])
+    declared = (manifest.get("schema") or {}).get("score_columns") or []
+    scores = [c for c in declared if c in cfg.unit_score_columns]
     shard_rows, samples, tox = [], [], [0.0, 0]
     for entry in entries:
         row, sample, found_scores = _check_shard(out_dir, entry, cfg)
@@ -140,6 +143,7 @@ def collect_frames(out_dir: str, manifest: dict, cfg: ValidationConfig) -> tuple
         "score_columns": scores,
         "shards_checked": len(shard_rows),
         "sample_rows": len(sample),
+        "toxicity_rows": tox[1],
     }
     return frames, info
 
@@ -201,12 +205,13 @@ def _check_shard(out_dir: str, entry: dict, cfg: ValidationConfig):
     row["id_nulls"] = table.column("id").null_count
     row.update(_min_max("n_tokens", n_tokens))
     row.update(_min_max("token_id", ids))
-    scores = [
+    floats = [
         f.name for f in table.schema if f.name not in NON_SCORE and pa.types.is_floating(f.type)
     ]
+    scores = [c for c in floats if c in cfg.unit_score_columns]  # raw features are unbounded
     for col in scores:
         row.update(_min_max(col, table.column(col)))
-    if cfg.toxicity_column in scores:
+    if cfg.toxicity_column in floats:
         column = table.column(cfg.toxicity_column)
         row["_tox_sum"] = float(pc.sum(column).as_py() or 0.0)
         row["_tox_n"] = len(column) - column.null_count

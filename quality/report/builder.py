@@ -187,26 +187,26 @@ class _Page:
             )
         return out
 
-    def _scores(self) -> list[dict]:
-        out = []
+    def _scores(self) -> dict:
+        """Unit scores (quality, toxicity) first; raw scorer features apart (often many)."""
+        out: dict[str, list] = {"unit": [], "features": []}
         for name, s in sorted((self.corpus.get("scores") or {}).items()):
             h = s.get("histogram") or {}
+            edges = h.get("edges") or []
+            log_x = len(edges) > 1 and edges[0] > 0 and edges[-1] > 100 * edges[0]
             img = plots.histogram(
                 self._img(f"score_{name}"),
-                h.get("edges", []),
+                edges,
                 h.get("counts", []),
-                f"Score: {name}",
+                f"{'Score' if s.get('kind') != 'log' else 'Feature'}: {name}",
                 name,
                 self.cfg.image_dpi,
+                log_x=log_x,
                 markers={"mean": s.get("mean")},
             )
-            out.append(
-                {
-                    "name": name,
-                    "summary": {**s, "quantiles": _shown_quantiles(s.get("quantiles") or {})},
-                    "img": self._rel(img),
-                }
-            )
+            shown = {**s, "quantiles": _shown_quantiles(s.get("quantiles") or {})}
+            group = "features" if s.get("kind") == "log" else "unit"
+            out[group].append({"name": name, "summary": shown, "img": self._rel(img)})
         return out
 
     def _tokens(self) -> dict | None:

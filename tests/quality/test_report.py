@@ -53,6 +53,7 @@ def test_every_section_is_there_and_filled(run):
     assert "disparity_ci95" in html and "ip_address" in html and "token_budget" in html
     assert "not_selected.sampled_out" in html and "Not shown: ngram_distribution" in html
     assert "validation passed" in html
+    assert "Scorer features (1 columns)" in html and "score_gopher_quality_word_count.png" in html
 
 
 def test_images_exist_and_nothing_is_fetched(run):

@@ -163,3 +163,20 @@ def test_data_docs_have_a_static_page_per_suite(good):
     for page in verdict["data_docs_pages"].values():
         html = (out / page).read_text(encoding="utf-8")
         assert "Expectation Validation Result" in html
+
+
+def test_raw_feature_columns_are_not_bounded_like_scores(good, tmp_path):
+    out, manifest = corrupt_copy(good, tmp_path)
+
+    def add_features(table):
+        n = table.num_rows
+        table = table.append_column(
+            "gopher_quality_word_count", pa.array([250.0] * n, pa.float32())
+        )
+        return table.append_column("bias_weight", pa.array([3.0] * n, pa.float32()))
+
+    for i in range(len(manifest["shards"])):
+        rewrite_shard(out, manifest, i, add_features)
+    verdict = validate_output(str(out), manifest, FAST)
+    assert verdict["success"], verdict["failed"]
+    assert not any("word_count" in e["name"] for e in verdict["expectations"])

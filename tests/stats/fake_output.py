@@ -65,6 +65,8 @@ def shard_table(rows: list[dict], include_text: bool) -> pa.Table:
         "n_tokens": pa.array([len(r["input_ids"]) for r in rows], pa.int32()),
         "quality": pa.array([r["quality"] for r in rows], pa.float32()),
         "toxicity": pa.array([r["toxicity"] for r in rows], pa.float32()),
+        # a raw scorer feature: unbounded, summarised with log bins, not range-checked
+        "gopher_quality_word_count": pa.array([len(r["text"].split()) for r in rows], pa.float32()),
         "dedup_cluster": pa.array([r["id"] for r in rows], pa.string()),
     }
     if include_text:
@@ -233,7 +235,10 @@ def build_fake_output(
         "accounting": accounting,
         "name": "fake",
         "timings": {"total_s": 12.5, "prepare_s": 2.0, "pipeline_s": 10.5},
-        "schema": {"score_columns": ["quality", "toxicity"], "text": include_text},
+        "schema": {
+            "score_columns": ["quality", "toxicity", "gopher_quality_word_count"],
+            "text": include_text,
+        },
         "accounting_ok": True,
         "stats": "stats.json",
         "report": None,

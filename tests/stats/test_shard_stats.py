@@ -92,6 +92,23 @@ def test_partitioning_and_merge_order_do_not_change_the_result(cuts, order):
     assert stats_of(tables) == stats_of([table])
 
 
+def test_unit_scores_and_raw_features_use_fitting_sketches():
+    table = make_table(300, seed=2)
+    words = np.random.default_rng(0).integers(1, 5000, size=300).astype(np.float32)
+    weight = np.linspace(-3, 2, 300).astype(np.float32)
+    table = table.append_column("gopher_quality_word_count", pa.array(words)).append_column(
+        "bias_weight", pa.array(weight)
+    )
+    out = stats_of([table])["scores"]
+    assert out["quality"]["kind"] == "unit" and out["toxicity"]["kind"] == "unit"
+    feature, signed = out["gopher_quality_word_count"], out["bias_weight"]
+    assert feature["kind"] == "log" and signed["kind"] == "log"
+    true = float(np.sort(words)[int(0.5 * 299)])
+    assert abs(feature["quantiles"]["0.5"] - true) <= 0.01 * true + 0.5
+    assert signed["min"] == -3.0 and signed["max"] == 2.0 and signed["quantiles"]["0.05"] < 0
+    assert sum(feature["histogram"]["counts"]) == 300
+
+
 def test_without_text_column_and_empty_tables():
     table = make_table(30, with_text=False)
     s = ShardStats(CFG, VOCAB)

@@ -66,6 +66,33 @@ def test_log_quantiles_relative_error_and_merge_invariance(seed, cuts):
     assert whole.mean() == values.mean()  # integers: exact
 
 
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**16), cuts=cuts)
+def test_log_quantiles_handle_signed_values(seed, cuts):
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(0, 3, size=2000) * rng.choice([-1.0, 1.0], size=2000)
+    values[:5] = 0.0
+    whole = LogBinQuantiles(0.02)
+    whole.add(values)
+    parts = merged(lambda: LogBinQuantiles(0.02), split_at(values, cuts), LogBinQuantiles.add)
+    assert parts.summary([0.5], 8, False) == whole.summary([0.5], 8, False)
+    srt = np.sort(values)
+    for q in (0.0, 0.05, 0.3, 0.5, 0.7, 0.95, 1.0):
+        true = srt[int(math.floor(q * (len(srt) - 1)))]
+        est = whole.quantile(q)
+        # relative error on the magnitude; values below 1e-6 share the smallest bin
+        assert abs(est - true) <= 0.02 * abs(true) + 1e-6, (q, est, true)
+
+
+def test_quantile_sketches_pickle_sparsely():
+    sketch = LogBinQuantiles(0.01)
+    sketch.add(np.array([3.0, 3.0, 1e6, -2.0]))
+    blob = pickle.dumps(sketch)
+    assert len(blob) < 2_000 < sketch.counts.nbytes
+    back = pickle.loads(blob)
+    assert np.array_equal(back.counts, sketch.counts) and back.quantile(0.5) == sketch.quantile(0.5)
+
+
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**16), cuts=cuts)
 def test_linear_quantiles_absolute_error_and_merge_invariance(seed, cuts):

@@ -4,10 +4,11 @@ Fixed bins make merging a plain addition of count arrays, so a sketch gives bit-
 whatever the partitioning or merge order (KLL and t-digest do not: they depend on arrival order and
 random coins). The price is a fixed value range, which suits what we measure:
 
-- `LogBinQuantiles` (lengths in chars or tokens, >= 0): DDSketch's log-spaced bins with
+- `LogBinQuantiles` (lengths, raw feature columns): DDSketch's log-spaced bins with
   gamma = (1 + a) / (1 - a); every quantile has relative error <= a (Masson et al., VLDB 2019).
-  Values in (0, 1e-6) share the smallest bin, above 1e15 the largest. Size: about
-  ln(1e21) / (2a) bins (2,400 int64 counters at a = 1%).
+  Magnitudes below 1e-6 share the smallest bin, above 1e15 the largest; negative values mirror
+  the positive bins. Size: about ln(1e21) / a bins (4,800 int64 counters at a = 1%), pickled
+  sparsely (non-empty bins only).
 - `LinearBinQuantiles` (scores, expected in [lo, hi]): equal-width bins; a quantile is reported as
   its bin's midpoint, absolute error <= (hi - lo) / (2 * bins). Values outside [lo, hi] are counted
   in the edge bins (and in min/max, which are exact), NaN separately.
@@ -48,6 +49,19 @@ class _BinnedQuantiles:
 
     def _bin_of(self, values: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def __getstate__(self) -> dict:
+        """Only the non-empty bins: a shard's sketch pickles to a few KB, not the full array."""
+        state = self.__dict__.copy()
+        nonzero = np.flatnonzero(self.counts)
+        state["counts"] = (self.counts.size, nonzero.astype(np.int32), self.counts[nonzero])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        size, index, values = state["counts"]
+        counts = np.zeros(size, dtype=np.int64)
+        counts[index] = values
+        self.__dict__.update(state, counts=counts)
 
     def _value_of(self, bins: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -134,7 +148,11 @@ def _round(x: float | None) -> float | None:
 
 
 class LogBinQuantiles(_BinnedQuantiles):
-    """Quantiles of non-negative values with relative error <= `relative_error`."""
+    """Quantiles of any real values with relative error <= `relative_error`.
+
+    Bins mirror around an exact-zero bin: negative values use the same log-spaced bins as
+    positive ones, in reverse order, so bin order is value order.
+    """
 
     LOW, HIGH = 1e-6, 1e15
     _SCALE = float(1 << 8)  # lengths are integers; 1/256 keeps fractional inputs honest
@@ -145,21 +163,24 @@ class LogBinQuantiles(_BinnedQuantiles):
         self.gamma = (1 + relative_error) / (1 - relative_error)
         self._log_gamma = math.log(self.gamma)
         self._offset = math.ceil(math.log(self.LOW) / self._log_gamma)
-        top = math.ceil(math.log(self.HIGH) / self._log_gamma)
-        super().__init__(top - self._offset + 2)  # bin 0 holds zeros and negatives
+        self._half = math.ceil(math.log(self.HIGH) / self._log_gamma) - self._offset + 1
+        super().__init__(2 * self._half + 1)  # [negatives reversed] [zero] [positives]
 
     def _params(self) -> tuple:
         return ("log", self.relative_error)
 
     def _bin_of(self, values: np.ndarray) -> np.ndarray:
-        v = np.clip(values, self.LOW, self.HIGH)
-        idx = np.ceil(np.log(v) / self._log_gamma).astype(np.int64) - self._offset + 1
-        return np.where(values > 0, np.clip(idx, 1, self.counts.size - 1), 0)
+        mag = np.clip(np.abs(values), self.LOW, self.HIGH)
+        k = np.ceil(np.log(mag) / self._log_gamma).astype(np.int64) - self._offset
+        k = np.clip(k, 0, self._half - 1)
+        zero = self._half
+        return np.where(values > 0, zero + 1 + k, np.where(values < 0, zero - 1 - k, zero))
 
     def _value_of(self, bins: np.ndarray) -> np.ndarray:
-        i = bins.astype(np.float64) + self._offset - 1
-        rep = 2.0 * np.exp(i * self._log_gamma) / (self.gamma + 1.0)
-        return np.where(bins == 0, 0.0, rep)
+        d = bins.astype(np.int64) - self._half
+        k = (np.abs(d) - 1 + self._offset).astype(np.float64)
+        rep = 2.0 * np.exp(k * self._log_gamma) / (self.gamma + 1.0)
+        return np.where(d == 0, 0.0, np.sign(d) * rep)
 
 
 class LinearBinQuantiles(_BinnedQuantiles):

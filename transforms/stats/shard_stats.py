@@ -44,9 +44,9 @@ class ShardStats:
         self.total_tokens = 0  # sum of n_tokens
         self.total_chars = 0
         self.tokens = TokenFrequencies(vocab_size)
-        self.chars = LogBinQuantiles(cfg.length_relative_error)
-        self.lengths = LogBinQuantiles(cfg.length_relative_error)
-        self.scores: dict[str, LinearBinQuantiles] = {}
+        self.chars = LogBinQuantiles(cfg.relative_error)
+        self.lengths = LogBinQuantiles(cfg.relative_error)
+        self.scores: dict[str, LinearBinQuantiles | LogBinQuantiles] = {}
         self.distinct_docs = DistinctCounter(cfg.hll_precision)
         self.distinct_ngrams = DistinctCounter(cfg.hll_precision)
         self.ngrams = HeavyHitters(cfg.ngram_capacity, cfg.ngram_cms_depth)
@@ -69,9 +69,15 @@ class ShardStats:
             if field.name not in NON_SCORE_COLUMNS and pa.types.is_floating(field.type):
                 sketch = self.scores.get(field.name)
                 if sketch is None:
-                    sketch = self.scores[field.name] = LinearBinQuantiles(self.cfg.score_bins)
+                    sketch = self.scores[field.name] = self._score_sketch(field.name)
                 sketch.add(table.column(field.name).to_numpy(zero_copy_only=False))
         self._add_sources(table.column("source").to_pylist(), n_tokens, chars)
+
+    def _score_sketch(self, name: str) -> LinearBinQuantiles | LogBinQuantiles:
+        """Unit scores: linear bins on [0, 1]; other float columns: log bins (any range)."""
+        if name in self.cfg.unit_score_columns:
+            return LinearBinQuantiles(self.cfg.score_bins)
+        return LogBinQuantiles(self.cfg.relative_error)
 
     def _add_text(self, text: pa.Array | None, rows: int) -> np.ndarray:
         """Char lengths and n-grams of the rows that have text; returns chars per row (0: none)."""
@@ -111,7 +117,7 @@ class ShardStats:
         self.chars.merge(other.chars)
         self.lengths.merge(other.lengths)
         for name, sketch in other.scores.items():
-            mine = self.scores.setdefault(name, LinearBinQuantiles(self.cfg.score_bins))
+            mine = self.scores.get(name) or self.scores.setdefault(name, self._score_sketch(name))
             mine.merge(sketch)
         self.distinct_docs.merge(other.distinct_docs)
         self.distinct_ngrams.merge(other.distinct_ngrams)
@@ -144,14 +150,10 @@ class ShardStats:
             "lengths": {
                 "chars": self.chars.summary(qs, bins, log=True),
                 "tokens": self.lengths.summary(qs, bins, log=True),
-                "relative_error": cfg.length_relative_error,
+                "relative_error": cfg.relative_error,
             },
             "scores": {
-                name: {
-                    **self.scores[name].summary(qs, bins, log=False),
-                    "absolute_error": self.scores[name].absolute_error,
-                }
-                for name in sorted(self.scores)
+                name: _score_json(self.scores[name], qs, bins) for name in sorted(self.scores)
             },
             "token_frequencies": self.tokens.to_json(cfg.top_k),
             "ngrams": {
@@ -172,6 +174,24 @@ class ShardStats:
                 "relative_error": round(self.distinct_docs.relative_error, 5),
             },
         }
+
+
+def _score_json(sketch: LinearBinQuantiles | LogBinQuantiles, qs: list[float], bins: int) -> dict:
+    """Summary of one float column, saying which sketch (and error bound) produced it."""
+    if isinstance(sketch, LinearBinQuantiles):
+        return {
+            **sketch.summary(qs, bins, log=False),
+            "kind": "unit",
+            "absolute_error": sketch.absolute_error,
+        }
+    wide = (
+        sketch.count and sketch.min > 0 and sketch.max > 100 * sketch.min
+    )  # log axis reads better
+    return {
+        **sketch.summary(qs, bins, log=bool(wide)),
+        "kind": "log",
+        "relative_error": sketch.relative_error,
+    }
 
 
 def _content_hashes(text: pa.Array | None, input_ids: pa.Array) -> np.ndarray:
