@@ -36,9 +36,9 @@ from transforms.dedup.components import UnionFind, bucket_edges
 from transforms.dedup.config import NearDedupConfig
 from transforms.dedup.lsh import band_keys, optimal_bands
 from transforms.dedup.minhash import estimate_jaccard
+from transforms.dedup.near_audit import AUDIT_MEMBERS, ClusterAudit
 from transforms.record import Removal
 
-AUDIT_MEMBERS = 6  # members per audited cluster (all their pairs are reported)
 _NS = "dedup_near"
 
 
@@ -218,7 +218,7 @@ class _ResolveFn(beam.DoFn):
             cid = "near:" + kept_id
             yield beam.pvalue.TaggedOutput("clusters", (kept_id, cid))
             yield beam.pvalue.TaggedOutput("sizes", 1 + len(removed))
-            ids = [kept_id] + [d.id for d in removed][: AUDIT_MEMBERS - 1]
+            ids = [kept_id] + [d.id for d in removed][: AUDIT_MEMBERS - 1]  # kept first
             priority = xxhash.xxh64_intdigest(f"{self.seed}:{cid}".encode())
             yield beam.pvalue.TaggedOutput("audit", (priority, cid, 1 + len(removed), ids))
 
@@ -230,29 +230,6 @@ def _size_histogram(sizes: list[tuple[int, int]], n_candidates: int) -> dict[int
     if singles > 0:
         hist[1] = singles
     return dict(sorted(hist.items()))
-
-
-class _AuditPairsFn(beam.DoFn):
-    """Sampled cluster -> one dict per member pair with the estimated Jaccard."""
-
-    def process(self, keyed):
-        cid, group = keyed
-        samples = list(group["sample"])
-        if not samples:
-            return
-        size, ids = samples[0]
-        sigs = {c.id: _signature(c) for c in group["cand"]}
-        for i, a in enumerate(ids):
-            for b in ids[i + 1 :]:
-                if a in sigs and b in sigs:
-                    yield {
-                        "cluster": cid,
-                        "cluster_size": size,
-                        "a": a,
-                        "b": b,
-                        "a_kept": i == 0,
-                        "est_jaccard": estimate_jaccard(sigs[a], sigs[b]),
-                    }
 
 
 class NearDedup(beam.PTransform):
@@ -320,33 +297,10 @@ class NearDedup(beam.PTransform):
             | "SizeHistogram"
             >> beam.Map(_size_histogram, n_candidates=beam.pvalue.AsSingleton(n_cands))
         )
-        audit = self._audit(resolved.audit, keyed)
+        audit = (resolved.audit, keyed) | "Audit" >> ClusterAudit(cfg.audit_clusters)
         return {
             "removed": resolved.removed,
             "clusters": resolved.clusters,
             "cluster_sizes": cluster_sizes,
             "audit": audit,
         }
-
-    def _audit(self, samples, keyed):
-        """Pairwise estimated Jaccard inside the `audit_clusters` clusters of smallest hash."""
-        if self.cfg.audit_clusters == 0:
-            return samples | "NoAudit" >> beam.Filter(lambda _: False)
-        sample = (
-            samples
-            | "SampleClusters" >> beam.combiners.Top.Smallest(self.cfg.audit_clusters)
-            | "SampleRows"
-            >> beam.FlatMap(lambda rows: [(cid, (s, ids)) for _, cid, s, ids in rows])
-        )
-        wanted = sample | "AuditMembers" >> beam.FlatMap(lambda kv: [(i, kv[0]) for i in kv[1][1]])
-        member_sigs = (
-            {"cand": keyed, "want": wanted}
-            | "JoinAuditMembers" >> beam.CoGroupByKey()
-            | "ByAuditCluster"
-            >> beam.FlatMap(lambda kv: [(cid, c) for cid in kv[1]["want"] for c in kv[1]["cand"]])
-        )
-        return (
-            {"sample": sample, "cand": member_sigs}
-            | "JoinAudit" >> beam.CoGroupByKey()
-            | "AuditPairs" >> beam.ParDo(_AuditPairsFn())
-        )
