@@ -75,4 +75,5 @@ class Finalize(beam.DoFn):
         yield {**manifest, "_output": plan.output}
 
     def _validate_and_report(self, manifest: dict, stats: dict) -> dict:
-        return manifest
+        plugins = self._plan.plugins
+        return plugins.validate_and_report(manifest, stats) if plugins is not None else manifest

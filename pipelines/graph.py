@@ -118,7 +118,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
 
     spill = records | "Spill" >> beam.ParDo(
         SpillRecords(fs.join(plan.tmp, "spill"), plugins.featurizer())
-    ).with_outputs(SpillRecords.META, SpillRecords.RUNS, SpillRecords.LINES, TALLY, main="unused")
+    ).with_outputs(SpillRecords.META, SpillRecords.RUNS, TALLY, main="unused")
     tallies.append(spill[TALLY])
 
     # Decisions on metadata only.
@@ -133,10 +133,11 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
             exact["clusters"] | "ExactSizes" >> beam.Map(lambda t: t[2])
             | "ExactSizeList" >> beam.combiners.ToList() | "ExactHist" >> beam.Map(_size_histogram)
         )
+    # Boilerplate lines are counted over exact-dedup survivors (copies would inflate the counts).
+    boilerplate = plugins.boilerplate(kept, summaries)
     kept, near_removed, near_clusters = plugins.near_dedup(kept, summaries)
     removals += near_removed
     clusters += near_clusters
-    boilerplate = plugins.boilerplate(spill.lines, summaries)
 
     decisions = (
         p

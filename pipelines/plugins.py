@@ -1,7 +1,8 @@
 """The optional stages of the graph, each enabled by its config section.
 
-`build_graph` calls these hooks in a fixed order; each returns its inputs unchanged when its
-stage is disabled, so the graph reads as one straight line.
+`build_graph` calls these hooks in a fixed order; each returns its input unchanged when its
+stage is disabled, so the graph reads as one straight line and each package keeps its own
+transforms (quality scoring, reference filters, near dedup, boilerplate, sampling, statistics).
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms import fs
+
 
 class Plugins:
     def __init__(self, cfg, plan) -> None:
         self.cfg, self.plan = cfg, plan
+        self._dsir = None
 
     @classmethod
     def from_config(cls, cfg, plan) -> Plugins:
@@ -21,38 +25,134 @@ class Plugins:
 
     def score_columns(self) -> list[str]:
         """Float32 score columns of the shards (fixed for a config)."""
-        return []
+        cols: list[str] = []
+        if self.cfg.quality.enabled:
+            from transforms.score import score_columns
+
+            cols += score_columns(self.cfg.quality)
+        if self.cfg.sampling.dsir.enabled and "dsir" not in cols:
+            cols.append("dsir")
+        return cols
 
     # Stage 1 -----------------------------------------------------------------------------------
     def score(self, records, rejected: list, summaries: dict):
+        if self.cfg.quality.enabled:
+            from transforms.score import ScoreAndFilter
+
+            scored = records | "Score" >> ScoreAndFilter(self.cfg.quality)
+            rejected.append(scored["rejected"])
+            summaries["quality_summary"] = scored["summary"]
+            records = scored["records"]
+        if self.cfg.sampling.dsir.enabled:
+            from transforms.sampling.text_transforms import ScoreDsir
+
+            records = records | "ScoreDsir" >> ScoreDsir(self.dsir_scorer())
         return records
+
+    def dsir_scorer(self):
+        """DSIR models fitted in the driver: target sample from config, raw sample from the input."""
+        if self._dsir is None:
+            from pipelines.run import sample_texts
+            from transforms.normalize import Normalizer
+            from transforms.sampling.targets import fit_dsir_scorer
+
+            dcfg = self.cfg.sampling.dsir
+            raw = sample_texts(self.plan.tasks, Normalizer.from_config(self.cfg.normalize), dcfg.raw_sample_docs, 256 << 20)
+            self._dsir, _ = fit_dsir_scorer(dcfg, raw)
+        return self._dsir
 
     def reference_filters(self, records, removed_with_text: list, summaries: dict):
-        return records
+        dcfg = self.cfg.dedup
+        if not (dcfg.cross_release.previous_filter or dcfg.decontamination.eval_sets):
+            return records
+        from transforms.dedup.reference import ApplyReferenceFilters
+
+        out = records | "ReferenceFilters" >> ApplyReferenceFilters(dcfg)
+        removed_with_text.append(out.removed | "RefRemovedText" >> beam.Map(lambda r: (r, "")))
+        return out.main
 
     def featurizer(self) -> Any:
-        return None
+        d = self.cfg.dedup
+        if not (d.near.enabled or d.boilerplate.enabled):
+            return None
+        from transforms.dedup.features import DedupFeaturizer
+
+        return DedupFeaturizer(d, self.cfg.run.seed)
 
     # Decisions ---------------------------------------------------------------------------------
     def near_dedup(self, kept, summaries: dict):
-        return kept, [], []
+        ncfg = self.cfg.dedup.near
+        if not ncfg.enabled:
+            return kept, [], []
+        from transforms.dedup.near import NearCandidate, NearDedup
 
-    def boilerplate(self, lines, summaries: dict):
-        return None
+        keep = self.cfg.dedup.exact.keep
+        rank = (lambda m: (m.quality, m.n_chars)) if keep == "quality" else (lambda m: (m.n_chars,))
+        cands = kept | "NearCandidates" >> beam.Map(lambda m: NearCandidate(m.id, m.source, m.minhash, rank(m)))
+        out = cands | "NearDedup" >> NearDedup(ncfg, self.cfg.run.seed)
+        summaries["dedup_near_cluster_sizes"] = out["cluster_sizes"]
+        summaries["dedup_near_audit"] = out["audit"] | "AuditList" >> beam.combiners.ToList()
+        return kept, [out["removed"]], [out["clusters"]]
+
+    def boilerplate(self, kept, summaries: dict):
+        """Sorted hashes of lines found in more than min_docs of the given DocMeta's documents."""
+        bcfg = self.cfg.dedup.boilerplate
+        if not bcfg.enabled:
+            return None
+        from transforms.dedup.boilerplate import BoilerplateLines
+
+        lines = kept | "LineHashes" >> beam.FlatMap(lambda m: [m.line_hashes] if m.line_hashes else [])
+        hashes = lines | "BoilerplateLines" >> BoilerplateLines(bcfg)
+        summaries["dedup_boilerplate_lines"] = hashes | "CountBoilerplate" >> beam.Map(len)
+        return hashes
 
     def strip_boilerplate(self):
-        return None
+        if not self.cfg.dedup.boilerplate.enabled:
+            return None
+        from transforms.dedup.rolling import strip_boilerplate
+
+        return strip_boilerplate
 
     # Sampling and statistics -------------------------------------------------------------------
     def select(self, candidates, summaries: dict):
-        """(id, split) for every selected candidate: everything, all in the train split."""
-        return candidates | "SelectAll" >> beam.Map(lambda c: (c[0], "train"))
+        """(id, split) for every selected candidate."""
+        from transforms.sampling.candidate import Candidate
+        from transforms.sampling.select import SelectDocuments
+
+        cands = candidates | "ToCandidate" >> beam.MapTuple(lambda i, s, n, sc: Candidate(i, s, n, sc))
+        out = cands | "Select" >> SelectDocuments(self.cfg.sampling, self.cfg.run.seed)
+        summaries["sampling"] = out["report"]
+        return out["selected"]
 
     def stats_factory(self):
-        return None
+        if not self.cfg.stats.enabled:
+            return None
+        from transforms.stats.shard_stats import ShardStats
+
+        cfg, vocab = self.cfg.stats, self.plan.tokenizer.vocab_size
+        return lambda: ShardStats(cfg, vocab)
 
     def merge_stats(self, stats):
-        return None
+        if not self.cfg.stats.enabled:
+            return None
+        from transforms.stats.beam_combiners import MergeShardStats
+
+        return stats | "MergeShardStats" >> beam.CombineGlobally(MergeShardStats(self.cfg.stats, self.plan.tokenizer.vocab_size))
+
+    # Finalize ------------------------------------------------------------------------------------
+    def validate_and_report(self, manifest: dict, stats: dict) -> dict:
+        """Runs the Great Expectations gate and builds the HTML report (in the Finalize step)."""
+        out = self.plan.output
+        if self.cfg.validation.enabled and not fs.is_remote(out):
+            from quality.validation import validate_output
+
+            manifest["validation"] = validate_output(out, manifest, self.cfg.validation)
+        if self.cfg.report.enabled and not fs.is_remote(out):
+            from quality.report import build_report
+
+            path = build_report(out, manifest, stats, self.cfg.report)
+            manifest["report"] = fs_rel(path, out)
+        return manifest
 
     # Training ------------------------------------------------------------------------------------
     def train_trigger(self, manifest):
@@ -61,3 +161,9 @@ class Plugins:
         from pipelines.trigger import TrainAfterShards
 
         return manifest | "Train" >> TrainAfterShards(self.cfg.train)
+
+
+def fs_rel(path: str, root: str) -> str:
+    import os
+
+    return os.path.relpath(path, root) if path.startswith(root) else path

@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 import xxhash
 
+from transforms.dedup.keys import content_key  # one key for exact dedup and cross-release
+
+__all__ = ["content_key", "position_key", "shuffle_key", "shuffle_keys"]
+
 _U64 = (1 << 64) - 1
-
-
-def content_key(text: str) -> bytes:
-    """128-bit xxh3 digest of the UTF-8 text: the exact-dedup key (collision odds ~n²/2¹²⁹)."""
-    return xxhash.xxh3_128_digest(text.encode("utf-8", "surrogatepass"))
 
 
 def position_key(file_index: int, line: int) -> int:

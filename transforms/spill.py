@@ -46,7 +46,7 @@ class DocMeta(NamedTuple):
     n_chars: int
     quality: float
     minhash: bytes | None = None
-    line_hashes: bytes | None = None
+    line_hashes: bytes | None = None  # distinct long-line hashes (boilerplate counting)
 
 
 def _meta_json(meta: dict) -> str:
@@ -65,7 +65,7 @@ class SpillRecords(TallyingDoFn):
     """Buffers records, writes them as IPC files of at most `max_bytes` text, emits DocMeta."""
 
     stage = "spill"
-    META, RUNS, LINES = "meta", "runs", "lines"
+    META, RUNS = "meta", "runs"
 
     def __init__(self, spill_dir: str, featurizer=None, max_bytes: int = 64 << 20) -> None:
         self._dir = spill_dir
@@ -120,10 +120,8 @@ class SpillRecords(TallyingDoFn):
             yield out(self.META, DocMeta(
                 rec.meta["_pos"], rec.id, rec.source, content_key(text), len(text),
                 float(rec.meta.get("quality", 0.0)),
-                getattr(feat, "minhash", None), None,
+                getattr(feat, "minhash", None), getattr(feat, "line_hashes", None),
             ))
-            if feat is not None and getattr(feat, "line_hashes", None) is not None:
-                yield out(self.LINES, feat.line_hashes)
         yield out(self.RUNS, SpillRun(path, len(recs), n_bytes))
 
 

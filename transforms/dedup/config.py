@@ -17,10 +17,12 @@ class ExactDedupConfig:
     """Exact dedup on a 128-bit hash of the normalized text."""
 
     enabled: bool = True
-    keep: str = "longest"  # which copy survives: "longest" (then smallest id) or "first_id"
+    # Which copy survives (also near dedup's rank): "longest", "quality" (then longest), or
+    # "first_id"; ties always go to the smallest id.
+    keep: str = "longest"
 
     def validate(self) -> list[str]:
-        ok = ("longest", "first_id")
+        ok = ("longest", "quality", "first_id")
         return [] if self.keep in ok else [f"keep must be one of {ok}, got {self.keep!r}"]
 
 
