@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from transforms.sampling.config import DsirConfig
-from transforms.sampling.dsir import DsirScorer, feature_kl, kl_diagnostic
+from transforms.sampling.dsir import DsirScorer, calibrated_temperature, feature_kl, kl_diagnostic
 from transforms.sampling.feature_counts import FeatureCounts
 from transforms.sampling.ngrams import NgramHasher
 from transforms.sampling.targets import load_target_texts
@@ -50,9 +50,26 @@ def test_scores_do_not_depend_on_the_batch_and_the_scorer_pickles_small():
     batch = scorer.log_ratio(texts)
     one_by_one = np.array([scorer.log_ratio([t])[0] for t in texts])
     assert np.array_equal(batch, one_by_one)  # bitwise
+    np.testing.assert_allclose(
+        batch, scorer.hasher.features(texts) @ scorer.log_diff, rtol=1e-12, atol=1e-12
+    )
     clone = pickle.loads(pickle.dumps(scorer))
     assert np.array_equal(clone.log_ratio(texts), batch)
     assert len(pickle.dumps(scorer)) < 100_000
+
+
+def test_temperature_is_fixed_or_calibrated_on_the_raw_sample():
+    target = [f"see the manual page {i} for options" for i in range(20)]
+    raw = [f"def f{i}(x): return x" for i in range(30)] + target[:10]
+    fixed = DsirScorer.fit(target, raw, DsirConfig(buckets=512, temperature=1.0))
+    assert fixed.temperature == 1.0
+    assert np.array_equal(fixed.log_weight(raw), fixed.log_ratio(raw))
+    auto = DsirScorer.fit(target, raw, DsirConfig(buckets=512))
+    q25, q75 = np.quantile(auto.log_ratio(raw), [0.25, 0.75])
+    assert auto.temperature == pytest.approx(1.349 / (q75 - q25))
+    assert np.allclose(auto.log_weight(raw), auto.temperature * auto.log_ratio(raw))
+    assert auto.describe()["temperature"] == auto.temperature
+    assert calibrated_temperature(np.zeros(10)) == 1.0  # no spread: no rescaling
 
 
 def test_fit_fails_fast_on_an_empty_target():
@@ -111,3 +128,21 @@ def test_target_loading_reads_jsonl_gz_and_text_files_and_skips_bad_lines(tmp_pa
     # and the line without a text field.
     assert sample.skipped_lines == 3 and sample.files == 3
     assert len(load_target_texts([str(tmp_path / "t.jsonl.gz")], max_docs=1).texts) == 1
+
+
+def test_fit_from_config_reads_the_target_files(tmp_path):
+    from transforms.sampling.targets import fit_dsir_scorer
+
+    (tmp_path / "t.jsonl").write_text(
+        "\n".join(json.dumps({"body": f"ls lists files {i}"}) for i in range(5))
+    )
+    cfg = DsirConfig(
+        enabled=True, target_paths=[str(tmp_path / "*.jsonl")], text_field="body", buckets=256
+    )
+    scorer, sample = fit_dsir_scorer(cfg, ["import os", "def f(): pass"])
+    assert len(sample.texts) == 5
+    assert scorer.log_ratio(["ls lists files"])[0] > scorer.log_ratio(["import os"])[0]
+    with pytest.raises(ValueError, match="target sample has no words"):
+        fit_dsir_scorer(
+            DsirConfig(enabled=True, target_paths=[str(tmp_path / "*.jsonl")], buckets=256), ["x"]
+        )

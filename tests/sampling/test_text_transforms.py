@@ -33,7 +33,7 @@ def test_score_dsir_adds_the_same_value_as_the_scorer():
     records = [Record(f"r{i}", t, "x", {"quality": 0.5}) for i, t in enumerate(MAN + CODE)]
     expected = [
         (r.id, float(v), 0.5)
-        for r, v in zip(records, scorer.log_ratio([r.text for r in records]), strict=True)
+        for r, v in zip(records, scorer.log_weight([r.text for r in records]), strict=True)
     ]
     with TestPipeline(runner="FnApiRunner") as p:
         out = p | beam.Create(records) | ScoreDsir(scorer, batch_size=5)

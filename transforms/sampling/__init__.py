@@ -7,6 +7,7 @@ drift, selection. Beam transforms: select (`SelectDocuments`) and text_transform
 """
 
 from transforms.sampling.budget import BudgetSelector, Entry, take_within_budget, window_tokens
+from transforms.sampling.candidate import Candidate
 from transforms.sampling.config import DriftConfig, DsirConfig, SamplingConfig
 from transforms.sampling.drift import (
     STATS_KEY,
@@ -18,6 +19,7 @@ from transforms.sampling.drift import (
 )
 from transforms.sampling.dsir import SCORER_NAME, DsirScorer, feature_kl, kl_diagnostic
 from transforms.sampling.feature_counts import FeatureCounts
+from transforms.sampling.keep_all import KeepAll
 from transforms.sampling.keys import (
     log_priority_key,
     log_priority_keys,
@@ -27,10 +29,10 @@ from transforms.sampling.keys import (
 )
 from transforms.sampling.mixture import allocate_budget, split_by_shares
 from transforms.sampling.ngrams import FEATURES_VERSION, NgramHasher
-from transforms.sampling.select import Candidate, SelectDocuments
+from transforms.sampling.select import SelectDocuments, WeighCandidates
 from transforms.sampling.selection import SelectionPlan, finalize
 from transforms.sampling.split import EvalSplitter, assign_split
-from transforms.sampling.targets import TargetSample, load_target_texts
+from transforms.sampling.targets import TargetSample, fit_dsir_scorer, load_target_texts
 from transforms.sampling.text_transforms import (
     DsirFeatureKL,
     HashedFeatureCounts,
@@ -53,6 +55,7 @@ __all__ = [
     "EvalSplitter",
     "FeatureCounts",
     "HashedFeatureCounts",
+    "KeepAll",
     "NgramDrift",
     "NgramHasher",
     "SamplingConfig",
@@ -60,6 +63,7 @@ __all__ = [
     "SelectDocuments",
     "SelectionPlan",
     "TargetSample",
+    "WeighCandidates",
     "WeightExpression",
     "WeightExpressionError",
     "allocate_budget",
@@ -70,6 +74,7 @@ __all__ = [
     "drift_report",
     "feature_kl",
     "finalize",
+    "fit_dsir_scorer",
     "jensen_shannon",
     "kl_diagnostic",
     "load_target_texts",

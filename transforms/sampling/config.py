@@ -10,7 +10,7 @@ sampling:
   mixture: {code: 0.5, docs: 0.3, man: 0.2}
   redistribute: false
   eval_fraction: 0.01
-  dsir: {enabled: true, target_paths: ["target/*.jsonl.gz"], temperature: 1.0}
+  dsir: {enabled: true, target_paths: ["target/*.jsonl.gz"]}   # temperature: auto
   drift: {enabled: true, previous_stats: out/last/stats.json}
 ```
 """
@@ -39,8 +39,15 @@ def _feature_problems(buckets: int, orders: list[int]) -> list[str]:
 class DsirConfig:
     """DSIR importance weights (Xie et al. 2023, "Data Selection for Language Models via Importance
     Resampling"): hashed unigram+bigram bag-of-ngrams models of a target sample and of the raw
-    corpus; a document's score `dsir` is its log importance ratio. When enabled, the sampling
-    weight becomes `weight * exp(temperature * dsir)` (temperature 1 = the paper)."""
+    corpus. A document's score `dsir` is its log importance weight, `temperature * log-ratio`;
+    when enabled, the sampling weight becomes `weight * exp(dsir)`.
+
+    Temperature: 1.0 is the paper. Summed over hundreds of n-grams, the naive-Bayes log-ratio is
+    far too confident (spreads of hundreds of nats), so sampling collapses onto the most extreme
+    documents, and on this project's benchmark a T=1 selection is *further* from the target than a
+    random one (benchmarks/bench_sampling.py). `null` (default) calibrates it at fit time:
+    T = 1 / (robust spread of the log-ratio over the raw sample, IQR / 1.349), so log-weights
+    have a spread of about one nat over the raw corpus."""
 
     enabled: bool = False
     target_paths: list[str] = field(default_factory=list)  # JSONL(.gz) files or plain text files
@@ -50,13 +57,14 @@ class DsirConfig:
     buckets: int = 10_000  # hashed feature buckets (the paper's default)
     ngram_orders: list[int] = field(default_factory=lambda: [1, 2])
     smoothing: float = 1.0  # add-alpha on bucket counts: unseen buckets get a finite log-ratio
-    temperature: float = 1.0
+    temperature: float | None = None  # None = calibrated on the raw sample; 1.0 = the paper
     hash_seed: int = 0  # feature hashing seed (part of the scorer's identity, not the run seed)
 
     def validate(self) -> list[str]:
         out = _feature_problems(self.buckets, self.ngram_orders)
-        if not math.isfinite(self.temperature) or self.temperature < 0:
-            out.append(f"temperature must be finite and >= 0, got {self.temperature}")
+        t = self.temperature
+        if t is not None and (not math.isfinite(t) or t < 0):
+            out.append(f"temperature must be null (auto) or finite and >= 0, got {t}")
         if not self.smoothing > 0:
             out.append(f"smoothing must be > 0, got {self.smoothing}")
         if self.max_target_docs <= 0 or self.raw_sample_docs <= 0:
@@ -149,9 +157,7 @@ class SamplingConfig:
         if missing:
             out.append(f"weight uses {missing} without a default: add them to score_defaults")
         if "dsir" in names and self.dsir.enabled:
-            out.append(
-                "weight must not use dsir when dsir.enabled (exp(temperature * dsir) is applied)"
-            )
+            out.append("weight must not use dsir when dsir.enabled (exp(dsir) is applied)")
         if "dsir" in names and not self.dsir.enabled:
             out.append("weight uses dsir but dsir.enabled is false (no document would have it)")
         return out

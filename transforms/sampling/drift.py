@@ -153,12 +153,13 @@ def drift_report(current: Mapping, previous_stats: str | None, top: int = 20) ->
         out["previous_run"] = None
         return out
     prev, problem = load_previous(previous_stats)
-    out["previous_run"] = (
-        {"path": previous_stats, "comparable": False, "note": problem}
-        if prev is None
-        else {
-            "path": previous_stats,
-            **compare_runs(current, prev, top),
-        }
-    )
+    if prev is not None:
+        try:
+            return {
+                **out,
+                "previous_run": {"path": previous_stats, **compare_runs(current, prev, top)},
+            }
+        except (KeyError, TypeError, ValueError) as exc:  # a damaged or foreign stats file
+            problem = f"{previous_stats}: unreadable n-gram distribution ({exc!r})"
+    out["previous_run"] = {"path": previous_stats, "comparable": False, "note": problem}
     return out

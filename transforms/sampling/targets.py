@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.sampling.dsir import DsirScorer
+
 JSON_MARKERS = (".jsonl", ".ndjson", ".json")
 
 
@@ -65,3 +67,17 @@ def load_target_texts(
         except (OSError, EOFError, ValueError) as exc:  # truncated gzip, permission, ...
             out.skipped_files.append(f"{path}: {exc}")
     return out
+
+
+def fit_dsir_scorer(cfg, raw_texts: list[str]) -> tuple[DsirScorer, TargetSample]:
+    """Reads the target sample named by a `DsirConfig` and fits the scorer (graph-build time).
+
+    Args:
+        cfg: the `sampling.dsir` section.
+        raw_texts: a sample of raw input texts (about `cfg.raw_sample_docs`).
+
+    Raises:
+        ValueError: the target sample or the raw sample is empty (fail before any work).
+    """
+    sample = load_target_texts(cfg.target_paths, cfg.text_field, cfg.max_target_docs)
+    return DsirScorer.fit(sample.texts, raw_texts, cfg), sample

@@ -2,7 +2,8 @@
 
 These are the only sampling steps that see texts; `SelectDocuments` works on metadata alone.
 
-- `ScoreDsir(scorer)`: Record -> Record with `meta["dsir"]` (stage 1, next to the quality scorers).
+- `ScoreDsir(scorer)`: Record -> Record with `meta["dsir"]` = the scorer's log-weight
+  (temperature x log importance ratio), in stage 1 next to the quality scorers.
 - `HashedFeatureCounts(hasher, labels)`: PCollection of (key, text) -> (key, FeatureCounts).
 - `DsirFeatureKL(scorer)`: {"selected": texts, "baseline": texts} -> one dict, the paper's KL
   diagnostic (`kl_diagnostic`); "baseline" is the texts of `SelectDocuments`' "baseline" ids.
@@ -37,14 +38,14 @@ class _DsirScoreFn(beam.DoFn):
         self._scored = Metrics.counter("sampling", "dsir_scored")
 
     def process(self, batch: list[Record]):
-        ratios = self._scorer.log_ratio([r.text for r in batch])
+        ratios = self._scorer.log_weight([r.text for r in batch])
         self._scored.inc(len(batch))
         for rec, lr in zip(batch, ratios.tolist(), strict=True):
             yield rec.with_meta(dsir=lr)
 
 
 class ScoreDsir(beam.PTransform):
-    """Adds `meta["dsir"]`, the DSIR log importance ratio, to every record.
+    """Adds `meta["dsir"]`, the DSIR log-weight (temperature x log-ratio), to every record.
 
     Args:
         scorer: a fitted `DsirScorer` (small; pickled into the workers).
