@@ -325,7 +325,8 @@ class _Page:
             ):
                 names = sorted(groups)
                 shares = [
-                    sec._num(groups[g].get("share_of_docs", groups[g].get("share"))) for g in names
+                    sec.as_number(groups[g].get("share_of_docs", groups[g].get("share")))
+                    for g in names
                 ]
                 img = plots.hbar(
                     self._img("quality_bias_share"),

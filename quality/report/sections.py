@@ -252,7 +252,10 @@ def sampling_series(sampling: dict) -> tuple[str, list[str], dict[str, list[floa
                 return (
                     unit,
                     names,
-                    {a: [_num(rows[n][a]) for n in names], b: [_num(rows[n][b]) for n in names]},
+                    {
+                        a: [as_number(rows[n][a]) for n in names],
+                        b: [as_number(rows[n][b]) for n in names],
+                    },
                 )
     return None
 
@@ -266,7 +269,7 @@ def weight_quantiles(sampling: dict) -> tuple[str, dict[str, dict[float, float]]
                 if isinstance(qs, dict):
                     qs = qs.get("quantiles", qs)
                     points = {
-                        _quantile_of(k): _num(v)
+                        _quantile_of(k): as_number(v)
                         for k, v in qs.items()
                         if _quantile_of(k) is not None
                     }
@@ -294,7 +297,7 @@ def sampled_out_tokens(sampling: dict) -> int | None:
         return None
 
 
-def _num(v: Any) -> float:
+def as_number(v: Any) -> float:
     try:
         return float(v)
     except (TypeError, ValueError):
