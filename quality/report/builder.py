@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from quality.report import plots
+from quality.report import plots, stage_sections
 from quality.report import sections as sec
 from quality.report.render import fmt, render_value
 from quality.report_config import ReportConfig
@@ -91,9 +91,7 @@ class _Page:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         return os.path.join(self.img_dir, f"{safe}.png")
 
-    @staticmethod
-    def _rel(path: str) -> str:
-        return "img/" + os.path.basename(path)
+    _rel = staticmethod(stage_sections.rel)
 
     def _run(self) -> dict:
         m = self.manifest
@@ -266,116 +264,13 @@ class _Page:
         }
 
     def _dedup(self) -> list[dict]:
-        out = []
-        for name, sizes in sec.cluster_size_tables(self.stats).items():
-            clusters = {s: n for s, n in sizes.items() if s > 1}  # size 1: documents in no cluster
-            img = plots.cluster_sizes(
-                self._img(f"dedup_{name}"), clusters, f"Cluster sizes: {name}", self.cfg.image_dpi
-            )
-            out.append(
-                {
-                    "name": name,
-                    "img": self._rel(img),
-                    "clusters": sum(clusters.values()),
-                    "largest": max(clusters, default=1),
-                    "singletons": sizes.get(1, 0),
-                    "removed": sum((s - 1) * n for s, n in clusters.items()),
-                }
-            )
-        return out
+        return stage_sections.dedup(self.stats, self._img, self.cfg.image_dpi)
 
     def _quality(self) -> dict | None:
-        qs = dict(self.stats.get("quality_summary") or {})
-        if not qs:
-            return None
-        charts, dpi = [], self.cfg.image_dpi
-        tox, edges = qs.get("toxicity"), qs.get("toxicity_histogram_edges")
-        if (
-            isinstance(tox, dict)
-            and isinstance(tox.get("histogram"), list)
-            and isinstance(edges, list)
-            and len(edges) == len(tox["histogram"]) + 1
-        ):
-            img = plots.histogram(
-                self._img("quality_toxicity"),
-                edges,
-                tox["histogram"],
-                "Toxicity of every scored document (before filtering)",
-                "toxicity",
-                dpi,
-                markers={"threshold": qs.get("toxicity_threshold")},
-            )
-            charts.append(self._rel(img))
-            qs["toxicity"] = {k: v for k, v in tox.items() if k != "histogram"}
-            qs.pop("toxicity_histogram_edges")
-        collapsed = {"by source": qs.pop("by_source", None)}
-        bias = qs.get("bias")
-        if isinstance(bias, dict):
-            bias = qs["bias"] = dict(bias)
-            collapsed["bias by source"] = bias.pop("by_source", None)
-            groups = (
-                (bias.get("corpus") or {}).get("groups")
-                if isinstance(bias.get("corpus"), dict)
-                else None
-            )
-            if (
-                isinstance(groups, dict)
-                and groups
-                and all(isinstance(g, dict) for g in groups.values())
-            ):
-                names = sorted(groups)
-                shares = [
-                    sec.as_number(groups[g].get("share_of_docs", groups[g].get("share")))
-                    for g in names
-                ]
-                img = plots.hbar(
-                    self._img("quality_bias_share"),
-                    names,
-                    shares,
-                    None,
-                    "Identity groups: share of documents",
-                    "share of documents",
-                    dpi,
-                )
-                charts.append(self._rel(img))
-        return {
-            "groups": sec.split_quality_summary(qs),
-            "charts": charts,
-            "collapsed": {k: v for k, v in collapsed.items() if v},
-        }
+        return stage_sections.quality(self.stats, self._img, self.cfg.image_dpi)
 
     def _sampling(self) -> dict | None:
-        sampling = dict(self.stats.get("sampling") or {})
-        if not sampling:
-            return None
-        hidden = [k for k in ("ngram_distribution",) if sampling.pop(k, None) is not None]
-        out: dict[str, Any] = {"data": sampling, "hidden": hidden, "charts": []}
-        series = sec.sampling_series(sampling)
-        if series:
-            unit, names, values = series
-            img = plots.grouped_bars(
-                self._img("sampling_sources"),
-                names,
-                values,
-                "Source mixture: target vs achieved",
-                unit,
-                self.cfg.image_dpi,
-            )
-            out["charts"].append(self._rel(img))
-        weights = sec.weight_quantiles(sampling)
-        if weights:
-            key, curves = weights
-            label = key.replace("_quantiles", "").replace("_", " ")
-            img = plots.curves(
-                self._img("sampling_weights"),
-                curves,
-                f"{label.capitalize()}: kept vs dropped",
-                "quantile",
-                label,
-                self.cfg.image_dpi,
-            )
-            out["charts"].append(self._rel(img))
-        return out
+        return stage_sections.sampling(self.stats, self._img, self.cfg.image_dpi)
 
     def _examples(self) -> list[dict]:
         c = self.cfg
@@ -384,43 +279,7 @@ class _Page:
         )
 
     def _validation(self) -> dict:
-        v = self.manifest.get("validation") or {}
-        docs = v.get("data_docs")
-        docs_ok = bool(docs) and os.path.exists(os.path.join(self.out_dir, docs))
-        checks = [{**e, "observed_text": _observed_text(e)} for e in v.get("expectations") or []]
-        return {
-            "verdict": self._run()["verdict"],
-            "checks": sorted(checks, key=lambda e: (e.get("success", False), e.get("name", ""))),
-            "failed": [e for e in checks if not e.get("success")],
-            "data_docs": "../" + docs if docs_ok else None,
-            "pages": {
-                name: "../" + page
-                for name, page in (v.get("data_docs_pages") or {}).items()
-                if os.path.exists(os.path.join(self.out_dir, page))
-            },
-            "error": v.get("error"),
-            "seconds": v.get("seconds"),
-            "sample_rows": v.get("sample_rows"),
-        }
-
-
-def _observed_text(e: dict) -> str:
-    """One line per check: how many values were checked, and for failures which and where."""
-    if e.get("error"):
-        return f"error: {e['error']}"
-    obs = e.get("observed") or {}
-    parts = []
-    if "observed_value" in obs:
-        parts.append(f"observed {fmt(obs['observed_value'])}")
-    if "element_count" in obs:
-        parts.append(f"{fmt(obs['element_count'])} checked")
-    if obs.get("unexpected_count"):
-        parts.append(f"{fmt(obs['unexpected_count'])} unexpected")
-        if obs.get("partial_unexpected_list"):
-            parts.append("e.g. " + ", ".join(str(x) for x in obs["partial_unexpected_list"][:3]))
-        if obs.get("where"):
-            parts.append("in " + ", ".join(dict.fromkeys(obs["where"])))
-    return " · ".join(parts)
+        return stage_sections.validation(self.out_dir, self.manifest, self._run()["verdict"])
 
 
 def _shown_quantiles(q: dict) -> dict:
