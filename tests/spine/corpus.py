@@ -7,12 +7,19 @@ import json
 import random
 from pathlib import Path
 
-WORDS = ("river stone garden window paper lantern signal orbit copper meadow engine harbor "
-         "thread violet summit canvas marble pocket rocket willow shadow ladder beacon puzzle").split()
+NOUNS = ("river stone garden window paper lantern signal orbit copper meadow engine harbor thread "
+         "violet summit canvas marble pocket rocket willow shadow ladder beacon puzzle falcon glacier "
+         "compass anchor quarry timber velvet saddle orchard kettle prairie tunnel cinder mirror").split()
+VERBS = "carries finds holds shapes moves guards lifts follows paints builds crosses warms".split()
+ADJS = "quiet narrow bright heavy ancient hollow gentle rapid distant silver golden crooked".split()
 
 
 def sentence(rng: random.Random, n: int = 12) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+    """A plain English-like sentence (with stop words, as real prose has)."""
+    words = ["the", rng.choice(ADJS), rng.choice(NOUNS), rng.choice(VERBS), "a", rng.choice(NOUNS),
+             rng.choice(["with", "for", "near", "under"]), "the", rng.choice(ADJS), rng.choice(NOUNS),
+             "and", "that", rng.choice(NOUNS), "is", rng.choice(ADJS)]
+    return " ".join(words).capitalize() + "."
 
 
 def doc(rng: random.Random, sentences: int = 6) -> str:
