@@ -188,7 +188,10 @@ def build_corpus(
                 for line in MALFORMED_LINES:
                     st["fh"].write(line)
                 first = json.loads(gzip.open(st["files"][0]).readline())  # a reused id, other text
-                st["fh"].write(json.dumps({"id": first["id"], "text": "a different text under a reused id"}).encode() + b"\n")
+                reused = ("This record reuses the id of the first document in this file, with a text of its own, "
+                          "so the pipeline keeps the first record in input order and sends this one to the "
+                          "dead-letter output with the reason duplicate_id and the position of the kept record.")
+                st["fh"].write(json.dumps({"id": first["id"], "text": reused}).encode() + b"\n")
             st["fh"].close()
         written[family] = st["files"]
     if malformed:
