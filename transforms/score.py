@@ -121,9 +121,13 @@ class ScoreAndFilter(beam.PTransform):
             }
         scored = (
             records
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
+            | "Batch"
+            >> beam.BatchElements(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size)
+            # Typed main output, so Beam encodes kept records with RecordCoder, not pickle.
             | "Score"
-            >> beam.ParDo(_ScoreBatch(cfg)).with_outputs(_REJECTED, _SUMMARY, main="records")
+            >> beam.ParDo(_ScoreBatch(cfg))
+            .with_output_types(Record)
+            .with_outputs(_REJECTED, _SUMMARY, main="records")
         )
         summary = scored[_SUMMARY] | "Summary" >> beam.CombineGlobally(_MergeSummaries(cfg))
         return {"records": scored.records, "rejected": scored[_REJECTED], "summary": summary}
