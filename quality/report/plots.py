@@ -174,6 +174,7 @@ def grouped_bars(
             color=PALETTE[i % 8],
         )
     ax.set_xticks(range(len(labels)), labels=[_clip(label, 14) for label in labels], fontsize=8)
+    ax.yaxis.set_major_formatter(FuncFormatter(_human))
     ax.set_ylabel(ylabel, fontsize=8)
     ax.set_title(title, fontsize=10, loc="left")
     ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=n)

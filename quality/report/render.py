@@ -87,17 +87,28 @@ def render_value(value: Any, depth: int = 0) -> Markup:
 
 
 def _record_table(rows: list[tuple[Any, dict]]) -> Markup:
-    rows = [(k, _flatten(record)) for k, record in rows]
+    """Records as rows, fields as columns; transposed when there are many fields and few
+    records (a page is wider than it is tall only so far)."""
+    rows = [(k, _flatten(record)) for k, record in rows[:MAX_ROWS]]
     columns: list[str] = []
     for _, record in rows:
         columns.extend(c for c in record if c not in columns)
-    head = "<th></th>" + "".join(f"<th>{escape(str(c))}</th>" for c in columns)
-    body = "".join(
-        f"<tr><th>{escape(str(k))}</th>"
-        + "".join(f'<td class="num">{escape(_text(record.get(c)))}</td>' for c in columns)
-        + "</tr>"
-        for k, record in rows[:MAX_ROWS]
-    )
+    if len(columns) > 8 and len(rows) < len(columns):
+        head = "<th></th>" + "".join(f'<th class="num">{escape(str(k))}</th>' for k, _ in rows)
+        body = "".join(
+            f"<tr><th>{escape(str(c))}</th>"
+            + "".join(f'<td class="num">{escape(_text(record.get(c)))}</td>' for _, record in rows)
+            + "</tr>"
+            for c in columns
+        )
+    else:
+        head = "<th></th>" + "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+        body = "".join(
+            f"<tr><th>{escape(str(k))}</th>"
+            + "".join(f'<td class="num">{escape(_text(record.get(c)))}</td>' for c in columns)
+            + "</tr>"
+            for k, record in rows
+        )
     return Markup(
         f'<table class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
