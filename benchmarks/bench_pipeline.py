@@ -41,7 +41,11 @@ def ensure_corpus(mb: int) -> str:
 
 
 def load_texts(folder: str) -> list[str]:
-    return [json.loads(line)["text"] for p in sorted(glob.glob(f"{folder}/*.jsonl.gz")) for line in gzip.open(p)]
+    return [
+        json.loads(line)["text"]
+        for p in sorted(glob.glob(f"{folder}/*.jsonl.gz"))
+        for line in gzip.open(p)
+    ]
 
 
 def ensure_tokenizer(texts: list[str]) -> str:
@@ -62,7 +66,10 @@ def bare_tokenizer(texts: list[str], tok_path: str, batch: int = 512) -> tuple[f
     t0, c0 = time.perf_counter(), time.process_time()
     n = 0
     for i in range(0, len(texts), batch):
-        n += sum(len(e.ids) for e in tok.encode_batch_fast(texts[i:i + batch], add_special_tokens=False))
+        n += sum(
+            len(e.ids)
+            for e in tok.encode_batch_fast(texts[i : i + batch], add_special_tokens=False)
+        )
     return time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -79,7 +86,9 @@ class TreeRss:
         while not self._stop:
             try:
                 procs = [self.proc, *self.proc.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+                self.peak = max(
+                    self.peak, sum(p.memory_info().rss for p in procs if p.is_running())
+                )
                 for p in procs:
                     t = p.cpu_times()
                     self.cpu[p.pid] = max(self.cpu.get(p.pid, 0.0), t.user + t.system)
@@ -93,11 +102,22 @@ class TreeRss:
         return self.peak
 
 
-def run_curate(folder: str, tok_path: str, mode: str, workers: int) -> tuple[float, int, float, dict]:
+def run_curate(
+    folder: str, tok_path: str, mode: str, workers: int
+) -> tuple[float, int, float, dict]:
     out = os.path.join(WORK, f"out-{mode}")
     cfg = {
-        "run": {"name": f"bench-{mode}", "output": out, "workers": workers, "running_mode": mode, "progress": False},
-        "input": {"sources": [{"name": "corpus", "paths": [f"{folder}/*.jsonl.gz"]}], "max_doc_bytes": 10_000_000},
+        "run": {
+            "name": f"bench-{mode}",
+            "output": out,
+            "workers": workers,
+            "running_mode": mode,
+            "progress": False,
+        },
+        "input": {
+            "sources": [{"name": "corpus", "paths": [f"{folder}/*.jsonl.gz"]}],
+            "max_doc_bytes": 10_000_000,
+        },
         "tokenizer": {"path": tok_path},
         "shards": {"rows_per_shard": 5000},
         "dedup": {"exact": {"enabled": True}},
@@ -106,8 +126,12 @@ def run_curate(folder: str, tok_path: str, mode: str, workers: int) -> tuple[flo
     with open(cfg_path, "w") as fh:
         yaml.safe_dump(cfg, fh)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--config", cfg_path],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "run", "--config", cfg_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     rss = TreeRss(proc.pid)
     output, _ = proc.communicate()
     seconds = time.perf_counter() - t0
@@ -117,6 +141,11 @@ def run_curate(folder: str, tok_path: str, mode: str, workers: int) -> tuple[flo
         raise SystemExit(f"curate run failed ({proc.returncode}):\n{output[-3000:]}")
     with open(os.path.join(out, "manifest.json")) as fh:
         return seconds, peak, cpu, json.load(fh)
+
+
+def _worker_seconds(mode: str) -> dict:
+    with open(os.path.join(WORK, f"out-{mode}", "stats.json")) as fh:
+        return json.load(fh)["worker_seconds"]
 
 
 def main() -> None:
@@ -132,24 +161,44 @@ def main() -> None:
     tok_path = ensure_tokenizer(texts)
     bare_s, bare_cpu = bare_tokenizer(texts, tok_path)
     del texts
-    results = {"corpus_mb": round(mb, 1), "docs": None, "cores": os.cpu_count(),
-               "bare_tokenizer": {"seconds": round(bare_s, 2), "cpu_seconds": round(bare_cpu, 1), "mb_s": round(mb / bare_s, 2)}, "curate": {}}
+    results = {
+        "corpus_mb": round(mb, 1),
+        "docs": None,
+        "cores": os.cpu_count(),
+        "bare_tokenizer": {
+            "seconds": round(bare_s, 2),
+            "cpu_seconds": round(bare_cpu, 1),
+            "mb_s": round(mb / bare_s, 2),
+        },
+        "curate": {},
+    }
     print(f"corpus: {mb:.1f} MB of text, {os.cpu_count()} cores")
-    print(f"bare tokenizers encode_batch_fast: {bare_s:.1f}s  {mb / bare_s:.2f} MB/s  ({bare_cpu:.0f} CPU-s)")
+    print(
+        f"bare tokenizers encode_batch_fast: {bare_s:.1f}s  {mb / bare_s:.2f} MB/s  ({bare_cpu:.0f} CPU-s)"
+    )
     print(f"load average before curate: {os.getloadavg()[0]:.2f}")
     for mode in args.modes.split(","):
         seconds, peak, cpu, manifest = run_curate(folder, tok_path, mode, args.workers)
         docs = manifest["accounting"]["read"]
         results["docs"] = docs
-        results["curate"][mode] = {"seconds": round(seconds, 2), "mb_s": round(mb / seconds, 2), "docs_s": round(docs / seconds, 1),
-                                   "ratio_to_bare": round(bare_s / seconds, 3), "peak_rss_gb": round(peak / 2**30, 2),
-                                   "written": manifest["accounting"]["written"], "removed": manifest["accounting"]["removed"],
-                                   "cpu_seconds": round(cpu, 1), "cpu_ratio_to_bare": round(bare_cpu / cpu, 3),
-                                   "worker_seconds": json.load(open(os.path.join(WORK, f"out-{mode}", "stats.json")))["worker_seconds"]}
+        results["curate"][mode] = {
+            "seconds": round(seconds, 2),
+            "mb_s": round(mb / seconds, 2),
+            "docs_s": round(docs / seconds, 1),
+            "ratio_to_bare": round(bare_s / seconds, 3),
+            "peak_rss_gb": round(peak / 2**30, 2),
+            "written": manifest["accounting"]["written"],
+            "removed": manifest["accounting"]["removed"],
+            "cpu_seconds": round(cpu, 1),
+            "cpu_ratio_to_bare": round(bare_cpu / cpu, 3),
+            "worker_seconds": _worker_seconds(mode),
+        }
         r = results["curate"][mode]
-        print(f"curate run [{mode}, {args.workers} workers]: {seconds:.1f}s  {r['mb_s']:.2f} MB/s  {r['docs_s']:.0f} docs/s  "
-              f"ratio to bare tokenizer {r['ratio_to_bare']:.2f} (CPU-s ratio {r['cpu_ratio_to_bare']:.2f}, {cpu:.0f} CPU-s)  "
-              f"peak RSS {r['peak_rss_gb']:.2f} GB  stage wall-s {r['worker_seconds']}")
+        print(
+            f"curate run [{mode}, {args.workers} workers]: {seconds:.1f}s  {r['mb_s']:.2f} MB/s  {r['docs_s']:.0f} docs/s  "
+            f"ratio to bare tokenizer {r['ratio_to_bare']:.2f} (CPU-s ratio {r['cpu_ratio_to_bare']:.2f}, {cpu:.0f} CPU-s)  "
+            f"peak RSS {r['peak_rss_gb']:.2f} GB  stage wall-s {r['worker_seconds']}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

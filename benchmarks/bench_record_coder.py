@@ -29,13 +29,22 @@ def bench(coder, recs, repeat: int = 3) -> float:
 
 
 def main() -> None:
-    recs = [Record(i, t[:4000], "man", {"quality": 0.7, "toxicity": 0.01, "_pos": n, "_file": "/x/y.gz", "_line": n})
-            for n, (i, t) in enumerate(itertools.islice(iter_documents("man"), 20000))]
+    recs = [
+        Record(
+            i,
+            t[:4000],
+            "man",
+            {"quality": 0.7, "toxicity": 0.01, "_pos": n, "_file": "/x/y.gz", "_line": n},
+        )
+        for n, (i, t) in enumerate(itertools.islice(iter_documents("man"), 20000))
+    ]
     ours = bench(RecordCoder(), recs)
     pickled = bench(PickleCoder(), recs)
     fast_nt = bench(FastPrimitivesCoder(), recs)
-    print(f"{len(recs)} records: RecordCoder {ours:.2f} µs, PickleCoder {pickled:.2f} µs ({pickled / ours:.2f}x), "
-          f"FastPrimitivesCoder on the NamedTuple {fast_nt:.2f} µs ({fast_nt / ours:.2f}x)")
+    print(
+        f"{len(recs)} records: RecordCoder {ours:.2f} µs, PickleCoder {pickled:.2f} µs ({pickled / ours:.2f}x), "
+        f"FastPrimitivesCoder on the NamedTuple {fast_nt:.2f} µs ({fast_nt / ours:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def cmd_run(args, beam_args: list[str]) -> int:
     cfg = load_config(args.config, args.set, args.input, args.output)
     manifest = run(cfg, beam_args)
     print(summarize_manifest(manifest, cfg.run.output))
-    ok = manifest.get("accounting_ok") and manifest.get("validation", {}).get("success") is not False
+    ok = (
+        manifest.get("accounting_ok") and manifest.get("validation", {}).get("success") is not False
+    )
     return 0 if ok else 3
 
 
@@ -60,19 +62,37 @@ def cmd_report(args, _beam_args) -> int:
 def cmd_train(args, _beam_args) -> int:
     from train import run_training
 
-    report = run_training(args.manifest, args.config, overrides=args.set, force=args.force, output=args.output)
-    print(json.dumps({k: report[k] for k in report if k not in ("loss_curve", "config")}, indent=1, default=str))
+    report = run_training(
+        args.manifest, args.config, overrides=args.set, force=args.force, output=args.output
+    )
+    print(
+        json.dumps(
+            {k: report[k] for k in report if k not in ("loss_curve", "config")},
+            indent=1,
+            default=str,
+        )
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="curate", description="Beam-native corpus curation and LoRA training")
+    ap = argparse.ArgumentParser(
+        prog="curate", description="Beam-native corpus curation and LoRA training"
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the curation pipeline (unknown flags go to Beam)")
     run.add_argument("--config", required=True)
-    run.add_argument("--input", action="append", help="input glob(s); replaces the config's sources")
+    run.add_argument(
+        "--input", action="append", help="input glob(s); replaces the config's sources"
+    )
     run.add_argument("--output", help="output folder (overrides run.output)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. shards.rows_per_shard=1000")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. shards.rows_per_shard=1000",
+    )
     run.set_defaults(func=cmd_run)
     rep = sub.add_parser("report", help="print the summary of a finished run")
     rep.add_argument("output")
@@ -81,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--manifest", required=True)
     tr.add_argument("--config", required=True)
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    tr.add_argument("--force", action="store_true", help="train even if the manifest's validation failed")
+    tr.add_argument(
+        "--force", action="store_true", help="train even if the manifest's validation failed"
+    )
     tr.add_argument("--output", help="adapter output folder (overrides the train config)")
     tr.set_defaults(func=cmd_train)
     return ap

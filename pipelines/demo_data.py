@@ -28,7 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 MAX_FILE_BYTES = 400_000
-DOC_NAMES = re.compile(r"(README|LICEN[CS]E|COPYING|NOTICE|CHANGELOG|CHANGES|HISTORY|AUTHORS|METADATA)", re.I)
+DOC_NAMES = re.compile(
+    r"(README|LICEN[CS]E|COPYING|NOTICE|CHANGELOG|CHANGES|HISTORY|AUTHORS|METADATA)", re.I
+)
 DOC_SUFFIXES = {".md", ".rst", ".txt"}
 
 
@@ -70,7 +72,29 @@ def roff_to_text(src: str) -> str:
             if not parts:
                 continue
             macro, args = parts[0], (parts[1] if len(parts) > 1 else "")
-            if macro in ("TH", "de", "ds", "nr", "so", "if", "ie", "el", "ig", "ft", "ad", "na", "hy", "nh", "ne", "in", "ti", "ll", "ta", "ps", "vs"):
+            if macro in (
+                "TH",
+                "de",
+                "ds",
+                "nr",
+                "so",
+                "if",
+                "ie",
+                "el",
+                "ig",
+                "ft",
+                "ad",
+                "na",
+                "hy",
+                "nh",
+                "ne",
+                "in",
+                "ti",
+                "ll",
+                "ta",
+                "ps",
+                "vs",
+            ):
                 continue
             if macro in ("PP", "LP", "P", "sp", "br", "RS", "RE", "IP", "TP", "HP"):
                 out.append("" if macro in ("PP", "LP", "P", "sp") else args.strip('"'))
@@ -79,7 +103,12 @@ def roff_to_text(src: str) -> str:
             if macro in ("SH", "SS"):
                 out.append("")
                 line = line.upper() if macro == "SH" else line
-        line = _ROFF_ESC.sub(lambda m: _ROFF_CHARS.get(m.group(1) or "", {"\\-": "-", "\\e": "\\"}.get(m.group(0), "")), line)
+        line = _ROFF_ESC.sub(
+            lambda m: _ROFF_CHARS.get(
+                m.group(1) or "", {"\\-": "-", "\\e": "\\"}.get(m.group(0), "")
+            ),
+            line,
+        )
         out.append(line)
     return "\n".join(out).strip()
 
@@ -105,7 +134,11 @@ def iter_documents(family: str, seed: int = 0) -> Iterator[tuple[str, str]]:
     for path in files:
         try:
             real = str(path.resolve())
-            if real in seen_paths or path.stat().st_size > MAX_FILE_BYTES or path.stat().st_size == 0:
+            if (
+                real in seen_paths
+                or path.stat().st_size > MAX_FILE_BYTES
+                or path.stat().st_size == 0
+            ):
                 continue
             seen_paths.add(real)
             raw = path.read_bytes()
@@ -126,7 +159,7 @@ MALFORMED_LINES: list[bytes] = [
     b'{"id": "empty-1", "text": "   \\n\\t  "}\n',
     b'{"id": "no-text-1", "body": "the text field is missing"}\n',
     b'{"id": "num-text-1", "text": 12345}\n',
-    b'[1, 2, 3]\n',
+    b"[1, 2, 3]\n",
 ]
 
 
@@ -153,7 +186,18 @@ def build_corpus(
     mix = mix or {"code": 0.5, "docs": 0.3, "man": 0.2}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {f: {"it": iter_documents(f, seed), "fh": None, "files": [], "docs": 0, "bytes": 0, "done": False} for f in mix}
+    state = {
+        f: {
+            "it": iter_documents(f, seed),
+            "fh": None,
+            "files": [],
+            "docs": 0,
+            "bytes": 0,
+            "done": False,
+            "first_id": None,
+        }
+        for f in mix
+    }
 
     def fill(family: str, doc_cap: float, byte_cap: float) -> None:
         st = state[family]
@@ -167,8 +211,11 @@ def build_corpus(
                 if st["fh"]:
                     st["fh"].close()
                 st["files"].append(str(out / f"{family}-{len(st['files']):05d}.jsonl.gz"))
-                st["fh"] = gzip.open(st["files"][-1], "wb", compresslevel=1)
-            st["fh"].write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False).encode() + b"\n")
+                st["fh"] = gzip.open(st["files"][-1], "wb", compresslevel=1)  # noqa: SIM115 (closed below)
+            st["first_id"] = st["first_id"] or doc_id
+            st["fh"].write(
+                json.dumps({"id": doc_id, "text": text}, ensure_ascii=False).encode() + b"\n"
+            )
             st["docs"] += 1
             st["bytes"] += len(text.encode())
 
@@ -187,17 +234,27 @@ def build_corpus(
             if malformed and family == "docs":
                 for line in MALFORMED_LINES:
                     st["fh"].write(line)
-                first = json.loads(gzip.open(st["files"][0]).readline())  # a reused id, other text
-                reused = ("This record reuses the id of the first document in this file, with a text of its own, "
-                          "so the pipeline keeps the first record in input order and sends this one to the "
-                          "dead-letter output with the reason duplicate_id and the position of the kept record.")
-                st["fh"].write(json.dumps({"id": first["id"], "text": reused}).encode() + b"\n")
+                reused = (
+                    "This record reuses the id of the first document in this file, with a text of its own, "
+                    "so the pipeline keeps the first record in input order and sends this one to the "
+                    "dead-letter output with the reason duplicate_id and the position of the kept record."
+                )
+                st["fh"].write(json.dumps({"id": st["first_id"], "text": reused}).encode() + b"\n")
             st["fh"].close()
         written[family] = st["files"]
     if malformed:
         # A gzip file cut in the middle: the lines before the cut are read, the rest dead-lettered.
         path = out / "truncated-00000.jsonl.gz"
-        body = b"".join(json.dumps({"id": f"trunc-{i}", "text": f"line {i} of a file whose gzip stream is cut off; " * 20}).encode() + b"\n" for i in range(50))
+        body = b"".join(
+            json.dumps(
+                {
+                    "id": f"trunc-{i}",
+                    "text": f"line {i} of a file whose gzip stream is cut off; " * 20,
+                }
+            ).encode()
+            + b"\n"
+            for i in range(50)
+        )
         data = gzip.compress(body)
         path.write_bytes(data[: len(data) // 2])
         written["truncated"] = [str(path)]
@@ -208,7 +265,9 @@ def _parse_size(text: str) -> int:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMG]?)B?", text.strip(), re.I)
     if not m:
         raise argparse.ArgumentTypeError(f"bad size {text!r}")
-    return int(float(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2).upper()])
+    return int(
+        float(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2).upper()]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,7 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--malformed", action="store_true")
     ap.add_argument("--docs-per-file", type=int, default=500)
     args = ap.parse_args(argv)
-    files = build_corpus(args.out, args.max_docs, args.max_bytes, args.seed, args.malformed, args.docs_per_file)
+    files = build_corpus(
+        args.out, args.max_docs, args.max_bytes, args.seed, args.malformed, args.docs_per_file
+    )
     for family, paths in files.items():
         print(f"{family}: {len(paths)} files")
 

@@ -31,18 +31,27 @@ class Finalize(beam.DoFn):
         accounting = accounting_from_tally(t)
         problems = accounting_problems(accounting)
         shards = sorted((i for i in shard_infos if i["split"] == "train"), key=lambda i: i["path"])
-        eval_shards = sorted((i for i in shard_infos if i["split"] != "train"), key=lambda i: i["path"])
+        eval_shards = sorted(
+            (i for i in shard_infos if i["split"] != "train"), key=lambda i: i["path"]
+        )
         strip = lambda infos: [{k: v for k, v in i.items() if k != "split"} for i in infos]  # noqa: E731
         stats = {
             "funnel": accounting,
-            "tokens": {"written": sum(i["tokens"] for i in shard_infos), "by_split": {
-                s: sum(i["tokens"] for i in shard_infos if i["split"] == s) for s in sorted({i["split"] for i in shard_infos})}},
-            "worker_seconds": {k: round(v, 3) for k, v in sorted(t.seconds.items())},  # wall time summed over workers
+            "tokens": {
+                "written": sum(i["tokens"] for i in shard_infos),
+                "by_split": {
+                    s: sum(i["tokens"] for i in shard_infos if i["split"] == s)
+                    for s in sorted({i["split"] for i in shard_infos})
+                },
+            },
+            "worker_seconds": {
+                k: round(v, 3) for k, v in sorted(t.seconds.items())
+            },  # wall time summed over workers
             "dedup": {"exact_cluster_sizes": summaries.pop("exact_cluster_sizes", {})},
         }
         for key, value in summaries.items():
             if key.startswith("dedup_"):
-                stats["dedup"][key[len("dedup_"):]] = value
+                stats["dedup"][key[len("dedup_") :]] = value
             else:
                 stats[key] = value
         manifest = {
@@ -62,13 +71,19 @@ class Finalize(beam.DoFn):
             "stats": "stats.json",
             "report": None,
             "validation": {"success": None, "skipped": True},
-            "timings": {"prepare_s": round(plan.prepared_unix - plan.started_unix, 2),
-                        "pipeline_s": round(time.time() - plan.prepared_unix, 2),
-                        "total_s": round(time.time() - plan.started_unix, 2)},
+            "timings": {
+                "prepare_s": round(plan.prepared_unix - plan.started_unix, 2),
+                "pipeline_s": round(time.time() - plan.prepared_unix, 2),
+                "total_s": round(time.time() - plan.started_unix, 2),
+            },
         }
-        fs.atomic_write_bytes(fs.join(plan.output, "stats.json"), json.dumps(stats, indent=1, sort_keys=True).encode())
+        fs.atomic_write_bytes(
+            fs.join(plan.output, "stats.json"), json.dumps(stats, indent=1, sort_keys=True).encode()
+        )
         manifest = self._validate_and_report(manifest, stats)
-        fs.atomic_write_bytes(fs.join(plan.output, "manifest.json"), json.dumps(manifest, indent=1).encode())
+        fs.atomic_write_bytes(
+            fs.join(plan.output, "manifest.json"), json.dumps(manifest, indent=1).encode()
+        )
         if problems:
             raise AccountingError("accounting does not add up: " + "; ".join(problems))
         fs.delete_tree(plan.tmp)

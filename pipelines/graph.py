@@ -106,8 +106,11 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         p
         | "ReadTasks" >> beam.Create(plan.tasks)
         | "ReadAndNormalize"
-        >> beam.ParDo(ReadAndNormalize(Normalizer.from_config(cfg.normalize), cfg.input.max_doc_bytes, cfg.run.progress))
-        .with_outputs(ReadAndNormalize.DEAD, ReadAndNormalize.REJECTED, TALLY, main="records")
+        >> beam.ParDo(
+            ReadAndNormalize(
+                Normalizer.from_config(cfg.normalize), cfg.input.max_doc_bytes, cfg.run.progress
+            )
+        ).with_outputs(ReadAndNormalize.DEAD, ReadAndNormalize.REJECTED, TALLY, main="records")
     )
     records = read.records
     dead.append(read.dead)
@@ -130,8 +133,10 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         removals.append(exact["removed"])
         clusters.append(exact["clusters"] | "ExactClusterIds" >> beam.Map(lambda t: (t[0], t[1])))
         summaries["exact_cluster_sizes"] = (
-            exact["clusters"] | "ExactSizes" >> beam.Map(lambda t: t[2])
-            | "ExactSizeList" >> beam.combiners.ToList() | "ExactHist" >> beam.Map(_size_histogram)
+            exact["clusters"]
+            | "ExactSizes" >> beam.Map(lambda t: t[2])
+            | "ExactSizeList" >> beam.combiners.ToList()
+            | "ExactHist" >> beam.Map(_size_histogram)
         )
     # Boilerplate lines are counted over exact-dedup survivors (copies would inflate the counts).
     boilerplate = plugins.boilerplate(kept, summaries)
@@ -142,22 +147,40 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     decisions = (
         p
         | "DecisionsSeed" >> beam.Create([None])
-        | "Decisions" >> beam.Map(
+        | "Decisions"
+        >> beam.Map(
             _make_decisions,
             beam.pvalue.AsList(ids["losers"]),
-            beam.pvalue.AsList(removals | "AllRemovals" >> beam.Flatten() if removals else p | "NoRemovals" >> beam.Create([])),
-            beam.pvalue.AsList(clusters | "AllClusters" >> beam.Flatten() if clusters else p | "NoClusters" >> beam.Create([])),
+            beam.pvalue.AsList(
+                removals | "AllRemovals" >> beam.Flatten()
+                if removals
+                else p | "NoRemovals" >> beam.Create([])
+            ),
+            beam.pvalue.AsList(
+                clusters | "AllClusters" >> beam.Flatten()
+                if clusters
+                else p | "NoClusters" >> beam.Create([])
+            ),
         )
     )
 
     # Stage 2: apply decisions, tokenize, write key-sorted runs.
-    encoder = BatchEncoder(plan.tokenizer_json, plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None)
+    encoder = BatchEncoder(
+        plan.tokenizer_json, plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None
+    )
     side = {"decisions": beam.pvalue.AsSingleton(decisions)}
     if boilerplate is not None:
         side["boilerplate"] = beam.pvalue.AsSingleton(boilerplate)
     stage2 = spill.runs | "ApplyAndTokenize" >> beam.ParDo(
-        ApplyDecisionsAndTokenize(fs.join(plan.tmp, "tokenized"), encoder, cfg.run.seed, plan.score_columns,
-                                  cfg.shards.min_tokens, cfg.tokenizer.batch_size, plugins.strip_boilerplate()),
+        ApplyDecisionsAndTokenize(
+            fs.join(plan.tmp, "tokenized"),
+            encoder,
+            cfg.run.seed,
+            plan.score_columns,
+            cfg.shards.min_tokens,
+            cfg.tokenizer.batch_size,
+            plugins.strip_boilerplate(),
+        ),
         **side,
     ).with_outputs("candidates", "dead", "removed", "rejected", TALLY, main="runs")
     tallies.append(stage2[TALLY])
@@ -166,24 +189,34 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     removed_with_text.append(stage2.removed)
 
     # Sinks: every drop written and counted.
-    for place, parts in (("dead_letter", dead), ("rejected", rejected), ("removed", removed_with_text)):
+    for place, parts in (
+        ("dead_letter", dead),
+        ("rejected", rejected),
+        ("removed", removed_with_text),
+    ):
         merged = parts | f"All_{place}" >> beam.Flatten() if len(parts) > 1 else parts[0]
         tallies.append(merged | f"Write_{place}" >> WriteJsonLines(out, place))
 
     # Sampling, shard planning, shard writing.
     selected = plugins.select(stage2.candidates, summaries)
     joined = (
-        {"cand": stage2.candidates | "CandSource" >> beam.Map(lambda c: (c[0], c[1])), "sel": selected}
+        {
+            "cand": stage2.candidates | "CandSource" >> beam.Map(lambda c: (c[0], c[1])),
+            "sel": selected,
+        }
         | "JoinSelection" >> beam.CoGroupByKey()
         | "Fate" >> beam.Map(_join_selection)
         | "AllFates" >> beam.combiners.ToList()
     )
-    planned = joined | "PlanShards" >> beam.ParDo(_PlanShards(cfg.run.seed, cfg.shards.rows_per_shard)).with_outputs(TALLY, main="tasks")
+    planned = joined | "PlanShards" >> beam.ParDo(
+        _PlanShards(cfg.run.seed, cfg.shards.rows_per_shard)
+    ).with_outputs(TALLY, main="tasks")
     tallies.append(planned[TALLY])
     written = (
         planned.tasks
         | "SpreadShards" >> beam.Reshuffle()
-        | "WriteShards" >> beam.ParDo(
+        | "WriteShards"
+        >> beam.ParDo(
             WriteShard(out, plan.score_columns, cfg.shards.include_text, plugins.stats_factory()),
             runs=beam.pvalue.AsList(stage2.runs),
         ).with_outputs(WriteShard.STATS, TALLY, main="infos")
@@ -193,11 +226,16 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     if stats is not None:
         summaries["corpus"] = stats
 
-    tally = tallies | "AllTallies" >> beam.Flatten() | "MergeTallies" >> beam.CombineGlobally(MergeTallies())
+    tally = (
+        tallies
+        | "AllTallies" >> beam.Flatten()
+        | "MergeTallies" >> beam.CombineGlobally(MergeTallies())
+    )
     side_summaries = {k: beam.pvalue.AsSingleton(v) for k, v in summaries.items()}
     manifest = (
         written.infos
         | "ShardList" >> beam.combiners.ToList()
-        | "Finalize" >> beam.ParDo(Finalize(plan), tally=beam.pvalue.AsSingleton(tally), **side_summaries)
+        | "Finalize"
+        >> beam.ParDo(Finalize(plan), tally=beam.pvalue.AsSingleton(tally), **side_summaries)
     )
     return plugins.train_trigger(manifest)

@@ -22,5 +22,7 @@ def pipeline_options(run_cfg, beam_args: list[str] | None = None) -> PipelineOpt
         if "--direct_num_workers" not in " ".join(beam_args or []):
             direct.direct_num_workers = run_cfg.workers or (os.cpu_count() or 1)
         if "--direct_running_mode" not in " ".join(beam_args or []):
-            direct.direct_running_mode = run_cfg.running_mode if direct.direct_num_workers > 1 else "in_memory"
+            direct.direct_running_mode = (
+                run_cfg.running_mode if direct.direct_num_workers > 1 else "in_memory"
+            )
     return options

@@ -57,7 +57,12 @@ class Plugins:
             from transforms.sampling.targets import fit_dsir_scorer
 
             dcfg = self.cfg.sampling.dsir
-            raw = sample_texts(self.plan.tasks, Normalizer.from_config(self.cfg.normalize), dcfg.raw_sample_docs, 256 << 20)
+            raw = sample_texts(
+                self.plan.tasks,
+                Normalizer.from_config(self.cfg.normalize),
+                dcfg.raw_sample_docs,
+                256 << 20,
+            )
             self._dsir, _ = fit_dsir_scorer(dcfg, raw)
         return self._dsir
 
@@ -88,7 +93,9 @@ class Plugins:
 
         keep = self.cfg.dedup.exact.keep
         rank = (lambda m: (m.quality, m.n_chars)) if keep == "quality" else (lambda m: (m.n_chars,))
-        cands = kept | "NearCandidates" >> beam.Map(lambda m: NearCandidate(m.id, m.source, m.minhash, rank(m)))
+        cands = kept | "NearCandidates" >> beam.Map(
+            lambda m: NearCandidate(m.id, m.source, m.minhash, rank(m))
+        )
         out = cands | "NearDedup" >> NearDedup(ncfg, self.cfg.run.seed)
         summaries["dedup_near_cluster_sizes"] = out["cluster_sizes"]
         summaries["dedup_near_audit"] = out["audit"] | "AuditList" >> beam.combiners.ToList()
@@ -101,7 +108,9 @@ class Plugins:
             return None
         from transforms.dedup.boilerplate import BoilerplateLines
 
-        lines = kept | "LineHashes" >> beam.FlatMap(lambda m: [m.line_hashes] if m.line_hashes else [])
+        lines = kept | "LineHashes" >> beam.FlatMap(
+            lambda m: [m.line_hashes] if m.line_hashes else []
+        )
         hashes = lines | "BoilerplateLines" >> BoilerplateLines(bcfg)
         summaries["dedup_boilerplate_lines"] = hashes | "CountBoilerplate" >> beam.Map(len)
         return hashes
@@ -119,7 +128,9 @@ class Plugins:
         from transforms.sampling.candidate import Candidate
         from transforms.sampling.select import SelectDocuments
 
-        cands = candidates | "ToCandidate" >> beam.MapTuple(lambda i, s, n, sc: Candidate(i, s, n, sc))
+        cands = candidates | "ToCandidate" >> beam.MapTuple(
+            lambda i, s, n, sc: Candidate(i, s, n, sc)
+        )
         out = cands | "Select" >> SelectDocuments(self.cfg.sampling, self.cfg.run.seed)
         summaries["sampling"] = out["report"]
         return out["selected"]
@@ -137,7 +148,9 @@ class Plugins:
             return None
         from transforms.stats.beam_combiners import MergeShardStats
 
-        return stats | "MergeShardStats" >> beam.CombineGlobally(MergeShardStats(self.cfg.stats, self.plan.tokenizer.vocab_size))
+        return stats | "MergeShardStats" >> beam.CombineGlobally(
+            MergeShardStats(self.cfg.stats, self.plan.tokenizer.vocab_size)
+        )
 
     # Finalize ------------------------------------------------------------------------------------
     def validate_and_report(self, manifest: dict, stats: dict) -> dict:

@@ -18,13 +18,28 @@ from transforms import fs
 from transforms.normalize import Normalizer
 from transforms.readers import plan_read_tasks, read_task
 from transforms.record import Record
-from transforms.tokenize import describe_tokenizer, resolve_tokenizer_file, save_tokenizer, train_bpe
+from transforms.tokenize import (
+    describe_tokenizer,
+    resolve_tokenizer_file,
+    save_tokenizer,
+    train_bpe,
+)
 
 log = logging.getLogger("curate")
 
 # Outputs of a previous run that a new run in the same folder replaces (nothing else is touched).
-RUN_OUTPUTS = ("shards", "dead_letter", "rejected", "removed", "report", "validation", "_tmp",
-               "tokenizer", "manifest.json", "stats.json")
+RUN_OUTPUTS = (
+    "shards",
+    "dead_letter",
+    "rejected",
+    "removed",
+    "report",
+    "validation",
+    "_tmp",
+    "tokenizer",
+    "manifest.json",
+    "stats.json",
+)
 
 
 def code_version() -> str:
@@ -35,8 +50,13 @@ def code_version() -> str:
     except PackageNotFoundError:
         v = "0.0.0"
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=os.path.dirname(__file__), timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(__file__),
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{v}+g{sha}" if sha else v
@@ -61,7 +81,12 @@ def demo_sources(cfg: CurateConfig, output: str) -> list[SourceConfig]:
 
     folder = os.path.join(output, "demo_input")
     if not os.path.exists(os.path.join(folder, ".complete")):
-        build_corpus(folder, max_docs=cfg.input.demo.max_docs, seed=cfg.run.seed, malformed=cfg.input.demo.malformed)
+        build_corpus(
+            folder,
+            max_docs=cfg.input.demo.max_docs,
+            seed=cfg.run.seed,
+            malformed=cfg.input.demo.malformed,
+        )
         open(os.path.join(folder, ".complete"), "w").close()
     extra = [os.path.join(folder, "truncated-*.jsonl.gz")] if cfg.input.demo.malformed else []
     return [
@@ -103,18 +128,39 @@ def prepare(cfg: CurateConfig) -> RunPlan:
         info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
     else:
         t0 = time.time()
-        texts = sample_texts(tasks, Normalizer.from_config(cfg.normalize), tcfg.train_sample_docs, tcfg.train_sample_bytes)
+        texts = sample_texts(
+            tasks,
+            Normalizer.from_config(cfg.normalize),
+            tcfg.train_sample_docs,
+            tcfg.train_sample_bytes,
+        )
         tok = train_bpe(texts, tcfg.vocab_size, [tcfg.eos_token, tcfg.pad_token])
         info = save_tokenizer(tok, tok_path, tcfg.eos_token, tcfg.pad_token)
-        log.info("trained a %d-token BPE on %d sampled documents in %.1fs", info.vocab_size, len(texts), time.time() - t0)
+        log.info(
+            "trained a %d-token BPE on %d sampled documents in %.1fs",
+            info.vocab_size,
+            len(texts),
+            time.time() - t0,
+        )
     with open(tok_path, encoding="utf-8") as fh:
         tokenizer_json = fh.read()
     from pipelines.plugins import Plugins
 
-    plan = RunPlan(cfg, output, tasks, info, tokenizer_json, [], code_version(),
-                   config_dict=cfg.to_dict(), config_sha256=cfg.sha256())
+    plan = RunPlan(
+        cfg,
+        output,
+        tasks,
+        info,
+        tokenizer_json,
+        [],
+        code_version(),
+        config_dict=cfg.to_dict(),
+        config_sha256=cfg.sha256(),
+    )
     plan.plugins = Plugins.from_config(cfg, plan)
-    plan.score_columns = plan.plugins.score_columns() if hasattr(plan.plugins, "score_columns") else []
+    plan.score_columns = (
+        plan.plugins.score_columns() if hasattr(plan.plugins, "score_columns") else []
+    )
     return plan
 
 

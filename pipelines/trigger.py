@@ -35,9 +35,13 @@ class _TrainFn(beam.DoFn):
         manifest_path = fs.join(out, "manifest.json")
         verdict = manifest.get("validation", {}).get("success")
         if verdict is False and not self._force:
-            raise RuntimeError("training refused: the manifest's validation failed (set train.force to train anyway)")
+            raise RuntimeError(
+                "training refused: the manifest's validation failed (set train.force to train anyway)"
+            )
         output = self._output or fs.join(out, "adapter")
-        report = self._run_training(manifest_path, self._config, overrides=self._overrides, force=self._force, output=output)
+        report = self._run_training(
+            manifest_path, self._config, overrides=self._overrides, force=self._force, output=output
+        )
         yield {"manifest": manifest_path, "adapter": output, "training_report": report}
 
 

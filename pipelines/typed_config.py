@@ -75,7 +75,9 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
             out = _convert(arg, value, path, trial)
             if not trial:
                 return out
-        problems.append(f"{path}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        problems.append(
+            f"{path}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}"
+        )
         return None
     if origin is typing.Literal:
         if value not in get_args(tp):

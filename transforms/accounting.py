@@ -49,7 +49,10 @@ class Tally:
         return bool(self.counts) or bool(self.seconds)
 
     def to_state(self) -> dict[str, Any]:
-        return {"counts": [[*k, *v] for k, v in sorted(self.counts.items())], "seconds": dict(self.seconds)}
+        return {
+            "counts": [[*k, *v] for k, v in sorted(self.counts.items())],
+            "seconds": dict(self.seconds),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Tally:
@@ -65,8 +68,15 @@ def accounting_from_tally(t: Tally) -> dict[str, Any]:
     """The manifest's accounting block (see DESIGN.md), with per-source breakdown and bytes."""
 
     def block() -> dict[str, Any]:
-        return {"read": 0, "written": 0, "dead_letter": {}, "rejected": {}, "removed": {},
-                "sampled_out": 0, "bytes": {}}
+        return {
+            "read": 0,
+            "written": 0,
+            "dead_letter": {},
+            "rejected": {},
+            "removed": {},
+            "sampled_out": 0,
+            "bytes": {},
+        }
 
     total, by_source = block(), defaultdict(block)
     for (place, reason, source), (n, b) in sorted(t.counts.items()):
@@ -87,12 +97,20 @@ def accounting_problems(acc: dict[str, Any]) -> list[str]:
     """Checks read == written + dead_letter + rejected + removed + sampled_out, overall and per source."""
 
     def check(name: str, a: dict[str, Any]) -> str | None:
-        out = a["written"] + sum(a["dead_letter"].values()) + sum(a["rejected"].values()) + sum(a["removed"].values()) + a["sampled_out"]
+        out = (
+            a["written"]
+            + sum(a["dead_letter"].values())
+            + sum(a["rejected"].values())
+            + sum(a["removed"].values())
+            + a["sampled_out"]
+        )
         if out != a["read"]:
             return f"{name}: read {a['read']} != accounted {out} (written {a['written']}, dead_letter {sum(a['dead_letter'].values())}, rejected {sum(a['rejected'].values())}, removed {sum(a['removed'].values())}, sampled_out {a['sampled_out']})"
         return None
 
-    problems = [check("total", acc)] + [check(f"source {s}", a) for s, a in acc["by_source"].items()]
+    problems = [check("total", acc)] + [
+        check(f"source {s}", a) for s, a in acc["by_source"].items()
+    ]
     return [p for p in problems if p]
 
 

@@ -42,8 +42,13 @@ class Decisions(NamedTuple):
 
 def tokrun_schema(score_columns: list[str]) -> pa.Schema:
     return pa.schema(
-        [("key", pa.int64()), ("id", pa.string()), ("source", pa.string()),
-         ("input_ids", pa.list_(pa.int32())), ("n_tokens", pa.int32())]
+        [
+            ("key", pa.int64()),
+            ("id", pa.string()),
+            ("source", pa.string()),
+            ("input_ids", pa.list_(pa.int32())),
+            ("n_tokens", pa.int32()),
+        ]
         + [(c, pa.float32()) for c in score_columns]
         + [("dedup_cluster", pa.string()), ("text", pa.large_string())]
     )
@@ -51,7 +56,11 @@ def tokrun_schema(score_columns: list[str]) -> pa.Schema:
 
 def _score(meta: dict, name: str) -> float:
     value = meta.get(name)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else math.nan
+    )
 
 
 class ApplyDecisionsAndTokenize(TallyingDoFn):
@@ -61,8 +70,16 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
     timed = True
     CANDIDATES, DEAD, REMOVED, REJECTED = "candidates", "dead", "removed", "rejected"
 
-    def __init__(self, run_dir: str, encoder, seed: int, score_columns: list[str],
-                 min_tokens: int, batch_size: int, strip_boilerplate=None) -> None:
+    def __init__(
+        self,
+        run_dir: str,
+        encoder,
+        seed: int,
+        score_columns: list[str],
+        min_tokens: int,
+        batch_size: int,
+        strip_boilerplate=None,
+    ) -> None:
         self._dir = run_dir
         self._encoder = encoder
         self._seed = seed
@@ -79,14 +96,21 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         metas = table.column("meta").to_pylist()
         texts_col = table.column("text")
         keep_rows: list[int] = []
-        texts: dict[int, str] = {}
         for i, (pos, doc_id, source) in enumerate(zip(pos_col.tolist(), ids, sources, strict=True)):
             if pos in decisions.dup_losers:
                 meta = json.loads(metas[i])
                 text = texts_col[i].as_py()
-                yield beam.pvalue.TaggedOutput(self.DEAD, DeadLetter(
-                    "duplicate_id", source, meta.get("_file", ""), meta.get("_line", 0), text.encode()[:4096],
-                    f"id {doc_id!r} already used by the record at position {decisions.dup_losers[pos]}"))
+                yield beam.pvalue.TaggedOutput(
+                    self.DEAD,
+                    DeadLetter(
+                        "duplicate_id",
+                        source,
+                        meta.get("_file", ""),
+                        meta.get("_line", 0),
+                        text.encode()[:4096],
+                        f"id {doc_id!r} already used by the record at position {decisions.dup_losers[pos]}",
+                    ),
+                )
                 continue
             removal = decisions.removed.get(doc_id)
             if removal is not None:
@@ -94,11 +118,13 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 continue
             keep_rows.append(i)
         # Survivors: boilerplate, then tokenize in batches.
-        out_cols: dict[str, list] = {k: [] for k in ("key", "id", "source", "input_ids", "n_tokens", "dedup_cluster", "text")}
+        out_cols: dict[str, list] = {
+            k: [] for k in ("key", "id", "source", "input_ids", "n_tokens", "dedup_cluster", "text")
+        }
         for c in self._scores:
             out_cols[c] = []
         for start in range(0, len(keep_rows), self._batch):
-            rows = keep_rows[start:start + self._batch]
+            rows = keep_rows[start : start + self._batch]
             batch_texts, batch_rows = [], []
             for i in rows:
                 text = texts_col[i].as_py()
@@ -108,16 +134,30 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                         self._tally.add("boilerplate_lines", "", sources[i], n=n_lines)
                     if not text.strip():
                         meta = json.loads(metas[i])
-                        yield beam.pvalue.TaggedOutput(self.REJECTED, Rejection(
-                            Record(ids[i], texts_col[i].as_py(), sources[i], meta), "empty_after_boilerplate", ""))
+                        yield beam.pvalue.TaggedOutput(
+                            self.REJECTED,
+                            Rejection(
+                                Record(ids[i], texts_col[i].as_py(), sources[i], meta),
+                                "empty_after_boilerplate",
+                                "",
+                            ),
+                        )
                         continue
                 batch_texts.append(text)
                 batch_rows.append(i)
-            for i, text, tokens in zip(batch_rows, batch_texts, self._encoder.encode(batch_texts), strict=True):
+            for i, text, tokens in zip(
+                batch_rows, batch_texts, self._encoder.encode(batch_texts), strict=True
+            ):
                 meta = json.loads(metas[i])
                 if len(tokens) < self._min_tokens:
-                    yield beam.pvalue.TaggedOutput(self.REJECTED, Rejection(
-                        Record(ids[i], text, sources[i], meta), "too_short", f"{len(tokens)} tokens < {self._min_tokens}"))
+                    yield beam.pvalue.TaggedOutput(
+                        self.REJECTED,
+                        Rejection(
+                            Record(ids[i], text, sources[i], meta),
+                            "too_short",
+                            f"{len(tokens)} tokens < {self._min_tokens}",
+                        ),
+                    )
                     continue
                 scores = {c: _score(meta, c) for c in self._scores}
                 for extra in ("dsir", "bias_weight"):
@@ -132,25 +172,37 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 out_cols["text"].append(text)
                 for c in self._scores:
                     out_cols[c].append(scores[c])
-                self._tally.add("tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass")))
+                self._tally.add(
+                    "tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass"))
+                )
                 self._tally.add("tokens", "", sources[i], n=len(tokens))
-                yield beam.pvalue.TaggedOutput(self.CANDIDATES, (ids[i], sources[i], len(tokens), scores))
+                yield beam.pvalue.TaggedOutput(
+                    self.CANDIDATES, (ids[i], sources[i], len(tokens), scores)
+                )
         if out_cols["id"]:
             yield self._write(out_cols)
 
     def _write(self, cols: dict[str, list]) -> TokRun:
         schema = tokrun_schema(self._scores)
-        order = np.lexsort((np.array(cols["id"], dtype=object), np.array(cols["key"], dtype=np.int64)))
+        order = np.lexsort(
+            (np.array(cols["id"], dtype=object), np.array(cols["key"], dtype=np.int64))
+        )
         offsets = np.zeros(len(order) + 1, dtype=np.int32)
         lengths = np.array([len(cols["input_ids"][i]) for i in order], dtype=np.int64)
         if lengths.sum() >= 2**31:
             raise ValueError("tokenized run too large for int32 list offsets; lower the spill size")
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.concatenate([cols["input_ids"][i] for i in order]) if len(order) else np.zeros(0, np.int32)
+        flat = (
+            np.concatenate([cols["input_ids"][i] for i in order])
+            if len(order)
+            else np.zeros(0, np.int32)
+        )
         arrays = []
         for field in schema:
             if field.name == "input_ids":
-                arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32())))
+                arrays.append(
+                    pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32()))
+                )
             else:
                 col = cols[field.name]
                 arrays.append(pa.array([col[i] for i in order], field.type))

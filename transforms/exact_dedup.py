@@ -48,7 +48,8 @@ class ResolveDuplicateIds(beam.PTransform):
             metas
             | "ById" >> beam.Map(lambda m: (m.id, m))
             | "GroupById" >> beam.GroupByKey()
-            | "PickFirst" >> beam.ParDo(_PickFirstPosition()).with_outputs(_PickFirstPosition.LOSERS, main="kept")
+            | "PickFirst"
+            >> beam.ParDo(_PickFirstPosition()).with_outputs(_PickFirstPosition.LOSERS, main="kept")
         )
         return {"kept": out.kept, "losers": out.losers}
 
@@ -70,7 +71,9 @@ class _PickRepresentative(beam.DoFn):
         yield kept
         yield beam.pvalue.TaggedOutput(self.CLUSTERS, (kept.id, cluster, len(metas)))
         for m in metas[1:]:
-            yield beam.pvalue.TaggedOutput(self.REMOVED, Removal(m.id, m.source, "exact", cluster, kept.id, 1.0))
+            yield beam.pvalue.TaggedOutput(
+                self.REMOVED, Removal(m.id, m.source, "exact", cluster, kept.id, 1.0)
+            )
 
 
 class ExactDedup(beam.PTransform):

@@ -29,12 +29,18 @@ class Normalizer:
         self.strip_lines = strip_lines
         self.max_blank_lines = max_blank_lines
         self._blank_runs = (
-            re.compile(r"\n{%d,}" % (max_blank_lines + 2)) if max_blank_lines >= 0 else None
+            re.compile(rf"\n{{{max_blank_lines + 2},}}") if max_blank_lines >= 0 else None
         )
 
     @classmethod
     def from_config(cls, cfg) -> Normalizer:
-        return cls(cfg.unicode_form, cfg.strip_control, cfg.collapse_spaces, cfg.strip_lines, cfg.max_blank_lines)
+        return cls(
+            cfg.unicode_form,
+            cfg.strip_control,
+            cfg.collapse_spaces,
+            cfg.strip_lines,
+            cfg.max_blank_lines,
+        )
 
     def __call__(self, text: str) -> str:
         if "\r" in text:

@@ -29,8 +29,11 @@ class Progress:
         if self.enabled and now - self._last >= self.every_s:
             self._last = now
             rate = self.bytes / max(now - self._t0, 1e-9) / 1e6
-            print(f"[curate] {self.label}: {self.n:,} docs, {self.bytes / 1e6:,.1f} MB ({rate:.1f} MB/s, worker {os.getpid()})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[curate] {self.label}: {self.n:,} docs, {self.bytes / 1e6:,.1f} MB ({rate:.1f} MB/s, worker {os.getpid()})",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 class ReadAndNormalize(TallyingDoFn):
@@ -59,11 +62,23 @@ class ReadAndNormalize(TallyingDoFn):
             self._tally.add("read", "", rec.source, size)
             self._progress.add(size)
             if size > self._max_doc_bytes:
-                yield beam.pvalue.TaggedOutput(self.REJECTED, Rejection(rec, "too_large", f"{size} bytes > {self._max_doc_bytes}"))
+                yield beam.pvalue.TaggedOutput(
+                    self.REJECTED,
+                    Rejection(rec, "too_large", f"{size} bytes > {self._max_doc_bytes}"),
+                )
                 continue
             text = self._normalizer(rec.text)
             if not text:
-                yield beam.pvalue.TaggedOutput(self.DEAD, DeadLetter(
-                    "empty_text", rec.source, rec.meta["_file"], rec.meta["_line"], rec.text.encode()[:4096], "empty after normalization"))
+                yield beam.pvalue.TaggedOutput(
+                    self.DEAD,
+                    DeadLetter(
+                        "empty_text",
+                        rec.source,
+                        rec.meta["_file"],
+                        rec.meta["_line"],
+                        rec.text.encode()[:4096],
+                        "empty after normalization",
+                    ),
+                )
                 continue
             yield rec if text == rec.text else rec._replace(text=text)

@@ -54,7 +54,8 @@ def detect_format(path: str) -> str:
     if name.endswith(".parquet"):
         return "parquet"
     if os.path.isdir(path) and (
-        os.path.exists(os.path.join(path, "state.json")) or os.path.exists(os.path.join(path, "dataset_dict.json"))
+        os.path.exists(os.path.join(path, "state.json"))
+        or os.path.exists(os.path.join(path, "dataset_dict.json"))
     ):
         return "hf_dataset"
     return "text"
@@ -69,7 +70,9 @@ def expand_paths(patterns: list[str]) -> list[str]:
             for match in FileSystems.match([pattern])[0].metadata_list:
                 out.add(match.path)
         else:
-            out.update(os.path.abspath(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True))
+            out.update(
+                os.path.abspath(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True)
+            )
     return sorted(out)
 
 
@@ -116,20 +119,53 @@ def plan_read_tasks(sources, split_bytes: int, max_line_bytes: int) -> list[Read
     tasks: list[ReadTask] = []
     for index, (src, path) in enumerate(sorted(entries, key=lambda e: (e[0].name, e[1]))):
         fmt = detect_format(path) if src.format == "auto" else src.format
-        common = dict(source=src.name, path=path, file_index=index, id_field=src.id_field,
-                      text_field=src.text_field, max_line_bytes=max_line_bytes)
+        common = dict(
+            source=src.name,
+            path=path,
+            file_index=index,
+            id_field=src.id_field,
+            text_field=src.text_field,
+            max_line_bytes=max_line_bytes,
+        )
         if fmt == "hf_dataset":
             for sub, arrow in enumerate(_hf_arrow_files(path)):
-                tasks.append(ReadTask(format="hf_arrow", start=sub, size=os.path.getsize(arrow), **{**common, "path": arrow}))
+                tasks.append(
+                    ReadTask(
+                        format="hf_arrow",
+                        start=sub,
+                        size=os.path.getsize(arrow),
+                        **{**common, "path": arrow},
+                    )
+                )
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
             meta = pq.ParquetFile(path).metadata
             for rg in range(max(meta.num_row_groups, 1)):
-                tasks.append(ReadTask(format="parquet", start=rg, size=meta.row_group(rg).total_byte_size if meta.num_row_groups else 0, **common))
-        elif fmt == "jsonl" and "://" not in path and not path.lower().endswith((".gz", ".zst", ".zstd")):
+                tasks.append(
+                    ReadTask(
+                        format="parquet",
+                        start=rg,
+                        size=meta.row_group(rg).total_byte_size if meta.num_row_groups else 0,
+                        **common,
+                    )
+                )
+        elif (
+            fmt == "jsonl"
+            and "://" not in path
+            and not path.lower().endswith((".gz", ".zst", ".zstd"))
+        ):
             for start, end, first in _line_aligned_ranges(path, split_bytes):
-                tasks.append(ReadTask(format="jsonl", start=start, end=end, first_line=first, size=end - start, **common))
+                tasks.append(
+                    ReadTask(
+                        format="jsonl",
+                        start=start,
+                        end=end,
+                        first_line=first,
+                        size=end - start,
+                        **common,
+                    )
+                )
         else:
             size = os.path.getsize(path) if "://" not in path else 0
             tasks.append(ReadTask(format=fmt, size=size, **common))
@@ -151,7 +187,9 @@ def _decompressed(path: str, fh) -> io.BufferedIOBase:
     if lower.endswith((".zst", ".zstd")):
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True))
+        return io.BufferedReader(
+            zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        )
     return fh
 
 
@@ -215,25 +253,45 @@ def _read_jsonl(task: ReadTask) -> Iterator[Record | DeadLetter]:
     for line, data, error in _iter_lines(task):
         if error.startswith("truncated_or_corrupt"):
             reason = "truncated_gzip" if task.path.lower().endswith(".gz") else "corrupt_file"
-            yield DeadLetter(reason, task.source, task.path, line, b"", error.split(":", 1)[1].strip())
+            yield DeadLetter(
+                reason, task.source, task.path, line, b"", error.split(":", 1)[1].strip()
+            )
             return
         if error:
-            yield DeadLetter(error, task.source, task.path, line, data or b"", f"line longer than {task.max_line_bytes} bytes")
+            yield DeadLetter(
+                error,
+                task.source,
+                task.path,
+                line,
+                data or b"",
+                f"line longer than {task.max_line_bytes} bytes",
+            )
             continue
         if not data.strip():
             continue  # blank separator lines are not records
         try:
             decoded = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield DeadLetter("invalid_utf8", task.source, task.path, line, data[:RAW_KEEP], str(exc))
+            yield DeadLetter(
+                "invalid_utf8", task.source, task.path, line, data[:RAW_KEEP], str(exc)
+            )
             continue
         try:
             obj = json.loads(decoded)
         except json.JSONDecodeError as exc:
-            yield DeadLetter("malformed_json", task.source, task.path, line, data[:RAW_KEEP], str(exc))
+            yield DeadLetter(
+                "malformed_json", task.source, task.path, line, data[:RAW_KEEP], str(exc)
+            )
             continue
         if not isinstance(obj, dict):
-            yield DeadLetter("malformed_json", task.source, task.path, line, data[:RAW_KEEP], f"a JSON {type(obj).__name__}, not an object")
+            yield DeadLetter(
+                "malformed_json",
+                task.source,
+                task.path,
+                line,
+                data[:RAW_KEEP],
+                f"a JSON {type(obj).__name__}, not an object",
+            )
             continue
         yield _make(task, line, obj.get(task.id_field), obj.get(task.text_field), data)
 
@@ -250,14 +308,24 @@ def _read_text(task: ReadTask) -> Iterator[Record | DeadLetter]:
     except UnicodeDecodeError as exc:
         yield DeadLetter("invalid_utf8", task.source, task.path, 1, data[:RAW_KEEP], str(exc))
         return
-    rec = _make(task, 1, os.path.relpath(task.path) if "://" not in task.path else task.path, text, data)
+    rec = _make(
+        task, 1, os.path.relpath(task.path) if "://" not in task.path else task.path, text, data
+    )
     yield rec
 
 
 def _rows(task: ReadTask, table: pa.Table, first_row: int) -> Iterator[Record | DeadLetter]:
     names = table.column_names
-    texts = table.column(task.text_field).to_pylist() if task.text_field in names else [None] * table.num_rows
-    ids = table.column(task.id_field).to_pylist() if task.id_field in names else [None] * table.num_rows
+    texts = (
+        table.column(task.text_field).to_pylist()
+        if task.text_field in names
+        else [None] * table.num_rows
+    )
+    ids = (
+        table.column(task.id_field).to_pylist()
+        if task.id_field in names
+        else [None] * table.num_rows
+    )
     for i, (doc_id, text) in enumerate(zip(ids, texts, strict=True)):
         raw = b"" if isinstance(text, str) else repr(text).encode()[:RAW_KEEP]
         yield _make(task, first_row + i, doc_id, text, raw)
@@ -283,7 +351,12 @@ def _read_hf_arrow(task: ReadTask) -> Iterator[Record | DeadLetter]:
             row += batch.num_rows
 
 
-_READERS = {"jsonl": _read_jsonl, "text": _read_text, "parquet": _read_parquet, "hf_arrow": _read_hf_arrow}
+_READERS = {
+    "jsonl": _read_jsonl,
+    "text": _read_text,
+    "parquet": _read_parquet,
+    "hf_arrow": _read_hf_arrow,
+}
 
 
 def read_task(task: ReadTask) -> Iterator[Record | DeadLetter]:
@@ -291,4 +364,6 @@ def read_task(task: ReadTask) -> Iterator[Record | DeadLetter]:
     try:
         yield from _READERS[task.format](task)
     except (OSError, pa.ArrowException, ValueError) as exc:
-        yield DeadLetter("unreadable_file", task.source, task.path, 0, b"", f"{type(exc).__name__}: {exc}")
+        yield DeadLetter(
+            "unreadable_file", task.source, task.path, 0, b"", f"{type(exc).__name__}: {exc}"
+        )

@@ -40,14 +40,18 @@ def plan_shards(selected: list[tuple[str, str]], seed: int, rows_per_shard: int)
     for split in sorted({s for _, s in selected}):
         keyed = sorted((shuffle_key(doc_id, seed), doc_id) for doc_id, s in selected if s == split)
         for index, start in enumerate(range(0, len(keyed), rows_per_shard)):
-            chunk = keyed[start:start + rows_per_shard]
+            chunk = keyed[start : start + rows_per_shard]
             tasks.append(ShardTask(split, index, [d for _, d in chunk], chunk[0][0], chunk[-1][0]))
     return tasks
 
 
 def shard_schema(score_columns: list[str], include_text: bool) -> pa.Schema:
-    fields = [("id", pa.string()), ("source", pa.string()), ("input_ids", pa.list_(pa.int32())),
-              ("n_tokens", pa.int32())]
+    fields = [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("input_ids", pa.list_(pa.int32())),
+        ("n_tokens", pa.int32()),
+    ]
     fields += [(c, pa.float32()) for c in score_columns]
     fields += [("dedup_cluster", pa.string())]
     if include_text:
@@ -76,7 +80,9 @@ def gather_shard_rows(task: ShardTask, run_paths: list[str]) -> pa.Table:
     if rows.num_rows != len(task.ids):
         found = set(rows.column("id").to_pylist())
         missing = [d for d in task.ids if d not in found][:5]
-        raise RuntimeError(f"shard {task.split}-{task.index}: {rows.num_rows} rows for {len(task.ids)} ids (missing e.g. {missing})")
+        raise RuntimeError(
+            f"shard {task.split}-{task.index}: {rows.num_rows} rows for {len(task.ids)} ids (missing e.g. {missing})"
+        )
     return rows
 
 
@@ -87,7 +93,9 @@ class WriteShard(TallyingDoFn):
     timed = True
     STATS = "stats"
 
-    def __init__(self, output: str, score_columns: list[str], include_text: bool, stats_factory=None) -> None:
+    def __init__(
+        self, output: str, score_columns: list[str], include_text: bool, stats_factory=None
+    ) -> None:
         self._output = output
         self._schema = shard_schema(score_columns, include_text)
         self._stats_factory = stats_factory
@@ -117,8 +125,14 @@ class WriteShard(TallyingDoFn):
             acc = self._stats_factory()
             acc.add_table(rows)
             yield beam.pvalue.TaggedOutput(self.STATS, acc)
-        yield {"split": task.split, "path": rel, "rows": table.num_rows, "tokens": tokens,
-               "bytes": n_bytes, "sha256": digest}
+        yield {
+            "split": task.split,
+            "path": rel,
+            "rows": table.num_rows,
+            "tokens": tokens,
+            "bytes": n_bytes,
+            "sha256": digest,
+        }
 
 
 def open_shard(path: str) -> pa.Table:

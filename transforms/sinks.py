@@ -22,19 +22,39 @@ def _clip(text: str) -> str:
 
 
 def dead_letter_json(d: DeadLetter) -> dict:
-    return {"reason": d.reason, "source": d.source, "file": d.file, "line": d.line,
-            "raw": d.raw.decode("utf-8", "backslashreplace")[:TEXT_KEEP], "detail": d.detail}
+    return {
+        "reason": d.reason,
+        "source": d.source,
+        "file": d.file,
+        "line": d.line,
+        "raw": d.raw.decode("utf-8", "backslashreplace")[:TEXT_KEEP],
+        "detail": d.detail,
+    }
 
 
 def rejection_json(r: Rejection) -> dict:
     rec = r.record
-    return {"id": rec.id, "source": rec.source, "reason": r.reason, "detail": r.detail,
-            "file": rec.meta.get("_file", ""), "line": rec.meta.get("_line", 0), "text": _clip(rec.text)}
+    return {
+        "id": rec.id,
+        "source": rec.source,
+        "reason": r.reason,
+        "detail": r.detail,
+        "file": rec.meta.get("_file", ""),
+        "line": rec.meta.get("_line", 0),
+        "text": _clip(rec.text),
+    }
 
 
 def removal_json(r: Removal, text: str) -> dict:
-    return {"id": r.id, "source": r.source, "stage": r.stage, "cluster": r.cluster,
-            "kept_id": r.kept_id, "similarity": round(float(r.similarity), 4), "text": _clip(text)}
+    return {
+        "id": r.id,
+        "source": r.source,
+        "stage": r.stage,
+        "cluster": r.cluster,
+        "kept_id": r.kept_id,
+        "similarity": round(float(r.similarity), 4),
+        "text": _clip(text),
+    }
 
 
 class ToJsonLines(TallyingDoFn):
@@ -46,12 +66,27 @@ class ToJsonLines(TallyingDoFn):
 
     def process(self, element):
         if isinstance(element, DeadLetter):
-            obj, reason, source, size = dead_letter_json(element), element.reason, element.source, len(element.raw)
+            obj, reason, source, size = (
+                dead_letter_json(element),
+                element.reason,
+                element.source,
+                len(element.raw),
+            )
         elif isinstance(element, Rejection):
-            obj, reason, source, size = rejection_json(element), element.reason, element.record.source, len(element.record.text.encode())
+            obj, reason, source, size = (
+                rejection_json(element),
+                element.reason,
+                element.record.source,
+                len(element.record.text.encode()),
+            )
         else:  # (Removal, text) from stage 2, or a Removal with the record text
             removal, text = element
-            obj, reason, source, size = removal_json(removal, text), removal.stage, removal.source, len(text.encode())
+            obj, reason, source, size = (
+                removal_json(removal, text),
+                removal.stage,
+                removal.source,
+                len(text.encode()),
+            )
         self._tally.add(self.place, reason, source, size)
         beam.metrics.Metrics.counter(self.place, reason).inc()
         yield json.dumps(obj, ensure_ascii=False)
@@ -65,7 +100,9 @@ class WriteJsonLines(beam.PTransform):
         self.output, self.place = output, place
 
     def expand(self, pcoll):
-        lines = pcoll | f"Json{self.place}" >> beam.ParDo(ToJsonLines(self.place)).with_outputs("tally", main="lines")
+        lines = pcoll | f"Json{self.place}" >> beam.ParDo(ToJsonLines(self.place)).with_outputs(
+            "tally", main="lines"
+        )
         _ = lines.lines | f"Write{self.place}" >> beam.io.WriteToText(
             f"{self.output}/{self.place}/{self.place}", file_name_suffix=".jsonl"
         )

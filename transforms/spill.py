@@ -21,13 +21,15 @@ from transforms.accounting import TallyingDoFn
 from transforms.hashing import content_key
 from transforms.record import Record
 
-SPILL_SCHEMA = pa.schema([
-    ("pos", pa.int64()),
-    ("id", pa.string()),
-    ("source", pa.string()),
-    ("text", pa.large_string()),
-    ("meta", pa.string()),  # JSON of the record's meta
-])
+SPILL_SCHEMA = pa.schema(
+    [
+        ("pos", pa.int64()),
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("text", pa.large_string()),
+        ("meta", pa.string()),  # JSON of the record's meta
+    ]
+)
 
 
 class SpillRun(NamedTuple):
@@ -103,8 +105,13 @@ class SpillRecords(TallyingDoFn):
         texts = [r.text for r in recs]
         feats = self._featurizer.featurize(texts) if self._featurizer else [None] * len(recs)
         table = pa.table(
-            [[r.meta["_pos"] for r in recs], [r.id for r in recs], [r.source for r in recs], texts,
-             [_meta_json(r.meta) for r in recs]],
+            [
+                [r.meta["_pos"] for r in recs],
+                [r.id for r in recs],
+                [r.source for r in recs],
+                texts,
+                [_meta_json(r.meta) for r in recs],
+            ],
             schema=SPILL_SCHEMA,
         )
         path = fs.join(self._dir, f"spill-{uuid.uuid4().hex}.arrow")
@@ -117,11 +124,19 @@ class SpillRecords(TallyingDoFn):
             size = len(text.encode("utf-8", "surrogatepass"))
             n_bytes += size
             self._tally.add("spilled", "", rec.source, size)
-            yield out(self.META, DocMeta(
-                rec.meta["_pos"], rec.id, rec.source, content_key(text), len(text),
-                float(rec.meta.get("quality", 0.0)),
-                getattr(feat, "minhash", None), getattr(feat, "line_hashes", None),
-            ))
+            yield out(
+                self.META,
+                DocMeta(
+                    rec.meta["_pos"],
+                    rec.id,
+                    rec.source,
+                    content_key(text),
+                    len(text),
+                    float(rec.meta.get("quality", 0.0)),
+                    getattr(feat, "minhash", None),
+                    getattr(feat, "line_hashes", None),
+                ),
+            )
         yield out(self.RUNS, SpillRun(path, len(recs), n_bytes))
 
 

@@ -25,8 +25,13 @@ class TokenizerInfo:
     pad_id: int
 
     def to_manifest(self, relative_path: str) -> dict:
-        return {"path": relative_path, "sha256": self.sha256, "vocab_size": self.vocab_size,
-                "eos_id": self.eos_id, "pad_id": self.pad_id}
+        return {
+            "path": relative_path,
+            "sha256": self.sha256,
+            "vocab_size": self.vocab_size,
+            "eos_id": self.eos_id,
+            "pad_id": self.pad_id,
+        }
 
 
 def resolve_tokenizer_file(path: str) -> str:
@@ -67,11 +72,15 @@ def describe_tokenizer(path: str, eos_token: str, pad_token: str) -> TokenizerIn
     tok = Tokenizer.from_file(path)
     eos = tok.token_to_id(eos_token)
     if eos is None:
-        raise ValueError(f"tokenizer {path!r} has no EOS token {eos_token!r}; set tokenizer.eos_token")
+        raise ValueError(
+            f"tokenizer {path!r} has no EOS token {eos_token!r}; set tokenizer.eos_token"
+        )
     pad = tok.token_to_id(pad_token)
     with open(path, "rb") as fh:
         digest = hashlib.sha256(fh.read()).hexdigest()
-    return TokenizerInfo(path, digest, tok.get_vocab_size(with_added_tokens=True), eos, eos if pad is None else pad)
+    return TokenizerInfo(
+        path, digest, tok.get_vocab_size(with_added_tokens=True), eos, eos if pad is None else pad
+    )
 
 
 class BatchEncoder:

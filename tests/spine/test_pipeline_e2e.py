@@ -16,8 +16,14 @@ from transforms.accounting import accounting_problems
 
 def _config(tmp_path, corpus, out_name, workers=1, mode="in_memory", extra=None):
     cfg = {
-        "run": {"name": "fixture", "output": str(tmp_path / out_name), "seed": 5, "workers": workers,
-                "running_mode": mode, "progress": False},
+        "run": {
+            "name": "fixture",
+            "output": str(tmp_path / out_name),
+            "seed": 5,
+            "workers": workers,
+            "running_mode": mode,
+            "progress": False,
+        },
         "input": {"sources": sources(corpus), "max_doc_bytes": 10_000, "split_bytes": 700},
         "tokenizer": {"vocab_size": 400, "train_sample_docs": 200},
         "shards": {"rows_per_shard": 16, "include_text": True},
@@ -53,15 +59,27 @@ def test_outputs_explain_every_drop(fixture_run):
     tmp, _, expected, _ = fixture_run
     out = tmp / "out1"
     for place in ("dead_letter", "rejected", "removed"):
-        rows = [json.loads(line) for f in sorted((out / place).glob("*.jsonl")) for line in f.read_text().splitlines()]
+        rows = [
+            json.loads(line)
+            for f in sorted((out / place).glob("*.jsonl"))
+            for line in f.read_text().splitlines()
+        ]
         key = "stage" if place == "removed" else "reason"
         counts = {}
         for r in rows:
             counts[r[key]] = counts.get(r[key], 0) + 1
         assert counts == expected[place]
-    removed = json.loads(next((out / "removed").glob("*.jsonl")).read_text().splitlines()[0]) if any((out / "removed").glob("*.jsonl")) else None
+    removed = (
+        json.loads(next((out / "removed").glob("*.jsonl")).read_text().splitlines()[0])
+        if any((out / "removed").glob("*.jsonl"))
+        else None
+    )
     assert removed and removed["kept_id"] in ("j0", "j-dup-content")
-    dup = [json.loads(line) for f in (out / "dead_letter").glob("*.jsonl") for line in f.read_text().splitlines()]
+    dup = [
+        json.loads(line)
+        for f in (out / "dead_letter").glob("*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
     assert any(d["reason"] == "duplicate_id" and "j5" in d["detail"] for d in dup)
 
 
@@ -75,7 +93,14 @@ def test_shards_readable_and_match_manifest(fixture_run):
         ds = datasets.Dataset.from_file(str(path))
         assert table.num_rows == info["rows"] == len(ds)
         assert sum(table.column("n_tokens").to_pylist()) == info["tokens"]
-        assert all(len(x) == n for x, n in zip(table.column("input_ids").to_pylist(), table.column("n_tokens").to_pylist()))
+        assert all(
+            len(x) == n
+            for x, n in zip(
+                table.column("input_ids").to_pylist(),
+                table.column("n_tokens").to_pylist(),
+                strict=False,
+            )
+        )
         assert all(x[-1] == m["tokenizer"]["eos_id"] for x in table.column("input_ids").to_pylist())
         ids += table.column("id").to_pylist()
     assert len(ids) == len(set(ids)) == m["accounting"]["written"]
@@ -86,7 +111,9 @@ def test_shards_readable_and_match_manifest(fixture_run):
 def test_same_output_with_more_workers_and_processes(fixture_run):
     tmp, corpus, _, m1 = fixture_run
     m2 = run(load_config(str(_config(tmp, corpus, "out2", workers=2, mode="multi_processing"))))
-    assert [(s["path"], s["rows"], s["sha256"]) for s in m1["shards"]] == [(s["path"], s["rows"], s["sha256"]) for s in m2["shards"]]
+    assert [(s["path"], s["rows"], s["sha256"]) for s in m1["shards"]] == [
+        (s["path"], s["rows"], s["sha256"]) for s in m2["shards"]
+    ]
     assert m1["accounting"] == m2["accounting"]
     assert m1["tokenizer"]["sha256"] == m2["tokenizer"]["sha256"]
 
@@ -103,8 +130,15 @@ def test_cli_run_and_report(fixture_run, capsys):
 
 def test_bad_config_fails_before_work(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text(yaml.safe_dump({"run": {"output": str(tmp_path / "o")}, "input": {"sources": [{"name": "x", "paths": [str(tmp_path / "none*.jsonl")]}]},
-                                   "shards": {"rows_per_shard": 0}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "run": {"output": str(tmp_path / "o")},
+                "input": {"sources": [{"name": "x", "paths": [str(tmp_path / "none*.jsonl")]}]},
+                "shards": {"rows_per_shard": 0},
+            }
+        )
+    )
     assert cli_main(["run", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "no file matches" in err and "rows_per_shard must be > 0" in err

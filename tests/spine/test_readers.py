@@ -19,8 +19,14 @@ def test_every_bad_record_gets_a_reason(tmp_path):
     write_corpus(tmp_path)
     _, items = _read_all(tmp_path)
     dead = Counter(i.reason for i in items if isinstance(i, DeadLetter))
-    assert dead == {"malformed_json": 2, "empty_text": 2, "missing_text": 2, "non_string_text": 1,
-                    "invalid_utf8": 2, "truncated_gzip": 1}
+    assert dead == {
+        "malformed_json": 2,
+        "empty_text": 2,
+        "missing_text": 2,
+        "non_string_text": 1,
+        "invalid_utf8": 2,
+        "truncated_gzip": 1,
+    }
     recs = [i for i in items if isinstance(i, Record)]
     assert {"j0", "z0", "p0", "p2", "h0", "h1"} <= {r.id for r in recs}
     bad = next(i for i in items if isinstance(i, DeadLetter) and i.reason == "malformed_json")
@@ -32,7 +38,12 @@ def test_split_ranges_keep_line_numbers_and_records(tmp_path):
     tasks1, whole = _read_all(tmp_path, 1 << 20)
     tasks2, split = _read_all(tmp_path, 512)  # many line-aligned ranges of a.jsonl
     assert len(tasks2) > len(tasks1)
-    key = lambda i: (type(i).__name__, getattr(i, "id", ""), getattr(i, "reason", ""), getattr(i, "line", 0) or i.meta.get("_line"))  # noqa: E731
+    key = lambda i: (
+        type(i).__name__,
+        getattr(i, "id", ""),
+        getattr(i, "reason", ""),
+        getattr(i, "line", 0) or i.meta.get("_line"),
+    )  # noqa: E731
     assert sorted(map(key, whole)) == sorted(map(key, split))
 
 

@@ -50,12 +50,23 @@ def test_duplicate_ids_keep_first_position():
 
 @pytest.mark.parametrize("keep,expected", [("longest", "b"), ("quality", "c"), ("first_id", "a")])
 def test_exact_dedup_keep_rules(keep, expected):
-    metas = [_meta(1, "b", "same"), _meta(2, "a", "same"), _meta(3, "c", "same", q=0.9), _meta(4, "d", "other")]
+    metas = [
+        _meta(1, "b", "same"),
+        _meta(2, "a", "same"),
+        _meta(3, "c", "same", q=0.9),
+        _meta(4, "d", "other"),
+    ]
     metas[0] = metas[0]._replace(n_chars=10)  # "b" is the longest copy
     with TestPipeline(runner="FnApiRunner") as p:
         out = p | beam.Create(metas) | ExactDedup(keep)
-        assert_that(out["kept"] | beam.Map(lambda m: m.id), equal_to(sorted([expected, "d"])), label="kept")
-        assert_that(out["removed"] | beam.Map(lambda r: (r.stage, r.kept_id)), equal_to([("exact", expected)] * 2), label="removed")
+        assert_that(
+            out["kept"] | beam.Map(lambda m: m.id), equal_to(sorted([expected, "d"])), label="kept"
+        )
+        assert_that(
+            out["removed"] | beam.Map(lambda r: (r.stage, r.kept_id)),
+            equal_to([("exact", expected)] * 2),
+            label="removed",
+        )
 
 
 def test_plan_shards_exact_sizes_and_order():
@@ -64,7 +75,7 @@ def test_plan_shards_exact_sizes_and_order():
     train = [t for t in tasks if t.split == "train"]
     assert [len(t.ids) for t in train] == [10, 10, 5]
     assert sorted(i for t in train for i in t.ids) == sorted(d for d, s in selected if s == "train")
-    assert all(a.hi < b.lo for a, b in zip(train, train[1:]))
+    assert all(a.hi < b.lo for a, b in zip(train, train[1:], strict=False))
     assert plan_shards(list(reversed(selected)), 3, 10) == tasks  # order of input is irrelevant
 
 
@@ -81,17 +92,29 @@ def test_accounting_check():
 
 def test_config_errors_are_listed_together(tmp_path):
     cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text("run: {workers: -1}\ninput: {sources: [{name: a, paths: [nope*]}]}\nshards: {rows_per_shard: x}\nbogus: 1\n")
+    cfg_file.write_text(
+        "run: {workers: -1}\ninput: {sources: [{name: a, paths: [nope*]}]}\nshards: {rows_per_shard: x}\nbogus: 1\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_config(str(cfg_file))
     text = str(err.value)
-    for needle in ("bogus: unknown key", "rows_per_shard: expected an integer", "workers must be >= 0", "no file matches 'nope*'"):
+    for needle in (
+        "bogus: unknown key",
+        "rows_per_shard: expected an integer",
+        "workers must be >= 0",
+        "no file matches 'nope*'",
+    ):
         assert needle in text
 
 
 def test_config_overrides_and_input_flag(tmp_path):
     (tmp_path / "x.jsonl").write_text('{"text": "hi"}\n')
-    cfg = load_config(None, ["shards.rows_per_shard=7", "run.seed=9"], [str(tmp_path / "*.jsonl")], str(tmp_path / "out"))
+    cfg = load_config(
+        None,
+        ["shards.rows_per_shard=7", "run.seed=9"],
+        [str(tmp_path / "*.jsonl")],
+        str(tmp_path / "out"),
+    )
     assert cfg.shards.rows_per_shard == 7 and cfg.run.seed == 9
     assert cfg.input.sources[0].paths == [str(tmp_path / "*.jsonl")]
     assert cfg.run.output == str(tmp_path / "out")
