@@ -49,6 +49,7 @@ class Finalize(beam.DoFn):
             },  # wall time summed over workers
             "dedup": {"exact_cluster_sizes": summaries.pop("exact_cluster_sizes", {})},
         }
+        accs = summaries.pop("_accumulators", {}) or {}
         for key, value in summaries.items():
             if key.startswith("dedup_"):
                 stats["dedup"][key[len("dedup_") :]] = value
@@ -77,6 +78,8 @@ class Finalize(beam.DoFn):
                 "total_s": round(time.time() - plan.started_unix, 2),
             },
         }
+        if plan.plugins is not None:
+            stats = plan.plugins.finish_stats(stats, accs)
         fs.atomic_write_bytes(
             fs.join(plan.output, "stats.json"), json.dumps(stats, indent=1, sort_keys=True).encode()
         )

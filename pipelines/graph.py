@@ -25,6 +25,7 @@ from transforms.readers import ReadTask
 from transforms.shards import WriteShard
 from transforms.sinks import WriteJsonLines
 from transforms.spill import SpillRecords
+from transforms.text_features import MergeAccumulators
 from transforms.tokenize import BatchEncoder, TokenizerInfo
 
 
@@ -180,9 +181,10 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
             cfg.shards.min_tokens,
             cfg.tokenizer.batch_size,
             plugins.strip_boilerplate(),
+            plugins.pool_accumulator(),
         ),
         **side,
-    ).with_outputs("candidates", "dead", "removed", "rejected", TALLY, main="runs")
+    ).with_outputs("candidates", "dead", "removed", "rejected", "pool", TALLY, main="runs")
     tallies.append(stage2[TALLY])
     dead.append(stage2.dead)
     rejected.append(stage2.rejected)
@@ -217,14 +219,18 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         | "SpreadShards" >> beam.Reshuffle()
         | "WriteShards"
         >> beam.ParDo(
-            WriteShard(out, plan.score_columns, cfg.shards.include_text, plugins.stats_factory()),
+            WriteShard(out, plan.score_columns, cfg.shards.include_text, plugins.writer_accumulators()),
             runs=beam.pvalue.AsList(stage2.runs),
         ).with_outputs(WriteShard.STATS, TALLY, main="infos")
     )
     tallies.append(written[TALLY])
-    stats = plugins.merge_stats(written.stats)
-    if stats is not None:
-        summaries["corpus"] = stats
+    merged = (
+        (written.stats, stage2.pool | "PoolKey" >> beam.Map(lambda acc: ("pool", acc)))
+        | "AllAccumulators" >> beam.Flatten()
+        | "MergeAccumulators" >> beam.CombinePerKey(MergeAccumulators())
+        | "AccumulatorDict" >> beam.combiners.ToDict()
+    )
+    summaries["_accumulators"] = merged
 
     tally = (
         tallies

@@ -135,22 +135,57 @@ class Plugins:
         summaries["sampling"] = out["report"]
         return out["selected"]
 
-    def stats_factory(self):
-        if not self.cfg.stats.enabled:
+    def writer_accumulators(self) -> dict:
+        """Mergeable accumulators fed every written shard (with texts): name -> factory."""
+        out: dict = {}
+        if self.cfg.stats.enabled:
+            from transforms.stats.shard_stats import ShardStats
+
+            out["corpus"] = _Factory(ShardStats, self.cfg.stats, self.plan.tokenizer.vocab_size)
+        drift = self.cfg.sampling.drift
+        if drift.enabled:
+            from transforms.sampling.ngrams import NgramHasher
+            from transforms.text_features import SourceFeatures
+
+            hasher = NgramHasher(drift.buckets, drift.ngram_orders, drift.hash_seed)
+            out["drift"] = _Factory(SourceFeatures, hasher)
+        if self.cfg.sampling.dsir.enabled:
+            from transforms.text_features import SourceFeatures
+
+            out["dsir_selected"] = _Factory(SourceFeatures, self.dsir_scorer().hasher, False)
+        return out
+
+    def pool_accumulator(self):
+        """Features of every sampling candidate: the DSIR diagnostic's random-selection baseline."""
+        if not self.cfg.sampling.dsir.enabled:
             return None
-        from transforms.stats.shard_stats import ShardStats
+        from transforms.text_features import SourceFeatures
 
-        cfg, vocab = self.cfg.stats, self.plan.tokenizer.vocab_size
-        return lambda: ShardStats(cfg, vocab)
+        return _Factory(SourceFeatures, self.dsir_scorer().hasher, False)
 
-    def merge_stats(self, stats):
-        if not self.cfg.stats.enabled:
-            return None
-        from transforms.stats.beam_combiners import MergeShardStats
+    def finish_stats(self, stats: dict, accs: dict) -> dict:
+        """Turns the merged accumulators into stats.json sections (in the Finalize step)."""
+        if "corpus" in accs:
+            stats["corpus"] = accs["corpus"].to_json()
+        drift = self.cfg.sampling.drift
+        if "drift" in accs:
+            from transforms.sampling.drift import distribution_entry, drift_report
 
-        return stats | "MergeShardStats" >> beam.CombineGlobally(
-            MergeShardStats(self.cfg.stats, self.plan.tokenizer.vocab_size)
-        )
+            feats = accs["drift"]
+            entry = distribution_entry(feats.overall(), feats.by_source)
+            stats.setdefault("sampling", {})["ngram_distribution"] = entry
+            stats["drift"] = drift_report(entry, drift.previous_stats, drift.top_moved)
+        if "dsir_selected" in accs and "pool" in accs:
+            from transforms.sampling.dsir import kl_diagnostic
+
+            scorer = self.dsir_scorer()
+            kl = kl_diagnostic(scorer, accs["dsir_selected"].overall(), accs["pool"].overall())
+            stats.setdefault("sampling", {})["dsir"] = {
+                **scorer.describe(),
+                "kl": kl,
+                "baseline": "all sampling candidates (what a uniform random selection matches in expectation)",
+            }
+        return stats
 
     # Finalize ------------------------------------------------------------------------------------
     def validate_and_report(self, manifest: dict, stats: dict) -> dict:
@@ -174,6 +209,26 @@ class Plugins:
         from pipelines.trigger import TrainAfterShards
 
         return manifest | "Train" >> TrainAfterShards(self.cfg.train)
+
+
+class _Factory:
+    """A picklable zero-argument constructor (lambdas over config objects pickle poorly)."""
+
+    def __init__(self, cls, *args) -> None:
+        self.cls, self.args = cls, args
+
+    def __call__(self):
+        return self.cls(*self.args)
+
+
+class _Factory:
+    """A picklable zero-argument constructor."""
+
+    def __init__(self, cls, *args) -> None:
+        self.cls, self.args = cls, args
+
+    def __call__(self):
+        return self.cls(*self.args)
 
 
 def fs_rel(path: str, root: str) -> str:

@@ -68,7 +68,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
 
     stage = "tokenize"
     timed = True
-    CANDIDATES, DEAD, REMOVED, REJECTED = "candidates", "dead", "removed", "rejected"
+    CANDIDATES, DEAD, REMOVED, REJECTED, POOL = "candidates", "dead", "removed", "rejected", "pool"
 
     def __init__(
         self,
@@ -79,6 +79,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         min_tokens: int,
         batch_size: int,
         strip_boilerplate=None,
+        pool_factory=None,
     ) -> None:
         self._dir = run_dir
         self._encoder = encoder
@@ -87,6 +88,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         self._min_tokens = min_tokens
         self._batch = batch_size
         self._strip = strip_boilerplate  # callable(text, hashes) -> (text, n_removed) or None
+        self._pool_factory = pool_factory  # accumulator over every candidate's text (diagnostics)
 
     def process(self, run, decisions: Decisions, boilerplate=None):
         table = read_run(run.path)
@@ -180,6 +182,10 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                     self.CANDIDATES, (ids[i], sources[i], len(tokens), scores)
                 )
         if out_cols["id"]:
+            if self._pool_factory is not None:
+                pool = self._pool_factory()
+                pool.add_table(pa.table({"source": out_cols["source"], "text": out_cols["text"]}))
+                yield beam.pvalue.TaggedOutput(self.POOL, pool)
             yield self._write(out_cols)
 
     def _write(self, cols: dict[str, list]) -> TokRun:

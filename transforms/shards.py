@@ -87,18 +87,16 @@ def gather_shard_rows(task: ShardTask, run_paths: list[str]) -> pa.Table:
 
 
 class WriteShard(TallyingDoFn):
-    """ShardTask -> shard info dict (main) + per-shard statistics on the "stats" output."""
+    """ShardTask -> shard info dict (main) + (name, accumulator) pairs on the "stats" output."""
 
     stage = "shards"
     timed = True
     STATS = "stats"
 
-    def __init__(
-        self, output: str, score_columns: list[str], include_text: bool, stats_factory=None
-    ) -> None:
+    def __init__(self, output: str, score_columns: list[str], include_text: bool, accumulators=None) -> None:
         self._output = output
         self._schema = shard_schema(score_columns, include_text)
-        self._stats_factory = stats_factory
+        self._accumulators = dict(accumulators or {})  # name -> factory of a mergeable accumulator
 
     def process(self, task: ShardTask, runs):
         import apache_beam as beam
@@ -121,10 +119,10 @@ class WriteShard(TallyingDoFn):
         for src, text in zip(sources, texts, strict=True):
             self._tally.add("written", "", src, len(text.encode("utf-8", "surrogatepass")))
         tokens = int(pc.sum(rows.column("n_tokens")).as_py() or 0)
-        if self._stats_factory is not None:
-            acc = self._stats_factory()
-            acc.add_table(rows)
-            yield beam.pvalue.TaggedOutput(self.STATS, acc)
+        for name, factory in sorted(self._accumulators.items()):
+            acc = factory()
+            acc.add_table(rows)  # every row with its text, even when shards omit the text
+            yield beam.pvalue.TaggedOutput(self.STATS, (name, acc))
         yield {
             "split": task.split,
             "path": rel,

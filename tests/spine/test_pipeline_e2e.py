@@ -143,3 +143,22 @@ def test_bad_config_fails_before_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no file matches" in err and "rows_per_shard must be > 0" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_dsir_drift_and_budget_wiring(fixture_run):
+    tmp, corpus, _, _ = fixture_run
+    extra = {
+        "sampling": {"mode": "budget", "token_budget": 3000, "eval_fraction": 0.2,
+                     "dsir": {"enabled": True, "target_paths": [str(corpus / "texts" / "t*.txt")], "buckets": 512},
+                     "drift": {"enabled": True, "buckets": 512}},
+    }
+    m = run(load_config(str(_config(tmp, corpus, "out4", extra=extra))))
+    assert m["accounting_ok"] and m["accounting"]["sampled_out"] > 0
+    tokens = sum(s["tokens"] for s in m["shards"] + m["eval_shards"])
+    assert 0.9 * 3000 <= tokens <= 3000
+    assert m["eval_shards"], "eval split written as its own shards"
+    stats = json.loads((tmp / "out4" / "stats.json").read_text())
+    assert "kl" in stats["sampling"]["dsir"] and stats["sampling"]["dsir"]["temperature"] > 0
+    assert set(stats["drift"]["sources"]) and stats["sampling"]["ngram_distribution"]
+    table = pa.ipc.open_stream(pa.memory_map(str(tmp / "out4" / m["shards"][0]["path"]))).read_all()
+    assert "dsir" in table.column_names
