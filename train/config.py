@@ -33,10 +33,24 @@ class FromConfigModel:
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-5
     tie_embeddings: bool = False
+    # std of the random weights. Llama's 0.02 caps a random model's logits near uniform (the final
+    # RMSNorm is frozen at 1, so |logit| <= 0.02 * hidden_size): LoRA alone could barely move them.
+    initializer_range: float = 0.02
     init_seed: int = 0  # the random base weights are a function of this seed
 
     def validate(self) -> list[str]:
-        out = [f"{k} must be > 0" for k in ("hidden_size", "layers", "heads", "kv_heads", "intermediate_size") if getattr(self, k) <= 0]
+        out = [
+            f"{k} must be > 0"
+            for k in (
+                "hidden_size",
+                "layers",
+                "heads",
+                "kv_heads",
+                "intermediate_size",
+                "initializer_range",
+            )
+            if getattr(self, k) <= 0
+        ]
         if not out and self.hidden_size % self.heads:
             out.append(f"hidden_size {self.hidden_size} must be divisible by heads {self.heads}")
         if not out and self.heads % self.kv_heads:
@@ -50,15 +64,21 @@ class ModelConfig:
 
     path: str | None = None  # a local directory AutoModelForCausalLM can load (no hub access)
     from_config: FromConfigModel | None = None
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # base weights; auto: bf16 on CUDA, fp32 on CPU
-    attention: Literal["auto", "sdpa", "varlen", "flex"] = "auto"  # auto: varlen on CUDA, sdpa on CPU
+    dtype: Literal["auto", "float32", "bfloat16"] = (
+        "auto"  # base weights; auto: bf16 on CUDA, fp32 on CPU
+    )
+    attention: Literal["auto", "sdpa", "varlen", "flex"] = (
+        "auto"  # auto: varlen on CUDA, sdpa on CPU
+    )
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile each decoder layer (regional compilation)
 
     def validate(self) -> list[str]:
         if (self.path is None) == (self.from_config is None):
             return ["give exactly one of model.path (local HF model dir) or model.from_config"]
-        if self.path is not None and not os.path.isfile(os.path.join(os.path.expanduser(self.path), "config.json")):
+        if self.path is not None and not os.path.isfile(
+            os.path.join(os.path.expanduser(self.path), "config.json")
+        ):
             return [f"path {self.path!r} is not a local model directory (no config.json)"]
         return []
 
@@ -102,7 +122,11 @@ class DataConfig:
     holdout_fraction: float = 0.1  # eval docs held out of a single shard when nothing else is given
 
     def validate(self) -> list[str]:
-        out = [f"{k} must be > 0" for k in ("max_seq_len", "micro_batch_size", "pack_window") if getattr(self, k) <= 0]
+        out = [
+            f"{k} must be > 0"
+            for k in ("max_seq_len", "micro_batch_size", "pack_window")
+            if getattr(self, k) <= 0
+        ]
         if not 0.0 < self.holdout_fraction < 1.0:
             out.append(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
         return out
@@ -159,7 +183,11 @@ class EvalConfig:
     at_start: bool = True
 
     def validate(self) -> list[str]:
-        return [] if self.every_steps >= 0 and self.max_batches > 0 else ["every_steps >= 0 and max_batches > 0 required"]
+        return (
+            []
+            if self.every_steps >= 0 and self.max_batches > 0
+            else ["every_steps >= 0 and max_batches > 0 required"]
+        )
 
 
 @dataclass
@@ -168,10 +196,16 @@ class CheckpointConfig:
 
     every_steps: int = 0  # 0: only at the end
     keep_last: int = 2
-    resume: Literal["auto", "never"] = "auto"  # auto: continue from the newest checkpoint in the output dir
+    resume: Literal["auto", "never"] = (
+        "auto"  # auto: continue from the newest checkpoint in the output dir
+    )
 
     def validate(self) -> list[str]:
-        return [] if self.every_steps >= 0 and self.keep_last >= 1 else ["every_steps >= 0 and keep_last >= 1 required"]
+        return (
+            []
+            if self.every_steps >= 0 and self.keep_last >= 1
+            else ["every_steps >= 0 and keep_last >= 1 required"]
+        )
 
 
 @dataclass
@@ -210,7 +244,9 @@ class TrainConfig:
         out = []
         if self.adapter.type != "lora" and self.data.packing:
             # Virtual tokens are prepended once per row; packed documents after the first could not see them.
-            out.append(f"adapter.type {self.adapter.type!r} needs data.packing: false (one document per row)")
+            out.append(
+                f"adapter.type {self.adapter.type!r} needs data.packing: false (one document per row)"
+            )
         if self.output.merge and self.adapter.type != "lora":
             out.append("output.merge is only possible for adapter.type 'lora'")
         if self.adapter.use_dora and self.adapter.type != "lora":
@@ -223,7 +259,9 @@ _NOT_IDENTITY = {"eval", "checkpoint", "output"}
 _NOT_IDENTITY_FIELDS = {("train", "halt_after_steps")}
 
 
-def load_train_config(source: str | os.PathLike | dict | TrainConfig, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+def load_train_config(
+    source: str | os.PathLike | dict | TrainConfig, overrides: list[str] | tuple[str, ...] = ()
+) -> TrainConfig:
     """Loads and validates a training config.
 
     Args:

@@ -64,8 +64,10 @@ class Manifest:
     raw: dict[str, Any] = field(repr=False)
 
     @property
-    def validation_success(self) -> bool:
-        return bool(self.validation.get("success", False))
+    def validation_success(self) -> bool | None:
+        """The verdict; None when validation was skipped or not recorded."""
+        success = self.validation.get("success")
+        return None if success is None else bool(success)
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -93,7 +95,9 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError([f"{path}: not valid JSON ({exc})"]) from None
     problems = []
     if raw.get("format_version") not in SUPPORTED_FORMAT_VERSIONS:
-        problems.append(f"format_version {raw.get('format_version')!r} is not supported (known: {SUPPORTED_FORMAT_VERSIONS})")
+        problems.append(
+            f"format_version {raw.get('format_version')!r} is not supported (known: {SUPPORTED_FORMAT_VERSIONS})"
+        )
     for key in ("tokenizer", "shards"):
         if key not in raw:
             problems.append(f"missing key {key!r}")
@@ -107,20 +111,36 @@ def load_manifest(path: str | Path) -> Manifest:
         missing = [k for k in ("path", "sha256") if k not in entry]
         if missing:
             raise ManifestError([f"{where}: missing {missing}"])
-        return ShardEntry(base / entry["path"], int(entry.get("rows", 0)), int(entry.get("tokens", 0)), int(entry.get("bytes", -1)), entry["sha256"])
+        return ShardEntry(
+            base / entry["path"],
+            int(entry.get("rows", 0)),
+            int(entry.get("tokens", 0)),
+            int(entry.get("bytes", -1)),
+            entry["sha256"],
+        )
 
     tok = raw["tokenizer"]
     if "path" not in tok:
-        raise ManifestError([f"{path}: tokenizer.path is required to train (a hub name cannot be read offline)"])
+        raise ManifestError(
+            [f"{path}: tokenizer.path is required to train (a hub name cannot be read offline)"]
+        )
     return Manifest(
         path=path,
         sha256=hashlib.sha256(blob).hexdigest(),
         format_version=raw["format_version"],
         config_sha256=raw.get("config_sha256", ""),
         code_version=raw.get("code_version", ""),
-        tokenizer=TokenizerInfo(base / tok["path"], tok.get("sha256", ""), int(tok.get("vocab_size", -1)), int(tok.get("eos_id", -1)), tok.get("pad_id")),
+        tokenizer=TokenizerInfo(
+            base / tok["path"],
+            tok.get("sha256", ""),
+            int(tok.get("vocab_size", -1)),
+            int(tok.get("eos_id", -1)),
+            tok.get("pad_id"),
+        ),
         shards=[shard(s, f"shards[{i}]") for i, s in enumerate(raw["shards"])],
-        eval_shards=[shard(s, f"eval_shards[{i}]") for i, s in enumerate(raw.get("eval_shards") or [])],
+        eval_shards=[
+            shard(s, f"eval_shards[{i}]") for i, s in enumerate(raw.get("eval_shards") or [])
+        ],
         validation=raw.get("validation") or {},
         raw=raw,
     )
@@ -137,9 +157,11 @@ def verify_manifest(manifest: Manifest, force: bool = False) -> None:
         ManifestError: naming every mismatch found.
     """
     problems = []
-    if not manifest.validation_success and not force:
+    if manifest.validation_success is False and not force:
         detail = {k: v for k, v in manifest.validation.items() if k != "success"}
-        problems.append(f"the corpus failed validation (validation.success is false; {json.dumps(detail)[:300]}); pass --force to train anyway")
+        problems.append(
+            f"the corpus failed validation (validation.success is false; {json.dumps(detail)[:300]}); pass --force to train anyway"
+        )
     if not manifest.shards:
         problems.append("the manifest lists no training shards")
     for entry in manifest.shards + manifest.eval_shards:
@@ -151,7 +173,9 @@ def verify_manifest(manifest: Manifest, force: bool = False) -> None:
             problems.append(f"shard {entry.path}: size {size} != manifest bytes {entry.bytes}")
         actual = file_sha256(entry.path)
         if actual != entry.sha256:
-            problems.append(f"shard {entry.path}: sha256 {actual} != manifest sha256 {entry.sha256}")
+            problems.append(
+                f"shard {entry.path}: sha256 {actual} != manifest sha256 {entry.sha256}"
+            )
     problems.extend(_tokenizer_problems(manifest.tokenizer))
     if problems:
         raise ManifestError(problems)
@@ -163,7 +187,9 @@ def _tokenizer_problems(info: TokenizerInfo) -> list[str]:
     problems = []
     actual = file_sha256(info.path)
     if actual != info.sha256:
-        problems.append(f"tokenizer {info.path}: sha256 {actual} != manifest tokenizer.sha256 {info.sha256}")
+        problems.append(
+            f"tokenizer {info.path}: sha256 {actual} != manifest tokenizer.sha256 {info.sha256}"
+        )
     from tokenizers import Tokenizer
 
     try:
@@ -172,14 +198,20 @@ def _tokenizer_problems(info: TokenizerInfo) -> list[str]:
         return problems + [f"tokenizer {info.path}: cannot be loaded ({exc})"]
     vocab = tok.get_vocab_size(with_added_tokens=True)
     if vocab != info.vocab_size:
-        problems.append(f"tokenizer {info.path}: vocab_size {vocab} != manifest tokenizer.vocab_size {info.vocab_size}")
+        problems.append(
+            f"tokenizer {info.path}: vocab_size {vocab} != manifest tokenizer.vocab_size {info.vocab_size}"
+        )
     if not 0 <= info.eos_id < vocab or tok.id_to_token(info.eos_id) is None:
-        problems.append(f"tokenizer {info.path}: eos_id {info.eos_id} is not a token id of this tokenizer")
+        problems.append(
+            f"tokenizer {info.path}: eos_id {info.eos_id} is not a token id of this tokenizer"
+        )
     else:
         specials = {i for i, t in tok.get_added_tokens_decoder().items() if t.special}
         if specials and info.eos_id not in specials:
             name = tok.id_to_token(info.eos_id)
-            problems.append(f"tokenizer {info.path}: manifest eos_id {info.eos_id} is {name!r}, not one of its special tokens {sorted(specials)}")
+            problems.append(
+                f"tokenizer {info.path}: manifest eos_id {info.eos_id} is {name!r}, not one of its special tokens {sorted(specials)}"
+            )
     if info.pad_id is not None and not 0 <= int(info.pad_id) < vocab:
         problems.append(f"tokenizer {info.path}: pad_id {info.pad_id} is out of range")
     return problems

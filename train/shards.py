@@ -3,7 +3,8 @@
 Shards are Arrow IPC stream files (file format is accepted too, detected by its magic bytes). We
 memory-map each shard and keep only the per-batch offset arrays in Python: a document's tokens are
 a zero-copy numpy view into the mapped `input_ids` values, so memory stays bounded by the index
-(a few bytes per document), not by the corpus.
+(a few bytes per document), not by the corpus. A shard must not be rewritten in place while a run
+maps it (the pipeline writes shards to a temporary name and renames them, which is safe).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def _check_schema(path: Path, schema: pa.Schema) -> None:
         problems.append("column 'input_ids' is missing")
     else:
         tp = schema.field("input_ids").type
-        if not (pa.types.is_list(tp) or pa.types.is_large_list(tp)) or not pa.types.is_integer(tp.value_type):
+        if not (pa.types.is_list(tp) or pa.types.is_large_list(tp)) or not pa.types.is_integer(
+            tp.value_type
+        ):
             problems.append(f"column 'input_ids' must be list<int32>, got {tp}")
     if problems:
         raise ShardSchemaError(f"shard {path}: " + "; ".join(problems))
@@ -68,7 +71,9 @@ class ShardDocuments:
                 offsets = np.asarray(column.offsets)  # already accounts for a sliced array's offset
                 values = column.values.to_numpy(zero_copy_only=column.values.null_count == 0)
                 if vocab_size is not None and len(values) and int(values.max()) >= vocab_size:
-                    raise ShardSchemaError(f"shard {path}: token id {int(values.max())} >= vocab size {vocab_size}")
+                    raise ShardSchemaError(
+                        f"shard {path}: token id {int(values.max())} >= vocab size {vocab_size}"
+                    )
                 b = len(self._offsets)
                 self._ids.append(batch.column("id"))
                 self._offsets.append(offsets)

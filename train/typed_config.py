@@ -25,7 +25,9 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"invalid training configuration ({len(self.problems)} problem(s)):\n{lines}")
+        super().__init__(
+            f"invalid training configuration ({len(self.problems)} problem(s)):\n{lines}"
+        )
 
 
 def build(cls: type[T], data: Any) -> T:
@@ -102,7 +104,9 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
             out = _convert(arg, value, path, trial)
             if not trial:
                 return out
-        problems.append(f"{path}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        problems.append(
+            f"{path}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}"
+        )
         return None
     if origin is typing.Literal:
         if value not in get_args(tp):
@@ -124,6 +128,11 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
     if dataclasses.is_dataclass(tp):
         return _convert_dataclass(tp, {} if value is None else value, path, problems)
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string; accept it
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{path}: expected a number, got {value!r}")
             return 0.0
@@ -146,14 +155,20 @@ def _convert_dataclass(tp: type, value: Any, path: str, problems: list[str]) -> 
     fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
     for key in value:
         if key not in fields:
-            problems.append(f"{_join(path, str(key))}: unknown key (known: {', '.join(sorted(fields))})")
+            problems.append(
+                f"{_join(path, str(key))}: unknown key (known: {', '.join(sorted(fields))})"
+            )
     kwargs = {
         name: _convert(hints[name], value[name], _join(path, name), problems)
         for name in fields
         if name in value
     }
     for name, f in fields.items():
-        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        if (
+            name not in value
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ):
             problems.append(f"{_join(path, name)}: required")
     try:
         obj = tp(**kwargs)
