@@ -31,18 +31,30 @@ class Batch:
     attention_mask: torch.Tensor  # bool, True on real tokens (used when rows hold one document)
     cu_seqlens: torch.Tensor  # int32 (n_segments + 1,): segment boundaries over the flattened batch
     max_seqlen: int
-    doc_ids: list[str] = field(default_factory=list)  # for provenance and non-finite diagnostics
+    doc_ids: list[str] = field(default_factory=list)  # documents in the batch, for diagnostics
+    segments: list[tuple[str, int, int]] = field(
+        default_factory=list
+    )  # (doc id, start, length): provenance
     n_tokens: int = 0  # real (non-padding) tokens
     n_label_tokens: int = 0  # tokens with a target: what the loss is averaged over
     attn_pairs: int = 0  # sum over segments of L*(L+1)/2: causal query-key pairs, for FLOPs
+    # Flat positions that carry a target, and those targets: computed here on the CPU so selecting
+    # them on a GPU needs no device-to-host sync (boolean-mask indexing would).
+    target_index: torch.Tensor | None = None
+    target_labels: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         """A copy with every tensor on `device` (non-blocking from pinned memory)."""
-        moved = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()}
+        moved = {
+            k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in self.__dict__.items()
+        }
         return Batch(**moved)
 
 
-def collate(rows: list[list[tuple[int, int, int]]], docs: ShardDocuments, max_seq_len: int, pad_id: int) -> Batch:
+def collate(
+    rows: list[list[tuple[int, int, int]]], docs: ShardDocuments, max_seq_len: int, pad_id: int
+) -> Batch:
     """Builds a micro-batch from packed rows of (document, start, length) segments.
 
     Args:
@@ -62,6 +74,7 @@ def collate(rows: list[list[tuple[int, int, int]]], docs: ShardDocuments, max_se
     attention_mask = np.zeros((n_rows, max_seq_len), dtype=bool)
     seq_lens: list[int] = []
     doc_ids: list[str] = []
+    provenance: list[tuple[str, int, int]] = []
     attn_pairs = 0
     for r, segments in enumerate(rows):
         at = 0
@@ -78,11 +91,13 @@ def collate(rows: list[list[tuple[int, int, int]]], docs: ShardDocuments, max_se
             ident = docs.doc_id(doc)
             if not doc_ids or doc_ids[-1] != ident:  # chunks of one long document are named once
                 doc_ids.append(ident)
+            provenance.append((ident, start, length))
             at = end
         if at < max_seq_len:  # padding: its own segment, positions from 0, no labels
             position_ids[r, at:] = np.arange(max_seq_len - at)
             segment_ids[r, at:] = len(segments)
             seq_lens.append(max_seq_len - at)
+    target_index = np.flatnonzero(labels.ravel() != IGNORE_INDEX)
     cu_seqlens = np.zeros(len(seq_lens) + 1, dtype=np.int32)
     cu_seqlens[1:] = np.cumsum(seq_lens)
     return Batch(
@@ -94,7 +109,10 @@ def collate(rows: list[list[tuple[int, int, int]]], docs: ShardDocuments, max_se
         cu_seqlens=torch.from_numpy(cu_seqlens),
         max_seqlen=max(seq_lens) if seq_lens else max_seq_len,
         doc_ids=doc_ids,
+        segments=provenance,
         n_tokens=int(attention_mask.sum()),
-        n_label_tokens=int((labels != IGNORE_INDEX).sum()),
+        n_label_tokens=len(target_index),
+        target_index=torch.from_numpy(target_index),
+        target_labels=torch.from_numpy(labels.ravel()[target_index]),
         attn_pairs=attn_pairs,
     )

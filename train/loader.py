@@ -31,7 +31,9 @@ class DataCursor:
         return asdict(self)
 
 
-def make_plan(docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, epoch: int, shuffle: bool = True) -> PackedRows:
+def make_plan(
+    docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, epoch: int, shuffle: bool = True
+) -> PackedRows:
     """The packing plan of one epoch over `doc_indices`."""
     order = epoch_order(doc_indices, cfg.seed, epoch, shuffle=shuffle)
     if cfg.packing:
@@ -52,9 +54,23 @@ class TrainLoader:
         pad_id: padding token.
     """
 
-    def __init__(self, docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, grad_accum: int, world_size: int, rank: int, pad_id: int) -> None:
+    def __init__(
+        self,
+        docs: ShardDocuments,
+        doc_indices: np.ndarray,
+        cfg: DataConfig,
+        grad_accum: int,
+        world_size: int,
+        rank: int,
+        pad_id: int,
+    ) -> None:
         self.docs, self.doc_indices, self.cfg = docs, doc_indices, cfg
-        self.grad_accum, self.world_size, self.rank, self.pad_id = grad_accum, world_size, rank, pad_id
+        self.grad_accum, self.world_size, self.rank, self.pad_id = (
+            grad_accum,
+            world_size,
+            rank,
+            pad_id,
+        )
         self.rows_per_step = cfg.micro_batch_size * grad_accum * world_size
         self._cached: tuple[int, PackedRows] | None = None
 
@@ -75,7 +91,10 @@ class TrainLoader:
 
     def batches(self, cursor: DataCursor) -> list[Batch]:
         """The micro-batches this rank trains on at `cursor`."""
-        return [collate(rows, self.docs, self.cfg.max_seq_len, self.pad_id) for rows in self.step_rows(cursor)]
+        return [
+            collate(rows, self.docs, self.cfg.max_seq_len, self.pad_id)
+            for rows in self.step_rows(cursor)
+        ]
 
     def advance(self, cursor: DataCursor) -> DataCursor:
         """The cursor after `cursor`'s step (rolling over to the next epoch's plan)."""
@@ -88,7 +107,15 @@ class TrainLoader:
         return max(1, int(epochs * self.steps_in_epoch(0)))
 
 
-def eval_batches(docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, world_size: int, rank: int, max_batches: int, pad_id: int) -> list[Batch]:
+def eval_batches(
+    docs: ShardDocuments,
+    doc_indices: np.ndarray,
+    cfg: DataConfig,
+    world_size: int,
+    rank: int,
+    max_batches: int,
+    pad_id: int,
+) -> list[Batch]:
     """This rank's share of the first `max_batches` global eval batches (fixed, unshuffled order)."""
     plan = make_plan(docs, doc_indices, cfg, epoch=0, shuffle=False)
     mb = cfg.micro_batch_size
@@ -100,3 +127,37 @@ def eval_batches(docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig,
         rows = [plan.segments(r) for r in range(start, min(start + mb, len(plan)))]
         out.append(collate(rows, docs, cfg.max_seq_len, pad_id))
     return out
+
+
+@dataclass
+class Corpus:
+    """Training and eval documents of a manifest, and where the eval split came from."""
+
+    train_docs: ShardDocuments
+    train_indices: np.ndarray
+    eval_docs: ShardDocuments
+    eval_indices: np.ndarray
+    eval_source: str  # "eval_shards", "last_shard" or "holdout_fraction"
+
+
+def open_corpus(
+    shard_paths: list, eval_shard_paths: list, holdout_fraction: float, vocab_size: int
+) -> Corpus:
+    """Memory-maps the shards and picks the eval split.
+
+    The manifest's eval shards are used when it lists any; otherwise the last training shard is held
+    out, or, with a single shard, its last `holdout_fraction` of documents (rows are already
+    globally shuffled, so a tail is a random sample).
+    """
+    if eval_shard_paths:
+        train = ShardDocuments(shard_paths, vocab_size)
+        evals = ShardDocuments(eval_shard_paths, vocab_size)
+        return Corpus(train, np.arange(len(train)), evals, np.arange(len(evals)), "eval_shards")
+    if len(shard_paths) > 1:
+        train = ShardDocuments(shard_paths[:-1], vocab_size)
+        evals = ShardDocuments(shard_paths[-1:], vocab_size)
+        return Corpus(train, np.arange(len(train)), evals, np.arange(len(evals)), "last_shard")
+    docs = ShardDocuments(shard_paths, vocab_size)
+    n_eval = max(1, int(round(len(docs) * holdout_fraction))) if len(docs) > 1 else 0
+    cut = len(docs) - n_eval
+    return Corpus(docs, np.arange(cut), docs, np.arange(cut, len(docs)), "holdout_fraction")

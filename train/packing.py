@@ -31,7 +31,14 @@ class PackedRows:
     def segments(self, row: int) -> list[tuple[int, int, int]]:
         """(document, start, length) of every segment of `row`, in row order."""
         lo, hi = self.row_ptr[row], self.row_ptr[row + 1]
-        return list(zip(self.seg_doc[lo:hi].tolist(), self.seg_start[lo:hi].tolist(), self.seg_len[lo:hi].tolist()))
+        return list(
+            zip(
+                self.seg_doc[lo:hi].tolist(),
+                self.seg_start[lo:hi].tolist(),
+                self.seg_len[lo:hi].tolist(),
+                strict=True,
+            )
+        )
 
     def fingerprint(self) -> str:
         """sha256 of the plan, stored in checkpoints so a resume detects a changed corpus or plan."""
@@ -48,7 +55,9 @@ def epoch_order(doc_indices: np.ndarray, seed: int, epoch: int, shuffle: bool = 
     return np.random.default_rng([seed, epoch]).permutation(np.asarray(doc_indices, dtype=np.int64))
 
 
-def document_segments(order: np.ndarray, lengths: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def document_segments(
+    order: np.ndarray, lengths: np.ndarray, max_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Splits documents (in `order`) into chunks of at most `max_len` tokens; empty docs vanish."""
     doc_len = lengths[order]
     chunks = -(-doc_len // max_len)  # ceil; 0 for empty documents
@@ -59,7 +68,9 @@ def document_segments(order: np.ndarray, lengths: np.ndarray, max_len: int) -> t
     return seg_doc.astype(np.int64), seg_start.astype(np.int64), seg_len.astype(np.int64)
 
 
-def pack_documents(order: np.ndarray, lengths: np.ndarray, max_len: int, window: int = 8) -> PackedRows:
+def pack_documents(
+    order: np.ndarray, lengths: np.ndarray, max_len: int, window: int = 8
+) -> PackedRows:
     """Packs documents into rows of at most `max_len` tokens, first-fit over `window` open rows.
 
     Args:
@@ -97,7 +108,9 @@ def one_document_per_row(order: np.ndarray, lengths: np.ndarray, max_len: int) -
     return _plan(seg_doc, seg_start, seg_len, [[i] for i in range(len(seg_doc))])
 
 
-def _plan(seg_doc: np.ndarray, seg_start: np.ndarray, seg_len: np.ndarray, rows: list[list[int]]) -> PackedRows:
+def _plan(
+    seg_doc: np.ndarray, seg_start: np.ndarray, seg_len: np.ndarray, rows: list[list[int]]
+) -> PackedRows:
     flat = np.fromiter((i for row in rows for i in row), dtype=np.int64, count=sum(map(len, rows)))
     row_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
     row_ptr[1:] = np.cumsum([len(r) for r in rows])
