@@ -24,7 +24,7 @@ demo: install
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check pipelines transforms/*.py tests/spine tests/test_import_boundaries.py
+	$(BIN)/ruff format --check .
 
 test: lint
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest

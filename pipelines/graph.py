@@ -219,7 +219,9 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         | "SpreadShards" >> beam.Reshuffle()
         | "WriteShards"
         >> beam.ParDo(
-            WriteShard(out, plan.score_columns, cfg.shards.include_text, plugins.writer_accumulators()),
+            WriteShard(
+                out, plan.score_columns, cfg.shards.include_text, plugins.writer_accumulators()
+            ),
             runs=beam.pvalue.AsList(stage2.runs),
         ).with_outputs(WriteShard.STATS, TALLY, main="infos")
     )

@@ -24,11 +24,13 @@ def _rows(acc: dict[str, Any]) -> list[tuple[str, int, int]]:
 
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+
     def line(r):
         return "  ".join(
             str(x).ljust(w) if i == 0 else str(x).rjust(w)
             for i, (x, w) in enumerate(zip(r, widths, strict=False))
         )
+
     return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 

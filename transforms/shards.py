@@ -93,7 +93,9 @@ class WriteShard(TallyingDoFn):
     timed = True
     STATS = "stats"
 
-    def __init__(self, output: str, score_columns: list[str], include_text: bool, accumulators=None) -> None:
+    def __init__(
+        self, output: str, score_columns: list[str], include_text: bool, accumulators=None
+    ) -> None:
         self._output = output
         self._schema = shard_schema(score_columns, include_text)
         self._accumulators = dict(accumulators or {})  # name -> factory of a mergeable accumulator

@@ -148,9 +148,17 @@ def test_bad_config_fails_before_work(tmp_path, capsys):
 def test_dsir_drift_and_budget_wiring(fixture_run):
     tmp, corpus, _, _ = fixture_run
     extra = {
-        "sampling": {"mode": "budget", "token_budget": 3000, "eval_fraction": 0.2,
-                     "dsir": {"enabled": True, "target_paths": [str(corpus / "texts" / "t*.txt")], "buckets": 512},
-                     "drift": {"enabled": True, "buckets": 512}},
+        "sampling": {
+            "mode": "budget",
+            "token_budget": 3000,
+            "eval_fraction": 0.2,
+            "dsir": {
+                "enabled": True,
+                "target_paths": [str(corpus / "texts" / "t*.txt")],
+                "buckets": 512,
+            },
+            "drift": {"enabled": True, "buckets": 512},
+        },
     }
     m = run(load_config(str(_config(tmp, corpus, "out4", extra=extra))))
     assert m["accounting_ok"] and m["accounting"]["sampled_out"] > 0

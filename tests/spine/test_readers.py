@@ -38,6 +38,7 @@ def test_split_ranges_keep_line_numbers_and_records(tmp_path):
     tasks1, whole = _read_all(tmp_path, 1 << 20)
     tasks2, split = _read_all(tmp_path, 512)  # many line-aligned ranges of a.jsonl
     assert len(tasks2) > len(tasks1)
+
     def key(i):
         return (
             type(i).__name__,
@@ -45,6 +46,7 @@ def test_split_ranges_keep_line_numbers_and_records(tmp_path):
             getattr(i, "reason", ""),
             getattr(i, "line", 0) or i.meta.get("_line"),
         )
+
     assert sorted(map(key, whole)) == sorted(map(key, split))
 
 
