@@ -37,12 +37,18 @@ class PackedAttention:
     block_mask: Any = None  # flex: a BlockMask
 
     @classmethod
-    def build(cls, backend: str, segment_ids: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int) -> PackedAttention:
+    def build(
+        cls, backend: str, segment_ids: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int
+    ) -> PackedAttention:
         """Prepares `backend`'s inputs from a batch's segment ids / boundaries (once per micro-batch)."""
         if backend == "sdpa":
             return cls(backend, doc_mask=document_causal_mask(segment_ids))
         if backend == "varlen":
-            return cls(backend, cu_seqlens=cu_seqlens.to(segment_ids.device, torch.int32), max_seqlen=int(max_seqlen))
+            return cls(
+                backend,
+                cu_seqlens=cu_seqlens.to(segment_ids.device, torch.int32),
+                max_seqlen=int(max_seqlen),
+            )
         if backend == "flex":
             return cls(backend, block_mask=_flex_block_mask(segment_ids))
         raise ValueError(f"unknown attention backend {backend!r}")
@@ -79,11 +85,19 @@ def packed_attention_forward(
 ) -> tuple[torch.Tensor, None]:
     """Attention over packed rows; query (B, Hq, S, D), key/value (B, Hkv, S, D) -> (B, S, Hq, D)."""
     if curate_attn is None:
-        raise RuntimeError(f"attention '{ATTENTION_NAME}' needs curate_attn=PackedAttention(...) in the model call")
+        raise RuntimeError(
+            f"attention '{ATTENTION_NAME}' needs curate_attn=PackedAttention(...) in the model call"
+        )
     gqa = query.shape[1] != key.shape[1]
     if curate_attn.backend == "sdpa":
         out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=curate_attn.doc_mask, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+            query,
+            key,
+            value,
+            attn_mask=curate_attn.doc_mask,
+            dropout_p=dropout,
+            scale=scaling,
+            enable_gqa=gqa,
         )
         return out.transpose(1, 2).contiguous(), None
     if curate_attn.backend == "varlen":
@@ -92,7 +106,18 @@ def packed_attention_forward(
         batch, heads, n, dim = query.shape
         flat = lambda t: t.transpose(1, 2).reshape(batch * n, t.shape[1], dim)  # noqa: E731
         cu, m = curate_attn.cu_seqlens, curate_attn.max_seqlen
-        out = varlen_attn(flat(query), flat(key), flat(value), cu, cu, m, m, scale=scaling, window_size=(-1, 0), enable_gqa=gqa)
+        out = varlen_attn(
+            flat(query),
+            flat(key),
+            flat(value),
+            cu,
+            cu,
+            m,
+            m,
+            scale=scaling,
+            window_size=(-1, 0),
+            enable_gqa=gqa,
+        )
         return out.view(batch, n, heads, dim), None
     if curate_attn.backend == "flex":
         global _flex_compiled
@@ -100,7 +125,9 @@ def packed_attention_forward(
             from torch.nn.attention.flex_attention import flex_attention
 
             _flex_compiled = torch.compile(flex_attention, dynamic=False)
-        out = _flex_compiled(query, key, value, block_mask=curate_attn.block_mask, scale=scaling, enable_gqa=gqa)
+        out = _flex_compiled(
+            query, key, value, block_mask=curate_attn.block_mask, scale=scaling, enable_gqa=gqa
+        )
         return out.transpose(1, 2).contiguous(), None
     raise ValueError(f"unknown attention backend {curate_attn.backend!r}")
 
@@ -117,13 +144,12 @@ def resolve_backend(requested: str, device: torch.device, dtype: torch.dtype) ->
     """The backend `auto` means here: flash varlen on CUDA in half precision, else masked SDPA."""
     if requested != "auto":
         if requested in ("varlen", "flex") and device.type != "cuda":
-            raise ValueError(f"model.attention {requested!r} needs a CUDA device; use 'sdpa' or 'auto' on {device.type}")
+            raise ValueError(
+                f"model.attention {requested!r} needs a CUDA device; use 'sdpa' or 'auto' on {device.type}"
+            )
         return requested
     if device.type == "cuda" and dtype in (torch.bfloat16, torch.float16):
-        try:
-            import torch.nn.attention.varlen  # noqa: F401
+        import importlib.util
 
-            return "varlen"
-        except ImportError:
-            return "sdpa"
+        return "varlen" if importlib.util.find_spec("torch.nn.attention.varlen") else "sdpa"
     return "sdpa"

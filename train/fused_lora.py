@@ -45,26 +45,55 @@ class _LoRALinearFunction(torch.autograd.Function):
         g_xa = (g @ lora_b).mul_(ctx.scaling)
         grad_a = g_xa.t() @ x2 if ctx.needs_input_grad[3] else None
         grad_b = (g.t() @ xa).mul_(ctx.scaling) if ctx.needs_input_grad[4] else None
-        grad_x = (g @ weight).addmm_(g_xa, lora_a).view(ctx.shape) if ctx.needs_input_grad[0] else None
+        grad_x = (
+            (g @ weight).addmm_(g_xa, lora_a).view(ctx.shape) if ctx.needs_input_grad[0] else None
+        )
         return grad_x, None, None, grad_a, grad_b, None
 
 
-def lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
+def lora_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    lora_a: torch.Tensor,
+    lora_b: torch.Tensor,
+    scaling: float,
+) -> torch.Tensor:
     """`x W^T + b + scaling * x A^T B^T` with a frozen W, in the autocast dtype when autocast is on."""
     device_type = x.device.type
-    dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else weight.dtype
+    dtype = (
+        torch.get_autocast_dtype(device_type)
+        if torch.is_autocast_enabled(device_type)
+        else weight.dtype
+    )
     cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731  (no-ops when dtypes agree)
     with torch.autocast(device_type, enabled=False):
-        return _LoRALinearFunction.apply(cast(x), cast(weight), cast(bias), cast(lora_a), cast(lora_b), float(scaling))
+        return _LoRALinearFunction.apply(
+            cast(x), cast(weight), cast(bias), cast(lora_a), cast(lora_b), float(scaling)
+        )
 
 
 def _fused_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     adapters = [a for a in self.active_adapters if a in self.lora_A]
-    if self.disable_adapters or self.merged or args or kwargs or len(adapters) != 1 or adapters[0] in self.lora_variant:
+    if (
+        self.disable_adapters
+        or self.merged
+        or args
+        or kwargs
+        or len(adapters) != 1
+        or adapters[0] in self.lora_variant
+    ):
         return self._curate_peft_forward(x, *args, **kwargs)
     name = adapters[0]
     base = self.get_base_layer()
-    return lora_linear(x, base.weight, base.bias, self.lora_A[name].weight, self.lora_B[name].weight, self.scaling[name])
+    return lora_linear(
+        x,
+        base.weight,
+        base.bias,
+        self.lora_A[name].weight,
+        self.lora_B[name].weight,
+        self.scaling[name],
+    )
 
 
 def _eligible(module: nn.Module) -> bool:

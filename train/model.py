@@ -35,7 +35,9 @@ def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[requested]
 
 
-def build_base_model(cfg: ModelConfig, tokenizer: TokenizerInfo, dtype: torch.dtype, max_seq_len: int) -> nn.Module:
+def build_base_model(
+    cfg: ModelConfig, tokenizer: TokenizerInfo, dtype: torch.dtype, max_seq_len: int
+) -> nn.Module:
     """Loads or builds the base causal LM on CPU, all weights frozen.
 
     Raises:
@@ -57,6 +59,7 @@ def build_base_model(cfg: ModelConfig, tokenizer: TokenizerInfo, dtype: torch.dt
             rope_theta=fc.rope_theta,
             rms_norm_eps=fc.rms_norm_eps,
             tie_word_embeddings=fc.tie_embeddings,
+            initializer_range=fc.initializer_range,
             eos_token_id=tokenizer.eos_id,
             pad_token_id=tokenizer.pad_id,
             bos_token_id=None,
@@ -71,7 +74,9 @@ def build_base_model(cfg: ModelConfig, tokenizer: TokenizerInfo, dtype: torch.dt
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
         rows = model.get_input_embeddings().weight.shape[0]
         if rows < tokenizer.vocab_size:
-            raise ValueError(f"model {path} has {rows} embedding rows but the corpus tokenizer has {tokenizer.vocab_size} tokens")
+            raise ValueError(
+                f"model {path} has {rows} embedding rows but the corpus tokenizer has {tokenizer.vocab_size} tokens"
+            )
     model.requires_grad_(False)
     model.config.use_cache = False
     return model
@@ -83,10 +88,15 @@ def _check_local_tokenizer(path: Path, tokenizer: TokenizerInfo) -> None:
         return
     from tokenizers import Tokenizer
 
-    mine, theirs = Tokenizer.from_file(str(own)).get_vocab(True), Tokenizer.from_file(str(tokenizer.path)).get_vocab(True)
+    mine, theirs = (
+        Tokenizer.from_file(str(own)).get_vocab(True),
+        Tokenizer.from_file(str(tokenizer.path)).get_vocab(True),
+    )
     if mine != theirs:
         differing = sum(1 for k, v in theirs.items() if mine.get(k) != v)
-        raise ValueError(f"the corpus tokenizer ({tokenizer.path}) differs from the model's own {own} ({differing} tokens map to different ids)")
+        raise ValueError(
+            f"the corpus tokenizer ({tokenizer.path}) differs from the model's own {own} ({differing} tokens map to different ids)"
+        )
 
 
 def attach_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
@@ -94,7 +104,9 @@ def attach_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
     from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model
 
     if cfg.type == "lora":
-        target = cfg.target_modules if isinstance(cfg.target_modules, str) else list(cfg.target_modules)
+        target = (
+            cfg.target_modules if isinstance(cfg.target_modules, str) else list(cfg.target_modules)
+        )
         peft_config = LoraConfig(
             r=cfg.r,
             lora_alpha=cfg.alpha,
@@ -106,9 +118,13 @@ def attach_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
             task_type="CAUSAL_LM",
         )
     elif cfg.type == "prompt_tuning":
-        peft_config = PromptTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM")
+        peft_config = PromptTuningConfig(
+            num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM"
+        )
     else:
-        peft_config = PrefixTuningConfig(num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM")
+        peft_config = PrefixTuningConfig(
+            num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM"
+        )
     return get_peft_model(model, peft_config)
 
 
@@ -117,11 +133,19 @@ def count_params(model: nn.Module) -> ParamCounts:
     seen: set[int] = set()
     frozen_matmul = 0
     for module in model.modules():
-        if isinstance(module, nn.Linear) and id(module.weight) not in seen and not module.weight.requires_grad:
+        if (
+            isinstance(module, nn.Linear)
+            and id(module.weight) not in seen
+            and not module.weight.requires_grad
+        ):
             seen.add(id(module.weight))
             frozen_matmul += module.weight.numel()
     params = {id(p): p for p in model.parameters()}.values()
-    return ParamCounts(frozen_matmul, sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))
+    return ParamCounts(
+        frozen_matmul,
+        sum(p.numel() for p in params if p.requires_grad),
+        sum(p.numel() for p in params),
+    )
 
 
 def describe(model: nn.Module) -> dict:
@@ -144,4 +168,46 @@ def save_base_model(model: nn.Module, directory: Path, tokenizer_path: Path) -> 
     """Writes the (random, from_config) base model and tokenizer so the adapter can be used later."""
     model.save_pretrained(str(directory))
     (directory / "tokenizer.json").write_bytes(tokenizer_path.read_bytes())
-    (directory / "curate_base_model.json").write_text(json.dumps({"note": "random weights built from config by curate train"}))
+    (directory / "curate_base_model.json").write_text(
+        json.dumps({"note": "random weights built from config by curate train"})
+    )
+
+
+def prepare_for_training(
+    base: nn.Module,
+    model_cfg: ModelConfig,
+    adapter_cfg: AdapterConfig,
+    attention: str,
+    device: torch.device,
+) -> tuple[nn.Module, int]:
+    """Attention implementation, adapter, fused LoRA, checkpointing, device and compilation.
+
+    Args:
+        base: the frozen base model from `build_base_model`.
+        model_cfg: model settings (checkpointing, compile).
+        adapter_cfg: adapter settings.
+        attention: a packed backend (`sdpa`, `varlen`, `flex`) or `hf` for one document per row.
+        device: where to train.
+
+    Returns:
+        (peft model, number of LoRA layers switched to the fused path).
+    """
+    from train.attention import register_packed_attention
+    from train.fused_lora import fuse_lora_layers
+
+    base.set_attn_implementation("sdpa" if attention == "hf" else register_packed_attention())
+    model = attach_adapter(base, adapter_cfg)
+    fused = fuse_lora_layers(model) if adapter_cfg.fused and adapter_cfg.type == "lora" else 0
+    if model_cfg.gradient_checkpointing:
+        enable = (
+            getattr(base, "activation_checkpointing_enable", None)
+            or base.gradient_checkpointing_enable
+        )
+        enable({"use_reentrant": False})
+    model.to(device)
+    if model_cfg.compile:
+        for (
+            layer
+        ) in base.get_decoder().layers:  # regional compilation: one graph per layer, compiled once
+            layer.compile()
+    return model, fused
