@@ -1,0 +1,444 @@
+"""The LoRA training recipe: setup, an explicit loop, save.
+
+`run_training(manifest, config)` is the one entry point (the `python -m train` CLI, `curate train`
+and the pipeline's train trigger all call it). Read `LoRARecipe.train` top to bottom: each step
+takes its global batch, runs the micro-batches with the loss normalised by the step's global
+token count (so gradient accumulation and data parallelism give exactly the gradient of the
+token-mean loss over the whole global batch), guards against non-finite loss or gradients, steps
+AdamW and the schedule, and logs, evaluates and checkpoints on its cadence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train import distributed as dist_utils
+from train.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_adapter,
+    save_checkpoint,
+)
+from train.config import TrainConfig, load_train_config, run_identity
+from train.loader import TrainLoader, eval_batches, open_corpus
+from train.manifest import ManifestError, load_manifest, verify_manifest
+from train.metrics import Throughput, peak_flops
+from train.model import (
+    build_base_model,
+    count_params,
+    describe,
+    prepare_for_training,
+    resolve_dtype,
+    save_base_model,
+)
+from train.objective import CausalLMObjective, chunked_loss_supported
+from train.optim import build_optimizer, warmup_cosine
+from train.report import ScalarLogger
+from train.summary import evaluate, finish_run, log_step
+
+log = logging.getLogger("train")
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised after `train.max_bad_steps` consecutive steps with non-finite loss or gradients."""
+
+
+def run_training(
+    manifest_path: str | os.PathLike,
+    config: str | os.PathLike | dict | TrainConfig,
+    overrides: list[str] | tuple[str, ...] | None = (),
+    force: bool = False,
+    output: str | os.PathLike | None = None,
+) -> dict:
+    """Trains an adapter on a curated corpus and returns the training report.
+
+    Args:
+        manifest_path: the curation run's manifest.json.
+        config: a training config (YAML path, dict or `TrainConfig`).
+        overrides: `key.path=value` overrides applied on top of `config`.
+        force: train even if the corpus failed validation (checksums are always enforced).
+        output: the output directory, a local path (overrides `output.dir`; default
+            `<manifest dir>/adapters/<output.name>`).
+
+    Returns:
+        The training report (also written to `<output>/training_report.json`).
+
+    Raises:
+        ConfigError: the config is invalid (every problem listed).
+        ManifestError: the manifest, shards or tokenizer do not match (every mismatch listed), or
+            the corpus failed validation and `force` is false.
+        TrainingDiverged: too many consecutive non-finite steps.
+    """
+    overrides = list(overrides or []) + (
+        [f"output.dir={os.fspath(output)}"] if output is not None else []
+    )
+    cfg = load_train_config(config, overrides)
+    env = dist_utils.init_distributed()
+    try:
+        recipe = LoRARecipe(cfg, Path(manifest_path), env)
+        recipe.setup(force)
+        return recipe.train()
+    finally:
+        dist_utils.shutdown(env)
+
+
+class LoRARecipe:
+    """One training run: `setup()` then `train()`."""
+
+    def __init__(self, cfg: TrainConfig, manifest_path: Path, env: dist_utils.DistEnv) -> None:
+        self.cfg, self.manifest_path, self.env = cfg, manifest_path, env
+
+    # ----------------------------------------------------------------------------------- setup
+    def setup(self, force: bool) -> None:
+        cfg, env = self.cfg, self.env
+        self.manifest = load_manifest(self.manifest_path)
+        problem = None
+        if env.is_main:  # one rank hashes the shards; the others wait for its verdict
+            try:
+                verify_manifest(self.manifest, force=force)
+            except ManifestError as exc:
+                problem = exc.problems
+        problem = dist_utils.broadcast_object(problem, env)
+        if problem:
+            raise ManifestError(problem)
+        if self.manifest.validation_success is False:
+            log.warning("training on a corpus that failed validation (--force)")
+        elif self.manifest.validation_success is None:
+            log.warning("the manifest records no validation verdict (validation skipped?)")
+
+        self.out = Path(
+            cfg.output.dir or self.manifest.path.parent / "adapters" / cfg.output.name
+        ).resolve()
+        if env.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        dist_utils.barrier(env)
+        random.seed(cfg.train.seed)
+        np.random.seed(cfg.train.seed)
+        torch.manual_seed(cfg.train.seed + env.rank)  # ranks differ in dropout; DDP syncs the init
+
+        tok = self.manifest.tokenizer
+        self.pad_id = tok.pad_id if tok.pad_id is not None else tok.eos_id
+        self.corpus = open_corpus(
+            [s.path for s in self.manifest.shards],
+            [s.path for s in self.manifest.eval_shards],
+            cfg.data.holdout_fraction,
+            tok.vocab_size,
+        )
+        self.loader = TrainLoader(
+            self.corpus.train_docs,
+            self.corpus.train_indices,
+            cfg.data,
+            cfg.train.grad_accum,
+            env.world_size,
+            env.rank,
+            self.pad_id,
+        )
+        if self.loader.steps_in_epoch(0) == 0:
+            raise ValueError(
+                f"the corpus packs into {len(self.loader.plan(0))} rows but one step needs {self.loader.rows_per_step} (micro_batch_size x grad_accum x world_size)"
+            )
+        self.total_steps = cfg.train.max_steps or self.loader.default_total_steps(cfg.train.epochs)
+        self.eval_set = eval_batches(
+            self.corpus.eval_docs,
+            self.corpus.eval_indices,
+            cfg.data,
+            env.world_size,
+            env.rank,
+            cfg.eval.max_batches,
+            self.pad_id,
+        )
+
+        dtype = resolve_dtype(cfg.model.dtype, env.device)
+        base = build_base_model(cfg.model, tok, dtype, cfg.data.max_seq_len)
+        if (
+            cfg.model.from_config is not None
+            and cfg.output.save_base_model
+            and env.is_main
+            and not (self.out / "base_model" / "config.json").exists()
+        ):
+            save_base_model(base, self.out / "base_model", tok.path)
+        from train.attention import resolve_backend
+
+        self.attention = (
+            resolve_backend(cfg.model.attention, env.device, dtype) if cfg.data.packing else "hf"
+        )
+        self.model, self.fused_layers = prepare_for_training(
+            base, cfg.model, cfg.adapter, self.attention, env.device
+        )
+        self.model.peft_config["default"].base_model_name_or_path = (
+            str(self.out / "base_model")
+            if cfg.model.from_config
+            else str(Path(cfg.model.path).expanduser().resolve())
+        )
+        want_chunked = (
+            cfg.train.loss != "full"
+            and cfg.adapter.type == "lora"
+            and chunked_loss_supported(self.model)
+        )
+        if cfg.train.loss == "chunked" and not want_chunked:
+            raise ValueError(
+                "train.loss 'chunked' needs LoRA and a plain frozen output head; use 'auto' or 'full'"
+            )
+        self.loss_mode = "chunked" if want_chunked else "full"
+        autocast = torch.bfloat16 if env.device.type == "cuda" else None
+        self.objective = CausalLMObjective(
+            self.model, self.attention, self.loss_mode, cfg.train.kl_weight, autocast
+        )
+        self.step_fn = self.objective
+        if env.enabled:
+            ids = [env.local_rank] if env.device.type == "cuda" else None
+            self.step_fn = torch.nn.parallel.DistributedDataParallel(self.objective, device_ids=ids)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.params, cfg.train, env.device)
+        self.scheduler = warmup_cosine(
+            self.optimizer, cfg.train.warmup_steps, self.total_steps, cfg.train.min_lr_ratio
+        )
+
+        self.counts = count_params(self.model)
+        self.shape = describe(self.model)
+        self.peak, self.peak_source = peak_flops(env.device, cfg.output.peak_flops)
+        self.identity = {
+            "manifest_sha256": self.manifest.sha256,
+            "run_identity": run_identity(cfg),
+            "world_size": env.world_size,
+            "plan": self.loader.plan(0).fingerprint(),
+        }
+        self.state = TrainerState()
+        self._maybe_resume()
+        self.scalars = ScalarLogger(
+            self.out / "tensorboard", cfg.output.tensorboard and env.is_main
+        )
+        log.info(
+            "setup: %s docs (%s tokens) -> %d rows/epoch, %d steps | model %s, %s trainable / %s frozen matmul params | attention %s, loss %s, fused LoRA layers %d | %s",
+            f"{len(self.corpus.train_indices):,}",
+            f"{self.corpus.train_docs.total_tokens:,}",
+            len(self.loader.plan(0)),
+            self.total_steps,
+            self.shape["model_type"],
+            f"{self.counts.trainable:,}",
+            f"{self.counts.frozen_matmul:,}",
+            self.attention,
+            self.loss_mode,
+            self.fused_layers,
+            env.device,
+        )
+
+    def _maybe_resume(self) -> None:
+        ckpt = (
+            latest_checkpoint(self.out / "checkpoints")
+            if self.cfg.checkpoint.resume == "auto"
+            else None
+        )
+        if ckpt is None:
+            return
+        state, identity = load_checkpoint(
+            ckpt, self.model, self.optimizer, self.scheduler, self.env
+        )
+        changed = [k for k in self.identity if identity.get(k) != self.identity[k]]
+        if changed:
+            raise ValueError(
+                f"{ckpt} was written by a different run ({', '.join(changed)} differ); use another output dir or checkpoint.resume=never"
+            )
+        state.resumed_from = state.step
+        self.state = state
+        self._truncate_doc_log(state.step)
+        log.info("resumed from %s (step %d, %s)", ckpt, state.step, state.cursor)
+
+    # ------------------------------------------------------------------------------------ loop
+    def train(self) -> dict:
+        cfg, env, state = self.cfg, self.env, self.state
+        throughput = Throughput(
+            self.counts.frozen_matmul,
+            self.counts.trainable,
+            self.shape["layers"],
+            self.shape["heads"] * self.shape["head_dim"],
+            env.world_size,
+            self.peak,
+        )
+        if cfg.eval.at_start and state.step == 0 and self.eval_set:
+            state.eval_curve.append(evaluate(self.objective, self.eval_set, 0, env))
+        self.objective.train()
+        while state.step < self.total_steps:
+            started = time.perf_counter()
+            micro_batches = self.loader.batches(state.cursor)
+            label_tokens, tokens, pairs = dist_utils.all_reduce_sum(
+                [
+                    sum(b.n_label_tokens for b in micro_batches),
+                    sum(b.n_tokens for b in micro_batches),
+                    sum(b.attn_pairs for b in micro_batches),
+                ],
+                env,
+            )
+            # Each rank's gradient is scaled so DDP's mean over ranks is the global token-mean gradient.
+            scale = env.world_size / max(1.0, label_tokens)
+            ce_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+            kl_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+            for i, batch in enumerate(micro_batches):
+                batch = batch.to(env.device)
+                last = i == len(micro_batches) - 1
+                sync = (
+                    contextlib.nullcontext() if last or not env.enabled else self.step_fn.no_sync()
+                )
+                with sync:
+                    ce, kl = self.step_fn(batch)
+                    ((ce + cfg.train.kl_weight * kl) * scale).backward()
+                ce_sum += ce.detach()
+                kl_sum += kl.detach()
+            ce_total, kl_total = dist_utils.all_reduce_sum([ce_sum.item(), kl_sum.item()], env)
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                self.params, cfg.train.max_grad_norm or float("inf")
+            )
+            lr = self.scheduler.get_last_lr()[0]
+            if (
+                math.isfinite(ce_total)
+                and math.isfinite(kl_total)
+                and bool(torch.isfinite(grad_norm))
+            ):
+                self.optimizer.step()
+                state.consecutive_bad = 0
+            else:
+                self._record_bad_step(ce_total, float(grad_norm), micro_batches)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+            self._log_doc_ids(state.step + 1, micro_batches)
+
+            state.step += 1
+            state.cursor = self.loader.advance(state.cursor)
+            state.tokens_seen += int(tokens)
+            state.label_tokens_seen += int(label_tokens)
+            seconds = time.perf_counter() - started
+            state.train_seconds += seconds
+            throughput.add(int(tokens), int(pairs), seconds)
+            point = {
+                "step": state.step,
+                "loss": ce_total / max(1.0, label_tokens),
+                "kl": kl_total / max(1.0, label_tokens),
+                "lr": lr,
+                "grad_norm": float(grad_norm),
+                "tokens": state.tokens_seen,
+            }
+            state.loss_curve.append(point)
+            self.scalars.scalars(
+                state.step,
+                {
+                    "train/loss": point["loss"],
+                    "train/lr": lr,
+                    "train/grad_norm": point["grad_norm"],
+                },
+            )
+            if env.is_main and (
+                state.step % cfg.output.log_every == 0 or state.step in (1, self.total_steps)
+            ):
+                log_step(point, self.total_steps, throughput.summary(), state)
+
+            if (
+                cfg.eval.every_steps
+                and state.step % cfg.eval.every_steps == 0
+                and state.step < self.total_steps
+                and self.eval_set
+            ):
+                state.eval_curve.append(evaluate(self.objective, self.eval_set, state.step, env))
+                self.objective.train()
+            if cfg.checkpoint.every_steps and state.step % cfg.checkpoint.every_steps == 0:
+                self._save_checkpoint()
+            if (
+                cfg.train.halt_after_steps is not None
+                and state.step >= cfg.train.halt_after_steps
+                and state.step < self.total_steps
+            ):
+                log.warning(
+                    "halting after step %d (train.halt_after_steps), as if the job were killed",
+                    state.step,
+                )
+                return {"halted": True, "steps": state.step, "output_dir": str(self.out)}
+
+        if self.eval_set and (not state.eval_curve or state.eval_curve[-1]["step"] != state.step):
+            state.eval_curve.append(evaluate(self.objective, self.eval_set, state.step, env))
+        if not (self.out / "checkpoints" / f"step-{state.step:08d}").exists():
+            self._save_checkpoint()
+        if env.is_main:
+            save_adapter(self.model, self.out)
+        self.scalars.close()
+        return finish_run(self, throughput)
+
+    # --------------------------------------------------------------------------------- helpers
+    def _save_checkpoint(self) -> None:
+        save_checkpoint(
+            self.out / "checkpoints",
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.state,
+            self.identity,
+            self.env,
+            self.cfg.checkpoint.keep_last,
+        )
+
+    def _record_bad_step(self, loss: float, grad_norm: float, micro_batches: list) -> None:
+        state = self.state
+        doc_ids = [
+            d
+            for ids in dist_utils.gather_objects(
+                [i for b in micro_batches for i in b.doc_ids], self.env
+            )
+            for d in ids
+        ]
+        state.consecutive_bad += 1
+        state.bad_steps.append(
+            {
+                "step": state.step + 1,
+                "loss": loss if math.isfinite(loss) else str(loss),
+                "grad_norm": grad_norm if math.isfinite(grad_norm) else str(grad_norm),
+                "doc_ids": doc_ids,
+            }
+        )
+        log.warning(
+            "step %d skipped: non-finite loss %s / grad norm %s; documents in the batch: %s",
+            state.step + 1,
+            loss,
+            grad_norm,
+            doc_ids,
+        )
+        if state.consecutive_bad >= self.cfg.train.max_bad_steps:
+            raise TrainingDiverged(
+                f"{state.consecutive_bad} consecutive steps had a non-finite loss or gradient (last: step {state.step + 1}, "
+                f"loss {loss}, grad norm {grad_norm}). Documents of the failing steps: "
+                f"{[b['doc_ids'] for b in state.bad_steps[-state.consecutive_bad :]]}. Check these documents, lower train.lr, "
+                f"or raise train.max_bad_steps."
+            )
+
+    def _doc_log_path(self) -> Path:
+        return self.out / f"doc_ids.rank{self.env.rank}.jsonl"
+
+    def _log_doc_ids(self, step: int, micro_batches: list) -> None:
+        if self.cfg.output.log_doc_ids:
+            with open(self._doc_log_path(), "a") as f:
+                f.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "segments": [seg for b in micro_batches for seg in b.segments],
+                        }
+                    )
+                    + "\n"
+                )
+
+    def _truncate_doc_log(self, step: int) -> None:
+        """Drops provenance lines of steps after the checkpoint: they are about to be replayed."""
+        path = self._doc_log_path()
+        if self.cfg.output.log_doc_ids and path.exists():
+            kept = [
+                line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step
+            ]
+            path.write_text("".join(line + "\n" for line in kept))
