@@ -128,6 +128,17 @@ class TallyingDoFn(beam.DoFn):
         self._tally = Tally()
         self._t0 = time.perf_counter()
 
+    def count(self, place: str, reason: str, source: str, n_bytes: int = 0, n: int = 1) -> None:
+        """Tallies documents (and bytes) into `place`, and mirrors them in a Beam counter."""
+        self._tally.add(place, reason, source, n_bytes, n)
+        counters = self.__dict__.setdefault("_counters", {})
+        counter = counters.get((place, reason))
+        if counter is None:
+            counter = counters[(place, reason)] = beam.metrics.Metrics.counter(
+                f"curate.{place}", reason or "docs"
+            )
+        counter.inc(n)
+
     def finish_bundle(self):
         if self.timed:
             self._tally.seconds[self.stage] += time.perf_counter() - self._t0

@@ -133,7 +133,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 if self._strip is not None and boilerplate is not None and len(boilerplate):
                     text, n_lines = self._strip(text, boilerplate)
                     if n_lines:
-                        self._tally.add("boilerplate_lines", "", sources[i], n=n_lines)
+                        self.count("boilerplate_lines", "", sources[i], n=n_lines)
                     if not text.strip():
                         meta = json.loads(metas[i])
                         yield beam.pvalue.TaggedOutput(
@@ -174,10 +174,8 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 out_cols["text"].append(text)
                 for c in self._scores:
                     out_cols[c].append(scores[c])
-                self._tally.add(
-                    "tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass"))
-                )
-                self._tally.add("tokens", "", sources[i], n=len(tokens))
+                self.count("tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass")))
+                self.count("tokens", "", sources[i], n=len(tokens))
                 yield beam.pvalue.TaggedOutput(
                     self.CANDIDATES, (ids[i], sources[i], len(tokens), scores)
                 )

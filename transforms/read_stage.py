@@ -54,12 +54,12 @@ class ReadAndNormalize(TallyingDoFn):
     def process(self, task: ReadTask):
         for item in read_task(task):
             if isinstance(item, DeadLetter):
-                self._tally.add("read", "", item.source, len(item.raw))
+                self.count("read", "", item.source, len(item.raw))
                 yield beam.pvalue.TaggedOutput(self.DEAD, item)
                 continue
             rec: Record = item
             size = len(rec.text.encode("utf-8", "surrogatepass"))
-            self._tally.add("read", "", rec.source, size)
+            self.count("read", "", rec.source, size)
             self._progress.add(size)
             if size > self._max_doc_bytes:
                 yield beam.pvalue.TaggedOutput(

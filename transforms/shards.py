@@ -119,7 +119,7 @@ class WriteShard(TallyingDoFn):
         sources = rows.column("source").to_pylist()
         texts = rows.column("text").to_pylist()
         for src, text in zip(sources, texts, strict=True):
-            self._tally.add("written", "", src, len(text.encode("utf-8", "surrogatepass")))
+            self.count("written", "", src, len(text.encode("utf-8", "surrogatepass")))
         tokens = int(pc.sum(rows.column("n_tokens")).as_py() or 0)
         for name, factory in sorted(self._accumulators.items()):
             acc = factory()

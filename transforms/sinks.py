@@ -87,8 +87,7 @@ class ToJsonLines(TallyingDoFn):
                 removal.source,
                 len(text.encode()),
             )
-        self._tally.add(self.place, reason, source, size)
-        beam.metrics.Metrics.counter(self.place, reason).inc()
+        self.count(self.place, reason, source, size)
         yield json.dumps(obj, ensure_ascii=False)
 
 

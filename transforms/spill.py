@@ -123,7 +123,7 @@ class SpillRecords(TallyingDoFn):
         for rec, text, feat in zip(recs, texts, feats, strict=True):
             size = len(text.encode("utf-8", "surrogatepass"))
             n_bytes += size
-            self._tally.add("spilled", "", rec.source, size)
+            self.count("spilled", "", rec.source, size)
             yield out(
                 self.META,
                 DocMeta(
