@@ -6,7 +6,7 @@ trained on the fly, so the trainer can be exercised without running the pipeline
 from a seeded Markov chain over made-up words: random enough to need training, structured enough
 that the loss visibly falls.
 
-    python -m train.synthetic out/synthetic --docs 3000 --vocab 8192
+    python -m train.synthetic out/synthetic --docs 3000 --vocab 8192 --words 6000
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def write_synthetic_corpus(
     seed: int = 0,
     median_words: int = 60,
     validation_success: bool = True,
+    n_words: int = 400,
 ) -> Path:
     """Writes manifest.json, shards/*.arrow and tokenizer/tokenizer.json under `out_dir`.
 
@@ -123,13 +124,14 @@ def write_synthetic_corpus(
         seed: drives the text, the split and the shuffle.
         median_words: median document length in words.
         validation_success: the validation verdict to record.
+        n_words: distinct made-up words (more words let the BPE reach a larger vocabulary).
 
     Returns:
         The manifest path.
     """
     out = Path(out_dir)
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    texts = synthetic_texts(n_docs + n_eval_docs, seed, median_words=median_words)
+    texts = synthetic_texts(n_docs + n_eval_docs, seed, n_words=n_words, median_words=median_words)
     tok_path = out / "tokenizer" / "tokenizer.json"
     vocab = train_tokenizer(texts, vocab_size, tok_path)
     from tokenizers import Tokenizer
@@ -204,5 +206,10 @@ if __name__ == "__main__":
     parser.add_argument("--eval-docs", type=int, default=200)
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--words", type=int, default=6000, help="distinct made-up words")
     a = parser.parse_args()
-    print(write_synthetic_corpus(a.out_dir, a.docs, a.shards, a.eval_docs, a.vocab, a.seed))
+    print(
+        write_synthetic_corpus(
+            a.out_dir, a.docs, a.shards, a.eval_docs, a.vocab, a.seed, n_words=a.words
+        )
+    )
