@@ -11,7 +11,6 @@ AdamW and the schedule, and logs, evaluates and checkpoints on its cadence.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from train import distributed as dist_utils
+from train.attention import resolve_backend
 from train.checkpoint import (
     TrainerState,
     latest_checkpoint,
@@ -31,6 +31,7 @@ from train.checkpoint import (
     save_checkpoint,
 )
 from train.config import TrainConfig, load_train_config, run_identity
+from train.guards import ProvenanceLog, TrainingDiverged, record_bad_step
 from train.loader import TrainLoader, eval_batches, open_corpus
 from train.manifest import ManifestError, load_manifest, verify_manifest
 from train.metrics import Throughput, peak_flops
@@ -47,11 +48,9 @@ from train.optim import build_optimizer, warmup_cosine
 from train.report import ScalarLogger
 from train.summary import evaluate, finish_run, log_step
 
+__all__ = ["LoRARecipe", "TrainingDiverged", "run_training"]  # TrainingDiverged: from train.guards
+
 log = logging.getLogger("train")
-
-
-class TrainingDiverged(RuntimeError):
-    """Raised after `train.max_bad_steps` consecutive steps with non-finite loss or gradients."""
 
 
 def run_training(
@@ -80,10 +79,9 @@ def run_training(
             the corpus failed validation and `force` is false.
         TrainingDiverged: too many consecutive non-finite steps.
     """
-    overrides = list(overrides or []) + (
-        [f"output.dir={os.fspath(output)}"] if output is not None else []
-    )
-    cfg = load_train_config(config, overrides)
+    cfg = load_train_config(config, list(overrides or []))
+    if output is not None:
+        cfg.output.dir = os.fspath(output)
     env = dist_utils.init_distributed()
     try:
         recipe = LoRARecipe(cfg, Path(manifest_path), env)
@@ -101,22 +99,9 @@ class LoRARecipe:
 
     # ----------------------------------------------------------------------------------- setup
     def setup(self, force: bool) -> None:
+        """Verifies the corpus, then builds data, model, optimizer; resumes if a checkpoint exists."""
         cfg, env = self.cfg, self.env
-        self.manifest = load_manifest(self.manifest_path)
-        problem = None
-        if env.is_main:  # one rank hashes the shards; the others wait for its verdict
-            try:
-                verify_manifest(self.manifest, force=force)
-            except ManifestError as exc:
-                problem = exc.problems
-        problem = dist_utils.broadcast_object(problem, env)
-        if problem:
-            raise ManifestError(problem)
-        if self.manifest.validation_success is False:
-            log.warning("training on a corpus that failed validation (--force)")
-        elif self.manifest.validation_success is None:
-            log.warning("the manifest records no validation verdict (validation skipped?)")
-
+        self._verify_manifest(force)
         self.out = Path(
             cfg.output.dir or self.manifest.path.parent / "adapters" / cfg.output.name
         ).resolve()
@@ -127,17 +112,58 @@ class LoRARecipe:
         np.random.seed(cfg.train.seed)
         torch.manual_seed(cfg.train.seed + env.rank)  # ranks differ in dropout; DDP syncs the init
 
-        tok = self.manifest.tokenizer
+        self._setup_data()
+        self._setup_model()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.params, cfg.train, env.device)
+        self.scheduler = warmup_cosine(
+            self.optimizer, cfg.train.warmup_steps, self.total_steps, cfg.train.min_lr_ratio
+        )
+
+        self.identity = {
+            "manifest_sha256": self.manifest.sha256,
+            "run_identity": run_identity(cfg),
+            "world_size": env.world_size,
+            "plan": self.loader.plan(0).fingerprint(),
+        }
+        self.state = TrainerState()
+        self.provenance = ProvenanceLog(self.out, env.rank, cfg.output.log_doc_ids)
+        self._maybe_resume()
+        self.scalars = ScalarLogger(
+            self.out / "tensorboard", cfg.output.tensorboard and env.is_main
+        )
+        self._log_setup()
+
+    def _verify_manifest(self, force: bool) -> None:
+        self.manifest = load_manifest(self.manifest_path)
+        problems = None
+        if self.env.is_main:  # one rank hashes the shards; the others wait for its verdict
+            try:
+                verify_manifest(self.manifest, force=force)
+            except ManifestError as exc:
+                problems = exc.problems
+        problems = dist_utils.broadcast_object(problems, self.env)
+        if problems:
+            raise ManifestError(problems)
+        if self.manifest.validation_success is False:
+            log.warning("training on a corpus that failed validation (--force)")
+        elif self.manifest.validation_success is None:
+            log.warning("the manifest records no validation verdict (validation skipped?)")
+
+    def _setup_data(self) -> None:
+        cfg, env, tok = self.cfg, self.env, self.manifest.tokenizer
         self.pad_id = tok.pad_id if tok.pad_id is not None else tok.eos_id
-        self.corpus = open_corpus(
+        train_paths, eval_paths = (
             [s.path for s in self.manifest.shards],
             [s.path for s in self.manifest.eval_shards],
-            cfg.data.holdout_fraction,
-            tok.vocab_size,
         )
+        self.corpus = open_corpus(
+            train_paths, eval_paths, cfg.data.holdout_fraction, tok.vocab_size
+        )
+        corpus = self.corpus
         self.loader = TrainLoader(
-            self.corpus.train_docs,
-            self.corpus.train_indices,
+            corpus.train_docs,
+            corpus.train_indices,
             cfg.data,
             cfg.train.grad_accum,
             env.world_size,
@@ -146,12 +172,13 @@ class LoRARecipe:
         )
         if self.loader.steps_in_epoch(0) == 0:
             raise ValueError(
-                f"the corpus packs into {len(self.loader.plan(0))} rows but one step needs {self.loader.rows_per_step} (micro_batch_size x grad_accum x world_size)"
+                f"the corpus packs into {len(self.loader.plan(0))} rows but one step needs "
+                f"{self.loader.rows_per_step} (micro_batch_size x grad_accum x world_size)"
             )
         self.total_steps = cfg.train.max_steps or self.loader.default_total_steps(cfg.train.epochs)
         self.eval_set = eval_batches(
-            self.corpus.eval_docs,
-            self.corpus.eval_indices,
+            corpus.eval_docs,
+            corpus.eval_indices,
             cfg.data,
             env.world_size,
             env.rank,
@@ -159,38 +186,39 @@ class LoRARecipe:
             self.pad_id,
         )
 
+    def _setup_model(self) -> None:
+        cfg, env, tok = self.cfg, self.env, self.manifest.tokenizer
         dtype = resolve_dtype(cfg.model.dtype, env.device)
         base = build_base_model(cfg.model, tok, dtype, cfg.data.max_seq_len)
-        if (
-            cfg.model.from_config is not None
-            and cfg.output.save_base_model
-            and env.is_main
-            and not (self.out / "base_model" / "config.json").exists()
-        ):
-            save_base_model(base, self.out / "base_model", tok.path)
-        from train.attention import resolve_backend
-
+        if cfg.model.from_config is not None:
+            # A random base is part of the result: the adapter is useless without these weights.
+            if (
+                cfg.output.save_base_model
+                and env.is_main
+                and not (self.out / "base_model" / "config.json").exists()
+            ):
+                save_base_model(base, self.out / "base_model", tok.path)
+            base_ref = str(self.out / "base_model")
+        else:
+            base_ref = str(Path(cfg.model.path).expanduser().resolve())
         self.attention = (
             resolve_backend(cfg.model.attention, env.device, dtype) if cfg.data.packing else "hf"
         )
         self.model, self.fused_layers = prepare_for_training(
             base, cfg.model, cfg.adapter, self.attention, env.device
         )
-        self.model.peft_config["default"].base_model_name_or_path = (
-            str(self.out / "base_model")
-            if cfg.model.from_config
-            else str(Path(cfg.model.path).expanduser().resolve())
-        )
-        want_chunked = (
+        self.model.peft_config["default"].base_model_name_or_path = base_ref
+
+        chunked = (
             cfg.train.loss != "full"
             and cfg.adapter.type == "lora"
             and chunked_loss_supported(self.model)
         )
-        if cfg.train.loss == "chunked" and not want_chunked:
+        if cfg.train.loss == "chunked" and not chunked:
             raise ValueError(
                 "train.loss 'chunked' needs LoRA and a plain frozen output head; use 'auto' or 'full'"
             )
-        self.loss_mode = "chunked" if want_chunked else "full"
+        self.loss_mode = "chunked" if chunked else "full"
         autocast = torch.bfloat16 if env.device.type == "cuda" else None
         self.objective = CausalLMObjective(
             self.model, self.attention, self.loss_mode, cfg.train.kl_weight, autocast
@@ -199,47 +227,13 @@ class LoRARecipe:
         if env.enabled:
             ids = [env.local_rank] if env.device.type == "cuda" else None
             self.step_fn = torch.nn.parallel.DistributedDataParallel(self.objective, device_ids=ids)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(self.params, cfg.train, env.device)
-        self.scheduler = warmup_cosine(
-            self.optimizer, cfg.train.warmup_steps, self.total_steps, cfg.train.min_lr_ratio
-        )
-
         self.counts = count_params(self.model)
         self.shape = describe(self.model)
         self.peak, self.peak_source = peak_flops(env.device, cfg.output.peak_flops)
-        self.identity = {
-            "manifest_sha256": self.manifest.sha256,
-            "run_identity": run_identity(cfg),
-            "world_size": env.world_size,
-            "plan": self.loader.plan(0).fingerprint(),
-        }
-        self.state = TrainerState()
-        self._maybe_resume()
-        self.scalars = ScalarLogger(
-            self.out / "tensorboard", cfg.output.tensorboard and env.is_main
-        )
-        log.info(
-            "setup: %s docs (%s tokens) -> %d rows/epoch, %d steps | model %s, %s trainable / %s frozen matmul params | attention %s, loss %s, fused LoRA layers %d | %s",
-            f"{len(self.corpus.train_indices):,}",
-            f"{self.corpus.train_docs.total_tokens:,}",
-            len(self.loader.plan(0)),
-            self.total_steps,
-            self.shape["model_type"],
-            f"{self.counts.trainable:,}",
-            f"{self.counts.frozen_matmul:,}",
-            self.attention,
-            self.loss_mode,
-            self.fused_layers,
-            env.device,
-        )
 
     def _maybe_resume(self) -> None:
-        ckpt = (
-            latest_checkpoint(self.out / "checkpoints")
-            if self.cfg.checkpoint.resume == "auto"
-            else None
-        )
+        root = self.out / "checkpoints"
+        ckpt = latest_checkpoint(root) if self.cfg.checkpoint.resume == "auto" else None
         if ckpt is None:
             return
         state, identity = load_checkpoint(
@@ -248,21 +242,34 @@ class LoRARecipe:
         changed = [k for k in self.identity if identity.get(k) != self.identity[k]]
         if changed:
             raise ValueError(
-                f"{ckpt} was written by a different run ({', '.join(changed)} differ); use another output dir or checkpoint.resume=never"
+                f"{ckpt} was written by a different run ({', '.join(changed)} differ); "
+                "use another output dir or checkpoint.resume=never"
             )
         state.resumed_from = state.step
         self.state = state
-        self._truncate_doc_log(state.step)
+        self.provenance.truncate(state.step)
         log.info("resumed from %s (step %d, %s)", ckpt, state.step, state.cursor)
+
+    def _log_setup(self) -> None:
+        c, counts = self.corpus, self.counts
+        log.info(
+            "setup: %s train docs (%s tokens) -> %d rows/epoch, %d steps | %s: %s trainable, %s frozen "
+            "matmul params | attention %s, loss %s, fused LoRA layers %d | %s x%d",
+            f"{len(c.train_indices):,}", f"{c.train_docs.total_tokens:,}", len(self.loader.plan(0)), self.total_steps,
+            self.shape["model_type"], f"{counts.trainable:,}", f"{counts.frozen_matmul:,}",
+            self.attention, self.loss_mode, self.fused_layers, self.env.device, self.env.world_size,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------------------------ loop
     def train(self) -> dict:
+        """The loop: one optimizer step per global batch until `total_steps`; then save."""
         cfg, env, state = self.cfg, self.env, self.state
+        shape = self.shape
         throughput = Throughput(
             self.counts.frozen_matmul,
             self.counts.trainable,
-            self.shape["layers"],
-            self.shape["heads"] * self.shape["head_dim"],
+            shape["layers"],
+            shape["heads"] * shape["head_dim"],
             env.world_size,
             self.peak,
         )
@@ -280,38 +287,21 @@ class LoRARecipe:
                 ],
                 env,
             )
-            # Each rank's gradient is scaled so DDP's mean over ranks is the global token-mean gradient.
-            scale = env.world_size / max(1.0, label_tokens)
-            ce_sum = torch.zeros((), dtype=torch.float64, device=env.device)
-            kl_sum = torch.zeros((), dtype=torch.float64, device=env.device)
-            for i, batch in enumerate(micro_batches):
-                batch = batch.to(env.device)
-                last = i == len(micro_batches) - 1
-                sync = (
-                    contextlib.nullcontext() if last or not env.enabled else self.step_fn.no_sync()
-                )
-                with sync:
-                    ce, kl = self.step_fn(batch)
-                    ((ce + cfg.train.kl_weight * kl) * scale).backward()
-                ce_sum += ce.detach()
-                kl_sum += kl.detach()
-            ce_total, kl_total = dist_utils.all_reduce_sum([ce_sum.item(), kl_sum.item()], env)
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                self.params, cfg.train.max_grad_norm or float("inf")
+            ce_total, kl_total = self._forward_backward(micro_batches, label_tokens)
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(self.params, cfg.train.max_grad_norm or float("inf"))
             )
             lr = self.scheduler.get_last_lr()[0]
-            if (
-                math.isfinite(ce_total)
-                and math.isfinite(kl_total)
-                and bool(torch.isfinite(grad_norm))
-            ):
+            if all(math.isfinite(x) for x in (ce_total, kl_total, grad_norm)):
                 self.optimizer.step()
                 state.consecutive_bad = 0
-            else:
-                self._record_bad_step(ce_total, float(grad_norm), micro_batches)
+            else:  # skip the update, name the documents; raises after too many in a row
+                record_bad_step(
+                    state, ce_total, grad_norm, micro_batches, env, cfg.train.max_bad_steps
+                )
             self.optimizer.zero_grad(set_to_none=True)
             self.scheduler.step()
-            self._log_doc_ids(state.step + 1, micro_batches)
+            self.provenance.write(state.step + 1, micro_batches)
 
             state.step += 1
             state.cursor = self.loader.advance(state.cursor)
@@ -320,22 +310,19 @@ class LoRARecipe:
             seconds = time.perf_counter() - started
             state.train_seconds += seconds
             throughput.add(int(tokens), int(pairs), seconds)
+            per_token = max(1.0, label_tokens)
             point = {
                 "step": state.step,
-                "loss": ce_total / max(1.0, label_tokens),
-                "kl": kl_total / max(1.0, label_tokens),
+                "loss": ce_total / per_token,
+                "kl": kl_total / per_token,
                 "lr": lr,
-                "grad_norm": float(grad_norm),
+                "grad_norm": grad_norm,
                 "tokens": state.tokens_seen,
             }
             state.loss_curve.append(point)
             self.scalars.scalars(
                 state.step,
-                {
-                    "train/loss": point["loss"],
-                    "train/lr": lr,
-                    "train/grad_norm": point["grad_norm"],
-                },
+                {"train/loss": point["loss"], "train/lr": lr, "train/grad_norm": grad_norm},
             )
             if env.is_main and (
                 state.step % cfg.output.log_every == 0 or state.step in (1, self.total_steps)
@@ -352,11 +339,8 @@ class LoRARecipe:
                 self.objective.train()
             if cfg.checkpoint.every_steps and state.step % cfg.checkpoint.every_steps == 0:
                 self._save_checkpoint()
-            if (
-                cfg.train.halt_after_steps is not None
-                and state.step >= cfg.train.halt_after_steps
-                and state.step < self.total_steps
-            ):
+            halt = cfg.train.halt_after_steps
+            if halt is not None and halt <= state.step < self.total_steps:
                 log.warning(
                     "halting after step %d (train.halt_after_steps), as if the job were killed",
                     state.step,
@@ -372,10 +356,32 @@ class LoRARecipe:
         self.scalars.close()
         return finish_run(self, throughput)
 
-    # --------------------------------------------------------------------------------- helpers
+    def _forward_backward(self, micro_batches: list, label_tokens: float) -> tuple[float, float]:
+        """Accumulates gradients over this rank's micro-batches; returns the global (CE, KL) sums.
+
+        Every micro-batch's summed loss is scaled by world_size / (the step's global target-token
+        count), so after DDP averages over ranks the gradient is exactly that of the token-mean loss
+        over the whole global batch, however it is split into micro-batches and ranks.
+        """
+        env, kl_weight = self.env, self.cfg.train.kl_weight
+        scale = env.world_size / max(1.0, label_tokens)
+        ce_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+        kl_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+        for i, batch in enumerate(micro_batches):
+            last = i == len(micro_batches) - 1
+            sync = contextlib.nullcontext() if last or not env.enabled else self.step_fn.no_sync()
+            with sync:  # DDP all-reduces gradients only after the last micro-batch
+                ce, kl = self.step_fn(batch.to(env.device))
+                ((ce + kl_weight * kl) * scale).backward()
+            ce_sum += ce.detach()
+            kl_sum += kl.detach()
+        ce_total, kl_total = dist_utils.all_reduce_sum([ce_sum.item(), kl_sum.item()], env)
+        return ce_total, kl_total
+
     def _save_checkpoint(self) -> None:
+        root = self.out / "checkpoints"
         save_checkpoint(
-            self.out / "checkpoints",
+            root,
             self.model,
             self.optimizer,
             self.scheduler,
@@ -384,61 +390,3 @@ class LoRARecipe:
             self.env,
             self.cfg.checkpoint.keep_last,
         )
-
-    def _record_bad_step(self, loss: float, grad_norm: float, micro_batches: list) -> None:
-        state = self.state
-        doc_ids = [
-            d
-            for ids in dist_utils.gather_objects(
-                [i for b in micro_batches for i in b.doc_ids], self.env
-            )
-            for d in ids
-        ]
-        state.consecutive_bad += 1
-        state.bad_steps.append(
-            {
-                "step": state.step + 1,
-                "loss": loss if math.isfinite(loss) else str(loss),
-                "grad_norm": grad_norm if math.isfinite(grad_norm) else str(grad_norm),
-                "doc_ids": doc_ids,
-            }
-        )
-        log.warning(
-            "step %d skipped: non-finite loss %s / grad norm %s; documents in the batch: %s",
-            state.step + 1,
-            loss,
-            grad_norm,
-            doc_ids,
-        )
-        if state.consecutive_bad >= self.cfg.train.max_bad_steps:
-            raise TrainingDiverged(
-                f"{state.consecutive_bad} consecutive steps had a non-finite loss or gradient (last: step {state.step + 1}, "
-                f"loss {loss}, grad norm {grad_norm}). Documents of the failing steps: "
-                f"{[b['doc_ids'] for b in state.bad_steps[-state.consecutive_bad :]]}. Check these documents, lower train.lr, "
-                f"or raise train.max_bad_steps."
-            )
-
-    def _doc_log_path(self) -> Path:
-        return self.out / f"doc_ids.rank{self.env.rank}.jsonl"
-
-    def _log_doc_ids(self, step: int, micro_batches: list) -> None:
-        if self.cfg.output.log_doc_ids:
-            with open(self._doc_log_path(), "a") as f:
-                f.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "segments": [seg for b in micro_batches for seg in b.segments],
-                        }
-                    )
-                    + "\n"
-                )
-
-    def _truncate_doc_log(self, step: int) -> None:
-        """Drops provenance lines of steps after the checkpoint: they are about to be replayed."""
-        path = self._doc_log_path()
-        if self.cfg.output.log_doc_ids and path.exists():
-            kept = [
-                line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step
-            ]
-            path.write_text("".join(line + "\n" for line in kept))
