@@ -6,7 +6,8 @@ Builds (once) a corpus of real text from this machine (pipelines.demo_data), tra
 tokenizer on a sample that both sides then use, and in one run measures:
 - bare: `Tokenizer.encode_batch_fast` over all texts already in memory (Rust threads, all cores);
 - curate: the whole job (read gzip JSONL, normalize, exact dedup, tokenize, global shuffle,
-  shards, manifest) with `curate run` in a subprocess, per local runner mode; peak RSS is the
+  shards, manifest; scoring, near dedup, statistics, validation and report off, as the issue's
+  measured path) with `curate run` in a subprocess, per local runner mode; peak RSS is the
   sum over the process tree (driver + workers), sampled every 0.1 s.
 Prints MB/s, docs/s, the ratio curate/bare and peak RSS; `--json` writes the numbers.
 """
@@ -120,7 +121,12 @@ def run_curate(
         },
         "tokenizer": {"path": tok_path},
         "shards": {"rows_per_shard": 5000},
-        "dedup": {"exact": {"enabled": True}},
+        # The issue's measured path: read, normalize, exact dedup, tokenize, shuffle, shards.
+        "quality": {"enabled": False},
+        "dedup": {"exact": {"enabled": True}, "near": {"enabled": False}, "boilerplate": {"enabled": False}},
+        "stats": {"enabled": False},
+        "validation": {"enabled": False},
+        "report": {"enabled": False},
     }
     cfg_path = os.path.join(WORK, f"bench-{mode}.yaml")
     with open(cfg_path, "w") as fh:
