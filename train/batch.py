@@ -30,6 +30,9 @@ class Batch:
     segment_ids: torch.Tensor  # int32, unique per segment within a row; padding is its own segment
     attention_mask: torch.Tensor  # bool, True on real tokens (used when rows hold one document)
     cu_seqlens: torch.Tensor  # int32 (n_segments + 1,): segment boundaries over the flattened batch
+    # An upper bound on segment length for flash varlen. The row length, not the batch's actual
+    # longest segment: a constant keeps torch.compile from specialising (recompiling) per batch,
+    # and flash's extra blocks for shorter segments exit at once.
     max_seqlen: int
     doc_ids: list[str] = field(default_factory=list)  # documents in the batch, for diagnostics
     segments: list[tuple[str, int, int]] = field(
@@ -107,7 +110,7 @@ def collate(
         segment_ids=torch.from_numpy(segment_ids),
         attention_mask=torch.from_numpy(attention_mask),
         cu_seqlens=torch.from_numpy(cu_seqlens),
-        max_seqlen=max(seq_lens) if seq_lens else max_seq_len,
+        max_seqlen=max_seq_len,
         doc_ids=doc_ids,
         segments=provenance,
         n_tokens=int(attention_mask.sum()),
