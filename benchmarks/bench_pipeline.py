@@ -41,6 +41,25 @@ def ensure_corpus(mb: int) -> str:
     return folder
 
 
+def ensure_repeated(folder: str, repeat: int) -> str:
+    """`repeat` variants of the corpus (each copy's text tagged, so exact dedup keeps them all)."""
+    if repeat <= 1:
+        return folder
+    out = f"{folder}x{repeat}"
+    if not os.path.exists(os.path.join(out, ".complete")):
+        os.makedirs(out, exist_ok=True)
+        for r in range(repeat):
+            for path in sorted(glob.glob(f"{folder}/*.jsonl.gz")):
+                name = os.path.join(out, f"r{r}-{os.path.basename(path)}")
+                with gzip.open(path) as src, gzip.open(name, "wb", compresslevel=1) as dst:
+                    for line in src:
+                        doc = json.loads(line)
+                        doc["id"], doc["text"] = f"r{r}/{doc['id']}", f"[copy {r}]\n{doc['text']}"
+                        dst.write(json.dumps(doc).encode() + b"\n")
+        open(os.path.join(out, ".complete"), "w").close()
+    return out
+
+
 def load_texts(folder: str) -> list[str]:
     return [
         json.loads(line)["text"]
@@ -123,7 +142,11 @@ def run_curate(
         "shards": {"rows_per_shard": 5000},
         # The issue's measured path: read, normalize, exact dedup, tokenize, shuffle, shards.
         "quality": {"enabled": False},
-        "dedup": {"exact": {"enabled": True}, "near": {"enabled": False}, "boilerplate": {"enabled": False}},
+        "dedup": {
+            "exact": {"enabled": True},
+            "near": {"enabled": False},
+            "boilerplate": {"enabled": False},
+        },
         "stats": {"enabled": False},
         "validation": {"enabled": False},
         "report": {"enabled": False},
@@ -159,9 +182,12 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--modes", default="multi_processing,in_memory")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="corpus variants (to test memory at larger sizes)"
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
-    folder = ensure_corpus(args.mb)
+    folder = ensure_repeated(ensure_corpus(args.mb), args.repeat)
     texts = load_texts(folder)
     mb = sum(len(t.encode()) for t in texts) / 1e6
     tok_path = ensure_tokenizer(texts)

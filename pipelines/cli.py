@@ -60,11 +60,15 @@ def cmd_report(args, _beam_args) -> int:
 
 
 def cmd_train(args, _beam_args) -> int:
-    from train import run_training
+    import train
 
-    report = run_training(
-        args.manifest, args.config, overrides=args.set, force=args.force, output=args.output
-    )
+    try:
+        report = train.run_training(
+            args.manifest, args.config, overrides=args.set, force=args.force, output=args.output
+        )
+    except (train.ConfigError, train.ManifestError) as exc:
+        print(f"curate train: {exc}", file=sys.stderr)
+        return 2
     print(
         json.dumps(
             {k: report[k] for k in report if k not in ("loss_curve", "config")},

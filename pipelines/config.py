@@ -173,6 +173,19 @@ class TrainTriggerConfig:
             return ["enabled needs config: a train YAML path"]
         if not os.path.exists(self.config):
             return [f"config {self.config!r} does not exist"]
+        if self.output and "://" in self.output:
+            return [
+                f"output {self.output!r} must be a local (or mounted) folder: training writes local files"
+            ]
+        # The train YAML and its overrides are checked now, before any curation work; the train
+        # package's config module imports no torch.
+        from importlib import import_module
+
+        train_config = import_module("train.config")
+        try:
+            train_config.load_train_config(self.config, list(self.overrides))
+        except ValueError as exc:
+            return [f"config {self.config!r}: {exc}"]
         return []
 
 
