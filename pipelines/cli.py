@@ -30,11 +30,14 @@ def _quiet_beam() -> None:
 def cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.config import load_config
     from pipelines.run import run
-    from pipelines.summary import summarize_manifest
+    from quality.report.summary import summarize_manifest
+    from transforms import fs
 
     cfg = load_config(args.config, args.set, args.input, args.output)
     manifest = run(cfg, beam_args)
-    print(summarize_manifest(manifest, cfg.run.output))
+    with fs.open_read(fs.join(cfg.run.output, "stats.json")) as fh:
+        stats = json.load(fh)
+    print(summarize_manifest(manifest, stats, cfg.run.output))
     ok = (
         manifest.get("accounting_ok") and manifest.get("validation", {}).get("success") is not False
     )
@@ -42,20 +45,13 @@ def cmd_run(args, beam_args: list[str]) -> int:
 
 
 def cmd_report(args, _beam_args) -> int:
-    from pipelines.summary import summarize_manifest
+    from quality.report import summarize
 
     path = os.path.join(args.output, "manifest.json")
     if not os.path.exists(path):
         print(f"curate report: no manifest at {path} (has the run finished?)", file=sys.stderr)
         return 2
-    with open(path) as fh:
-        manifest = json.load(fh)
-    try:
-        from quality.report import summarize
-
-        print(summarize(args.output))
-    except ImportError:
-        print(summarize_manifest(manifest, args.output))
+    print(summarize(args.output))
     return 0
 
 

@@ -46,6 +46,11 @@ def summarize(out_dir: str) -> str:
     if not manifest:
         return f"{out_dir}: no readable manifest.json (has the run finished?)"
     stats = _load(os.path.join(out_dir, manifest.get("stats") or "stats.json"))
+    return summarize_manifest(manifest, stats, out_dir)
+
+
+def summarize_manifest(manifest: dict, stats: dict, out_dir: str) -> str:
+    """The same summary from an already loaded manifest and stats (remote outputs included)."""
     acc = manifest.get("accounting") or {}
     shards, evals = manifest.get("shards") or [], manifest.get("eval_shards") or []
     tokens = sum(s.get("tokens", 0) for s in shards)
@@ -109,14 +114,27 @@ def summarize(out_dir: str) -> str:
     if evals:
         line += f", {len(evals)} eval ({sum(s.get('tokens', 0) for s in evals):,} tokens)"
     parts.append(line)
-    parts.append(_verdict(manifest.get("validation") or {}))
+    tok = manifest.get("tokenizer") or {}
+    if tok:
+        parts.append(
+            f"tokenizer: vocab {tok.get('vocab_size')}, eos {tok.get('eos_id')}, sha256 {str(tok.get('sha256', ''))[:12]}"
+        )
+    accounting = "ok" if manifest.get("accounting_ok", True) else "MISMATCH"
+    parts.append(f"accounting: {accounting}   " + _verdict(manifest.get("validation") or {}))
+    t = manifest.get("timings")
+    if t:
+        mb, total = ((acc.get("bytes") or {}).get("read", 0)) / 1e6, max(t.get("total_s", 0), 1e-9)
+        parts.append(
+            f"time: {t['total_s']:.1f}s total ({t['prepare_s']:.1f}s prepare, {t['pipeline_s']:.1f}s pipeline), "
+            f"{mb / total:.2f} MB/s, {acc.get('read', 0) / total:,.0f} docs/s read"
+        )
     paths = [f"manifest: {os.path.join(out_dir, 'manifest.json')}"]
     for label, rel in (
         ("stats", manifest.get("stats")),
         ("report", manifest.get("report") or "report/index.html"),
         ("data docs", (manifest.get("validation") or {}).get("data_docs")),
     ):
-        if rel and os.path.exists(os.path.join(out_dir, rel)):
+        if rel and ("://" in out_dir or os.path.exists(os.path.join(out_dir, rel))):
             paths.append(f"{label}: {os.path.join(out_dir, rel)}")
     parts.append("\n".join(paths))
     return "\n\n".join(parts)
