@@ -34,7 +34,10 @@ class RunConfig:
     output: str = "out/curate"  # local path or a Beam filesystem URL (gs://...)
     seed: int = 0  # drives ids for records without one, shuffling, sampling
     workers: int = 0  # local runner processes; 0 = one per core
-    running_mode: Literal["multi_processing", "multi_threading", "in_memory"] = "multi_processing"
+    # auto: in_memory below auto_process_bytes of input files, else multi_processing (measured
+    # fastest for each: worker start-up dominates small runs; see benchmarks/RESULTS.md).
+    running_mode: Literal["auto", "multi_processing", "multi_threading", "in_memory"] = "auto"
+    auto_process_bytes: int = 32 << 20
     progress: bool = True  # log progress lines during long local runs
 
     def validate(self) -> list[str]:

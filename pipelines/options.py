@@ -1,8 +1,9 @@
 """Beam pipeline options: the user's flags pass through; the local default is pinned.
 
 Without `--runner`, the pipeline runs on Beam's `FnApiRunner` (never `DirectRunner`, which first
-tries to download the Prism binary at run time), with one worker process per core in
-`multi_processing` mode (measured fastest here: see benchmarks/RESULTS.md).
+tries to download the Prism binary at run time), one worker per core; `run.running_mode: auto`
+runs small inputs in-process and larger ones with a worker process per core (each measured
+fastest for its size: see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ import os
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 
-def pipeline_options(run_cfg, beam_args: list[str] | None = None) -> PipelineOptions:
+def resolve_running_mode(run_cfg, input_bytes: int) -> str:
+    """The local runner mode: `auto` picks in_memory for small inputs, else multi_processing."""
+    if run_cfg.running_mode != "auto":
+        return run_cfg.running_mode
+    return "in_memory" if input_bytes < run_cfg.auto_process_bytes else "multi_processing"
+
+
+def pipeline_options(
+    run_cfg, beam_args: list[str] | None = None, input_bytes: int = 0
+) -> PipelineOptions:
     options = PipelineOptions(beam_args or [])
     std = options.view_as(StandardOptions)
     if not std.runner:

@@ -169,7 +169,7 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None) -> dict:
     t0 = time.time()
     plan = prepare(cfg)
     plan.started_unix, plan.prepared_unix = t0, time.time()
-    options = pipeline_options(cfg.run, beam_args)
+    options = pipeline_options(cfg.run, beam_args, input_bytes=sum(t.size for t in plan.tasks))
     with beam.Pipeline(options=options) as p:
         build_graph(p, plan)
     with fs.open_read(fs.join(plan.output, "manifest.json")) as fh:
