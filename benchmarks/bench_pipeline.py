@@ -123,9 +123,10 @@ class TreeRss:
 
 
 def run_curate(
-    folder: str, tok_path: str, mode: str, workers: int
+    folder: str, tok_path: str, mode: str, workers: int, extra: dict | None = None, tag: str = ""
 ) -> tuple[float, int, float, dict]:
-    out = os.path.join(WORK, f"out-{mode}")
+    """Runs `curate run` in a subprocess; returns (wall s, peak tree RSS, tree CPU s, manifest)."""
+    out = os.path.join(WORK, f"out-{mode}{tag}")
     cfg = {
         "run": {
             "name": f"bench-{mode}",
@@ -150,8 +151,9 @@ def run_curate(
         "stats": {"enabled": False},
         "validation": {"enabled": False},
         "report": {"enabled": False},
+        **(extra or {}),
     }
-    cfg_path = os.path.join(WORK, f"bench-{mode}.yaml")
+    cfg_path = os.path.join(WORK, f"bench-{mode}{tag}.yaml")
     with open(cfg_path, "w") as fh:
         yaml.safe_dump(cfg, fh)
     t0 = time.perf_counter()
@@ -166,6 +168,8 @@ def run_curate(
     seconds = time.perf_counter() - t0
     peak = rss.stop()
     cpu = sum(rss.cpu.values())
+    if proc.returncode == 0:
+        print(output.strip().splitlines()[-1], file=sys.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"curate run failed ({proc.returncode}):\n{output[-3000:]}")
     with open(os.path.join(out, "manifest.json")) as fh:

@@ -23,7 +23,7 @@ def _quiet_beam() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     logging.basicConfig(level=logging.INFO, format="[curate] %(message)s")
-    for name in ("apache_beam", "absl", "great_expectations"):
+    for name in ("apache_beam", "absl", "great_expectations", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
