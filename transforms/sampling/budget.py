@@ -85,6 +85,13 @@ class BudgetSelector:
         self.cap_tokens, self.cap_docs, self.entries = state
         self._compacted = len(self.entries)
 
+    @classmethod
+    def _from_state(cls, state) -> BudgetSelector:
+        """A selector rebuilt from (cap_tokens, cap_docs, compacted entries)."""
+        out = cls.__new__(cls)
+        out.__setstate__(state)
+        return out
+
     def empty_like(self) -> BudgetSelector:
         """A new, empty selector with the same caps."""
         return BudgetSelector(self.cap_tokens, self.cap_docs)

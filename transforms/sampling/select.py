@@ -27,11 +27,19 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms.sampling.budget import BudgetSelector, Entry
 from transforms.sampling.candidate import Candidate, counter, parse_candidate, source_of
 from transforms.sampling.config import SamplingConfig
 from transforms.sampling.keep_all import KeepAll
 from transforms.sampling.keys import derive_seed, log_priority_key
-from transforms.sampling.selection import OUTSIDE, GroupState, SelectionPlan, Weighed, finalize
+from transforms.sampling.selection import (
+    OUTSIDE,
+    GroupState,
+    SelectionPlan,
+    SourceTally,
+    Weighed,
+    finalize,
+)
 from transforms.sampling.weights import WeightExpression, resolve_scores
 
 __all__ = ["Candidate", "SelectDocuments", "WeighCandidates"]
@@ -96,9 +104,91 @@ class WeighCandidates(beam.DoFn):
         )
 
 
+class GroupStateCoder(beam.coders.Coder):
+    """Encodes a GroupState as primitive lists (FastPrimitivesCoder); the plan stays in the coder.
+
+    Without it Beam pickles and bz2-compresses every accumulator between the lifted combine's
+    stages (and sizes them with `objsize`): measured as most of the selection's cost.
+    """
+
+    def __init__(self, plan: SelectionPlan) -> None:
+        self._plan = plan
+        self._inner = beam.coders.FastPrimitivesCoder()
+
+    @staticmethod
+    def _selector(sel: BudgetSelector | None):
+        if sel is None:
+            return None
+        sel.compact()  # ship only what can still matter
+        entries = sel.entries
+        return (
+            sel.cap_tokens,
+            sel.cap_docs,
+            [e.neg_key for e in entries],
+            [e.doc_id for e in entries],
+            [e.n_tokens for e in entries],
+            [e.log_weight for e in entries],
+            [e.source for e in entries],
+        )
+
+    @staticmethod
+    def _unselector(state) -> BudgetSelector | None:
+        if state is None:
+            return None
+        cap_tokens, cap_docs, keys, ids, tokens, logw, sources = state
+        return BudgetSelector._from_state(
+            (
+                cap_tokens,
+                cap_docs,
+                [Entry(*e) for e in zip(keys, ids, tokens, logw, sources, strict=True)],
+            )
+        )
+
+    def encode(self, acc: GroupState) -> bytes:
+        tally = {
+            s: (
+                t.docs,
+                t.tokens,
+                t.eligible_docs,
+                t.eligible_tokens,
+                t.bad_scores,
+                t.dropped,
+                t.hist,
+            )
+            for s, t in acc.tally.items()
+        }
+        return self._inner.encode(
+            (self._selector(acc.selector), self._selector(acc.baseline), tally)
+        )
+
+    def decode(self, encoded: bytes) -> GroupState:
+        sel, base, tally = self._inner.decode(encoded)
+        acc = GroupState(self._plan)
+        acc.selector, acc.baseline = self._unselector(sel), self._unselector(base)
+        for source, (
+            docs,
+            tokens,
+            eligible_docs,
+            eligible_tokens,
+            bad,
+            dropped,
+            hist,
+        ) in tally.items():
+            acc.tally[source] = SourceTally(
+                docs, tokens, eligible_docs, eligible_tokens, bad, dict(dropped), dict(hist)
+            )
+        return acc
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
 class _GroupCombineFn(beam.CombineFn):
     def __init__(self, plan: SelectionPlan) -> None:
         self._plan = plan
+
+    def get_accumulator_coder(self):
+        return GroupStateCoder(self._plan)
 
     def create_accumulator(self) -> GroupState:
         return GroupState(self._plan)
