@@ -80,6 +80,10 @@ class Finalize(beam.DoFn):
         }
         if plan.plugins is not None:
             stats = plan.plugins.finish_stats(stats, accs)
+        audit = stats["dedup"].get("near_audit")
+        if audit:  # also as its own small file, one pair per line, for a quick look at precision
+            lines = "".join(json.dumps(a, sort_keys=True) + "\n" for a in audit)
+            fs.atomic_write_bytes(fs.join(plan.output, "dedup_audit.jsonl"), lines.encode())
         fs.atomic_write_bytes(
             fs.join(plan.output, "stats.json"), json.dumps(stats, indent=1, sort_keys=True).encode()
         )

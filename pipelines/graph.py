@@ -51,12 +51,26 @@ class RunPlan:
         return fs.join(self.output, "_tmp")
 
 
-def _make_decisions(_, losers, removed, clusters) -> Decisions:
+def _make_decisions(_, losers, removed, clusters, audit) -> Decisions:
     return Decisions(
         dup_losers={pos: kept for pos, _id, _src, kept in losers},
         removed={r.id: r for r in sorted(removed, key=lambda r: (r.id, r.stage))},
         clusters=dict(sorted(clusters)),
+        audit_ids=frozenset(i for a in audit for i in (a["a"], a["b"])),
     )
+
+
+def _exact_audit(texts, audit) -> list[dict]:
+    """The sampled near-dup pairs with exact word-5-gram Jaccard and an LCS ratio from the texts."""
+    from transforms.dedup.audit import audit_pairs
+
+    exact = {
+        (r["a"], r["b"]): r for r in audit_pairs(dict(texts), [(a["a"], a["b"]) for a in audit])
+    }
+    return [
+        {**a, **exact.get((a["a"], a["b"]), {})}
+        for a in sorted(audit, key=lambda a: (a["cluster"], a["a"], a["b"]))
+    ]
 
 
 def _size_histogram(sizes) -> dict[str, int]:
@@ -162,6 +176,9 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
                 if clusters
                 else p | "NoClusters" >> beam.Create([])
             ),
+            beam.pvalue.AsList(
+                plugins.audit if plugins.audit is not None else p | "NoAudit" >> beam.Create([])
+            ),
         )
     )
 
@@ -184,8 +201,14 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
             plugins.pool_accumulator(),
         ),
         **side,
-    ).with_outputs("candidates", "dead", "removed", "rejected", "pool", TALLY, main="runs")
+    ).with_outputs("candidates", "dead", "removed", "rejected", "pool", "audit", TALLY, main="runs")
     tallies.append(stage2[TALLY])
+    if plugins.audit is not None:
+        summaries["dedup_near_audit"] = (
+            stage2.audit
+            | "AuditTexts" >> beam.combiners.ToList()
+            | "ExactAudit" >> beam.Map(_exact_audit, beam.pvalue.AsList(plugins.audit))
+        )
     dead.append(stage2.dead)
     rejected.append(stage2.rejected)
     removed_with_text.append(stage2.removed)

@@ -18,6 +18,7 @@ class Plugins:
     def __init__(self, cfg, plan) -> None:
         self.cfg, self.plan = cfg, plan
         self._dsir = None
+        self.audit = None  # near dedup's sampled cluster pairs, once near dedup is in the graph
 
     @classmethod
     def from_config(cls, cfg, plan) -> Plugins:
@@ -98,7 +99,7 @@ class Plugins:
         )
         out = cands | "NearDedup" >> NearDedup(ncfg, self.cfg.run.seed)
         summaries["dedup_near_cluster_sizes"] = out["cluster_sizes"]
-        summaries["dedup_near_audit"] = out["audit"] | "AuditList" >> beam.combiners.ToList()
+        self.audit = out["audit"]
         return kept, [out["removed"]], [out["clusters"]]
 
     def boilerplate(self, kept, summaries: dict):

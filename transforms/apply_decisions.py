@@ -38,6 +38,7 @@ class Decisions(NamedTuple):
     dup_losers: dict[int, int]  # position -> position of the kept record with the same id
     removed: dict[str, Removal]  # id -> why it was removed
     clusters: dict[str, str]  # kept id -> its dedup cluster id
+    audit_ids: frozenset = frozenset()  # members of audited near-dup clusters (texts sent out)
 
 
 def tokrun_schema(score_columns: list[str]) -> pa.Schema:
@@ -68,7 +69,14 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
 
     stage = "tokenize"
     timed = True
-    CANDIDATES, DEAD, REMOVED, REJECTED, POOL = "candidates", "dead", "removed", "rejected", "pool"
+    CANDIDATES, DEAD, REMOVED, REJECTED, POOL, AUDIT = (
+        "candidates",
+        "dead",
+        "removed",
+        "rejected",
+        "pool",
+        "audit",
+    )
 
     def __init__(
         self,
@@ -99,6 +107,8 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         texts_col = table.column("text")
         keep_rows: list[int] = []
         for i, (pos, doc_id, source) in enumerate(zip(pos_col.tolist(), ids, sources, strict=True)):
+            if doc_id in decisions.audit_ids and pos not in decisions.dup_losers:
+                yield beam.pvalue.TaggedOutput(self.AUDIT, (doc_id, texts_col[i].as_py()))
             if pos in decisions.dup_losers:
                 meta = json.loads(metas[i])
                 text = texts_col[i].as_py()

@@ -111,6 +111,9 @@ def write_corpus(root: Path, seed: int = 7) -> dict:
     # JSONL (plain): good docs, one exact duplicate, and every line-level failure.
     lines = [json.dumps({"id": f"j{i}", "text": t}) for i, t in enumerate(good[:30])]
     lines.append(json.dumps({"id": "j-dup-content", "text": good[0]}))  # exact duplicate of j0
+    words = good[2].split()
+    words[len(words) // 2] = "zeppelin"  # one word changed: word-5-gram Jaccard ~0.9 with j2
+    lines.append(json.dumps({"id": "j-near", "text": " ".join(words)}))
     lines.append(
         json.dumps({"id": "j5", "text": "a reused id with other text " + good[40]})
     )  # duplicate id
@@ -170,7 +173,7 @@ def write_corpus(root: Path, seed: int = 7) -> dict:
             "duplicate_id": 1,
         },
         "rejected": {"too_large": 1},
-        "removed": {"exact": 1},
+        "removed": {"exact": 1, "near": 1},
     }
 
 

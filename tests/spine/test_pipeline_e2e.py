@@ -69,12 +69,17 @@ def test_outputs_explain_every_drop(fixture_run):
         for r in rows:
             counts[r[key]] = counts.get(r[key], 0) + 1
         assert counts == expected[place]
-    removed = (
-        json.loads(next((out / "removed").glob("*.jsonl")).read_text().splitlines()[0])
-        if any((out / "removed").glob("*.jsonl"))
-        else None
-    )
-    assert removed and removed["kept_id"] in ("j0", "j-dup-content")
+    removed = {
+        r["stage"]: r
+        for f in (out / "removed").glob("*.jsonl")
+        for r in map(json.loads, f.read_text().splitlines())
+    }
+    assert removed["exact"]["kept_id"] in ("j0", "j-dup-content")
+    assert {removed["near"]["id"], removed["near"]["kept_id"]} == {"j2", "j-near"}
+    assert removed["near"]["similarity"] >= 0.8
+    audit = [json.loads(line) for line in (out / "dedup_audit.jsonl").read_text().splitlines()]
+    assert [{a["a"], a["b"]} for a in audit] == [{"j2", "j-near"}]
+    assert 0.8 <= audit[0]["exact_jaccard"] < 1 and 0.9 < audit[0]["lcs_ratio"] < 1
     dup = [
         json.loads(line)
         for f in (out / "dead_letter").glob("*.jsonl")
