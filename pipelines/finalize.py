@@ -50,6 +50,7 @@ class Finalize(beam.DoFn):
             "dedup": {"exact_cluster_sizes": summaries.pop("exact_cluster_sizes", {})},
         }
         accs = summaries.pop("_accumulators", {}) or {}
+        release_filter = summaries.pop("_release_filter", None)
         for key, value in summaries.items():
             if key.startswith("dedup_"):
                 stats["dedup"][key[len("dedup_") :]] = value
@@ -70,6 +71,8 @@ class Finalize(beam.DoFn):
             "accounting": accounting,
             "accounting_ok": not problems,
             "stats": "stats.json",
+            # Pass as dedup.cross_release.previous_filter to the next release's run.
+            "bloom_filter": "bloom_filter.bin" if release_filter is not None else None,
             "report": None,
             "validation": {"success": None, "skipped": True},
             "timings": {
@@ -87,6 +90,10 @@ class Finalize(beam.DoFn):
         fs.atomic_write_bytes(
             fs.join(plan.output, "stats.json"), json.dumps(stats, indent=1, sort_keys=True).encode()
         )
+        if release_filter is not None:
+            fs.atomic_write_bytes(
+                fs.join(plan.output, "bloom_filter.bin"), release_filter.to_bytes()
+            )
         manifest = self._validate_and_report(manifest, stats)
         fs.atomic_write_bytes(
             fs.join(plan.output, "manifest.json"), json.dumps(manifest, indent=1).encode()

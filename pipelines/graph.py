@@ -153,6 +153,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
             | "ExactSizeList" >> beam.combiners.ToList()
             | "ExactHist" >> beam.Map(_size_histogram)
         )
+    plugins.release_filter(kept, summaries)
     # Boilerplate lines are counted over exact-dedup survivors (copies would inflate the counts).
     boilerplate = plugins.boilerplate(kept, summaries)
     kept, near_removed, near_clusters = plugins.near_dedup(kept, summaries)

@@ -85,6 +85,19 @@ class Plugins:
 
         return DedupFeaturizer(d, self.cfg.run.seed)
 
+    def release_filter(self, kept, summaries: dict) -> None:
+        """This release's Bloom filter of content keys (exact-dedup survivors), for the next run."""
+        ccfg = self.cfg.dedup.cross_release
+        if not ccfg.write_filter:
+            return
+        from transforms.dedup.reference import BloomUnion
+
+        summaries["_release_filter"] = (
+            kept
+            | "ReleaseKeys" >> beam.Map(lambda m: m.key)
+            | "ReleaseFilter" >> beam.CombineGlobally(BloomUnion(ccfg))
+        )
+
     # Decisions ---------------------------------------------------------------------------------
     def near_dedup(self, kept, summaries: dict):
         ncfg = self.cfg.dedup.near

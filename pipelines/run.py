@@ -39,6 +39,9 @@ RUN_OUTPUTS = (
     "tokenizer",
     "manifest.json",
     "stats.json",
+    "dedup_audit.jsonl",
+    "bloom_filter.bin",
+    "adapter",
 )
 
 

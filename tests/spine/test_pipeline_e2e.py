@@ -175,3 +175,25 @@ def test_dsir_drift_and_budget_wiring(fixture_run):
     assert set(stats["drift"]["sources"]) and stats["sampling"]["ngram_distribution"]
     table = pa.ipc.open_stream(pa.memory_map(str(tmp / "out4" / m["shards"][0]["path"]))).read_all()
     assert "dsir" in table.column_names
+
+
+def test_next_release_drops_what_this_one_saw(fixture_run):
+    tmp, corpus, _, m1 = fixture_run
+    bloom = tmp / "out1" / m1["bloom_filter"]
+    assert bloom.exists()
+    extra = {"dedup": {"cross_release": {"previous_filter": str(bloom)}}}
+    m2 = run(load_config(str(_config(tmp, corpus, "out5", extra=extra))))
+    a1, a2 = m1["accounting"], m2["accounting"]
+    assert m2["accounting_ok"]
+    # Everything release 1 kept after exact dedup (written, or removed later as a near copy) is
+    # now "already seen"; exact copies of it too.
+    assert (
+        a2["removed"]["cross_release"]
+        == a1["written"] + a1["removed"]["exact"] + a1["removed"]["near"]
+    )
+    # Release 1's duplicate-id loser was never published: with the original gone it is new.
+    assert a2["written"] == a1["dead_letter"]["duplicate_id"] == 1
+    table = pa.ipc.open_stream(
+        pa.memory_map(str(tmp / "out5" / m2["shards"][0]["path"]))
+    ).read_all()
+    assert table.column("id").to_pylist() == ["j5"]
