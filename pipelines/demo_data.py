@@ -194,7 +194,6 @@ def build_corpus(
             "docs": 0,
             "bytes": 0,
             "done": False,
-            "first_id": None,
         }
         for f in mix
     }
@@ -212,7 +211,6 @@ def build_corpus(
                     st["fh"].close()
                 st["files"].append(str(out / f"{family}-{len(st['files']):05d}.jsonl.gz"))
                 st["fh"] = gzip.open(st["files"][-1], "wb", compresslevel=1)  # noqa: SIM115 (closed below)
-            st["first_id"] = st["first_id"] or doc_id
             st["fh"].write(
                 json.dumps({"id": doc_id, "text": text}, ensure_ascii=False).encode() + b"\n"
             )
@@ -234,12 +232,19 @@ def build_corpus(
             if malformed and family == "docs":
                 for line in MALFORMED_LINES:
                     st["fh"].write(line)
-                reused = (
-                    "This record reuses the id of the first document in this file, with a text of its own, "
-                    "so the pipeline keeps the first record in input order and sends this one to the "
-                    "dead-letter output with the reason duplicate_id and the position of the kept record."
-                )
-                st["fh"].write(json.dumps({"id": st["first_id"], "text": reused}).encode() + b"\n")
+                # Two prose records under one id (a real document's id could be filtered out
+                # first on some machines): the first in input order keeps the id, the second
+                # goes to dead_letter/ as duplicate_id.
+                for what in ("first", "second"):
+                    text = (
+                        f"This is the {what} of two demo records that share one id. The pipeline keeps "
+                        "the record that comes first in input order and sends the other one to the "
+                        "dead-letter output with the reason duplicate_id, together with the position "
+                        "of the record that kept the id, so that nothing is lost without a trace."
+                    )
+                    st["fh"].write(
+                        json.dumps({"id": "docs/shared-id", "text": text}).encode() + b"\n"
+                    )
             st["fh"].close()
         written[family] = st["files"]
     if malformed:
