@@ -206,9 +206,16 @@ class Plugins:
         """Runs the Great Expectations gate and builds the HTML report (in the Finalize step)."""
         out = self.plan.output
         if self.cfg.validation.enabled and not fs.is_remote(out):
+            import dataclasses
+
             from quality.validation import validate_output
 
-            manifest["validation"] = validate_output(out, manifest, self.cfg.validation)
+            # The gate checks at least the shard policy's minimum length (shards.min_tokens).
+            vcfg = self.cfg.validation
+            vcfg = dataclasses.replace(
+                vcfg, min_tokens=max(vcfg.min_tokens, self.cfg.shards.min_tokens)
+            )
+            manifest["validation"] = validate_output(out, manifest, vcfg)
         if self.cfg.report.enabled and not fs.is_remote(out):
             from quality.report import build_report
 

@@ -161,9 +161,7 @@ def prepare(cfg: CurateConfig) -> RunPlan:
         config_sha256=cfg.sha256(),
     )
     plan.plugins = Plugins.from_config(cfg, plan)
-    plan.score_columns = (
-        plan.plugins.score_columns() if hasattr(plan.plugins, "score_columns") else []
-    )
+    plan.score_columns = plan.plugins.score_columns()
     return plan
 
 
