@@ -153,9 +153,17 @@ class ShardsConfig:
     rows_per_shard: int = 5000
     include_text: bool = False
     min_tokens: int = 1  # documents with fewer tokens (EOS included) are rejected (too_short)
+    # How shards are written: `local` = each shard reads its key range from every tokenized run
+    # (fast on one disk; shards x runs reads); `shuffle` = a GroupByKey on the shard index
+    # (shards + runs file operations; for Dataflow/Flink/Spark); `auto` = local on the embedded
+    # runner, shuffle on any other. Both write byte-identical shards.
+    write_path: str = "auto"
 
     def validate(self) -> list[str]:
-        return [] if self.rows_per_shard > 0 else ["rows_per_shard must be > 0"]
+        problems = [] if self.rows_per_shard > 0 else ["rows_per_shard must be > 0"]
+        if self.write_path not in ("auto", "local", "shuffle"):
+            problems.append(f"write_path must be auto, local or shuffle, got {self.write_path!r}")
+        return problems
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The last curation step: manifest, stats.json, validation, report; checks the accounting.
 
-Runs once, after every shard is final (its main input is the list of all shard infos). A broken
-accounting fails the run loudly after the manifest is written (for inspection).
+Runs once, after every shard is final (its main input is the list of all shard infos). Its
+inputs are typed: the merged tally, the stats sections every stage computed (dotted path ->
+value), the merged corpus accumulators, and this release's Bloom filter. A broken accounting
+fails the run loudly after the manifest is written (for inspection).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import apache_beam as beam
 
 from transforms import fs
 from transforms.accounting import Tally, accounting_from_tally, accounting_problems
+from transforms.corpus_stats import finish_stats
+from transforms.stage_output import set_section
 
 FORMAT_VERSION = 1
 
@@ -25,7 +29,7 @@ class Finalize(beam.DoFn):
     def __init__(self, plan) -> None:
         self._plan = plan
 
-    def process(self, shard_infos, tally, **summaries):
+    def process(self, shard_infos, tally, sections, accumulators, release_filter=None):
         plan, cfg = self._plan, self._plan.cfg
         t = Tally.from_state(tally)
         accounting = accounting_from_tally(t)
@@ -47,15 +51,10 @@ class Finalize(beam.DoFn):
             "worker_seconds": {
                 k: round(v, 3) for k, v in sorted(t.seconds.items())
             },  # wall time summed over workers
-            "dedup": {"exact_cluster_sizes": summaries.pop("exact_cluster_sizes", {})},
+            "dedup": {"exact_cluster_sizes": {}},
         }
-        accs = summaries.pop("_accumulators", {}) or {}
-        release_filter = summaries.pop("_release_filter", None)
-        for key, value in summaries.items():
-            if key.startswith("dedup_"):
-                stats["dedup"][key[len("dedup_") :]] = value
-            else:
-                stats[key] = value
+        for path, value in sorted(sections.items()):
+            set_section(stats, path, value)
         manifest = {
             "format_version": FORMAT_VERSION,
             "name": cfg.run.name,
@@ -65,7 +64,11 @@ class Finalize(beam.DoFn):
             "code_version": plan.code_version,
             "arrow_format": "ipc_stream",
             "tokenizer": plan.tokenizer.to_manifest("tokenizer/tokenizer.json"),
-            "schema": {"score_columns": plan.score_columns, "text": cfg.shards.include_text},
+            "schema": {
+                "score_columns": plan.score_columns,
+                "label_columns": plan.label_columns,
+                "text": cfg.shards.include_text,
+            },
             "shards": strip(shards),
             "eval_shards": strip(eval_shards),
             "accounting": accounting,
@@ -81,8 +84,7 @@ class Finalize(beam.DoFn):
                 "total_s": round(time.time() - plan.started_unix, 2),
             },
         }
-        if plan.plugins is not None:
-            stats = plan.plugins.finish_stats(stats, accs)
+        stats = finish_stats(cfg, stats, accumulators or {}, plan.dsir)
         audit = stats["dedup"].get("near_audit")
         if audit:  # also as its own small file, one pair per line, for a quick look at precision
             lines = "".join(json.dumps(a, sort_keys=True) + "\n" for a in audit)
@@ -104,5 +106,26 @@ class Finalize(beam.DoFn):
         yield {**manifest, "_output": plan.output}
 
     def _validate_and_report(self, manifest: dict, stats: dict) -> dict:
-        plugins = self._plan.plugins
-        return plugins.validate_and_report(manifest, stats) if plugins is not None else manifest
+        """The Great Expectations gate and the HTML report, on local and remote outputs alike."""
+        import dataclasses
+
+        cfg, out = self._plan.cfg, self._plan.output
+        if cfg.validation.enabled:
+            from quality.validation import validate_output
+
+            # The gate checks at least the shard policy's minimum length (shards.min_tokens).
+            vcfg = dataclasses.replace(
+                cfg.validation, min_tokens=max(cfg.validation.min_tokens, cfg.shards.min_tokens)
+            )
+            manifest["validation"] = validate_output(out, manifest, vcfg)
+        if cfg.report.enabled:
+            from quality.report import build_report
+
+            path = build_report(out, manifest, stats, cfg.report)
+            manifest["report"] = _relative(path, out)
+        return manifest
+
+
+def _relative(path: str, root: str) -> str:
+    root = root.rstrip("/") + "/"
+    return path[len(root) :] if path.startswith(root) else path

@@ -1,15 +1,20 @@
 """Assembles the curation graph from the config and a driver-prepared `RunPlan`. No algorithms here.
 
-Stage 1 (fused, parallel over read tasks): read -> normalize -> score/filter -> reference filters
--> spill runs + small DocMeta. Decisions on metadata: duplicate ids, exact dedup, near dedup,
-boilerplate lines. Stage 2 (parallel over spill runs): apply decisions, tokenize, write sorted runs.
-Then: sample -> plan shards -> write shards (parallel) -> finalize (manifest, stats, validation,
-report) -> optional training trigger. Every drop goes to a JSONL sink that also counts it.
+One chain of named stages, each a composite PTransform in its own module that hands on a typed
+`StageOutput` (main output, drops, tallies, stats sections):
+
+    read -> score -> reference filters -> spill -> dedup decisions (routed by spill run)
+    -> apply and tokenize -> sample -> plan shards -> write shards -> finalize -> train
+
+Full texts never cross a shuffle: stage 1 parks records in spill runs and emits small `DocMeta`;
+decisions are made on metadata and reach stage 2 keyed by spill run. No step gathers
+per-document data into one worker, element or side input: every gather below carries a
+`# bounded:` comment saying why it is small, and `tests/spine/test_graph_structure.py` enforces it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
@@ -17,14 +22,19 @@ import apache_beam as beam
 from pipelines.config import CurateConfig
 from transforms import fs
 from transforms.accounting import TALLY, MergeTallies
-from transforms.apply_decisions import ApplyDecisionsAndTokenize, Decisions
-from transforms.exact_dedup import ExactDedup, ResolveDuplicateIds
+from transforms.apply_decisions import ApplyAndTokenize, ApplyDecisionsAndTokenize
+from transforms.corpus_stats import pool_accumulator, writer_accumulators
+from transforms.dedup_stage import DedupDecisions
 from transforms.normalize import Normalizer
 from transforms.read_stage import ReadAndNormalize
 from transforms.readers import ReadTask
-from transforms.shards import WriteShard
+from transforms.sampling.stage import Sample
+from transforms.score import Score
+from transforms.shard_plan import PlanShards
+from transforms.shards import WriteShards
 from transforms.sinks import WriteJsonLines
 from transforms.spill import SpillRecords
+from transforms.stage_output import Funnel, StageOutput
 from transforms.text_features import MergeAccumulators
 from transforms.tokenize import BatchEncoder, TokenizerInfo
 
@@ -40,7 +50,9 @@ class RunPlan:
     tokenizer_json: str
     score_columns: list[str]
     code_version: str
-    plugins: Any = None  # pipelines.plugins.Plugins: optional stages from other packages
+    label_columns: list[str] = field(default_factory=list)  # string columns from record meta
+    dsir: Any = None  # a fitted DsirScorer when sampling.dsir is on
+    write_path: str = "local"  # shard writing: local (external sort) or shuffle (GroupByKey)
     config_dict: dict | None = None  # resolved config, computed once in the driver
     config_sha256: str = ""
     started_unix: float = 0.0  # when the driver started preparing (for the manifest's timings)
@@ -49,15 +61,6 @@ class RunPlan:
     @property
     def tmp(self) -> str:
         return fs.join(self.output, "_tmp")
-
-
-def _make_decisions(_, losers, removed, clusters, audit) -> Decisions:
-    return Decisions(
-        dup_losers={pos: kept for pos, _id, _src, kept in losers},
-        removed={r.id: r for r in sorted(removed, key=lambda r: (r.id, r.stage))},
-        clusters=dict(sorted(clusters)),
-        audit_ids=frozenset(i for a in audit for i in (a["a"], a["b"])),
-    )
 
 
 def _exact_audit(texts, audit) -> list[dict]:
@@ -73,201 +76,164 @@ def _exact_audit(texts, audit) -> list[dict]:
     ]
 
 
-def _size_histogram(sizes) -> dict[str, int]:
-    hist: dict[str, int] = {}
-    for size in sizes:
-        hist[str(size)] = hist.get(str(size), 0) + 1
-    return dict(sorted(hist.items(), key=lambda kv: int(kv[0])))
+def _tag(path: str):
+    return lambda value: (path, value)
 
 
-class _PlanShards(beam.DoFn):
-    """All (id, source, split | None) -> ShardTasks; unselected candidates are sampled_out."""
-
-    def __init__(self, seed: int, rows_per_shard: int) -> None:
-        self._seed, self._rows = seed, rows_per_shard
-
-    def process(self, rows):
-        from transforms.accounting import Tally
-        from transforms.shards import plan_shards
-
-        tally = Tally()
-        selected = []
-        for doc_id, source, split in rows:
-            if split is None:
-                tally.add("sampled_out", "", source)
-            else:
-                selected.append((doc_id, split))
-        yield beam.pvalue.TaggedOutput(TALLY, tally.to_state())
-        yield from plan_shards(selected, self._seed, self._rows)
+def _read(p, plan: RunPlan) -> StageOutput:
+    cfg = plan.cfg
+    fn = ReadAndNormalize(
+        Normalizer.from_config(cfg.normalize), cfg.input.max_doc_bytes, cfg.run.progress
+    )
+    read = (
+        p
+        | "ReadTasks" >> beam.Create(plan.tasks)
+        | "ReadAndNormalize"
+        >> beam.ParDo(fn).with_outputs(fn.DEAD, fn.REJECTED, TALLY, main="records")
+    )
+    return StageOutput(read.records, rejected=read.rejected, dead=read.dead, tally=read[TALLY])
 
 
-def _join_selection(kv):
-    doc_id, grouped = kv
-    sources, splits = list(grouped["cand"]), list(grouped["sel"])
-    return doc_id, sources[0], (splits[0] if splits else None)
+def _spill(records, plan: RunPlan) -> StageOutput:
+    d = plan.cfg.dedup
+    featurizer = None
+    if d.near.enabled or d.boilerplate.enabled:
+        from transforms.dedup.features import DedupFeaturizer
+
+        featurizer = DedupFeaturizer(d, plan.cfg.run.seed)
+    spill = records | "Spill" >> beam.ParDo(
+        SpillRecords(fs.join(plan.tmp, "spill"), featurizer)
+    ).with_outputs(SpillRecords.META, SpillRecords.RUNS, TALLY, main="unused")
+    out = StageOutput(spill.meta, tally=spill[TALLY])
+    out.runs = spill.runs
+    return out
+
+
+def _write_sinks(funnel: Funnel, out: str) -> None:
+    """Every drop written to its JSONL folder and counted."""
+    for place, parts in (
+        ("dead_letter", funnel.dead),
+        ("rejected", funnel.rejected),
+        ("removed", funnel.removed),
+    ):
+        merged = parts | f"All_{place}" >> beam.Flatten() if len(parts) > 1 else parts[0]
+        funnel.tallies.append(merged | f"Write_{place}" >> WriteJsonLines(out, place))
 
 
 def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     """Adds every stage to `p`; returns the single-element PCollection of the manifest dict."""
     from pipelines.finalize import Finalize
-    from pipelines.plugins import Plugins
 
     cfg, out = plan.cfg, plan.output
-    plugins: Plugins = plan.plugins or Plugins.from_config(cfg, plan)
-    tallies, dead, rejected, removed_with_text, summaries = [], [], [], [], {}
+    funnel = Funnel()
 
-    # Stage 1: read, normalize, score, filter, reference filters, spill.
-    read = (
-        p
-        | "ReadTasks" >> beam.Create(plan.tasks)
-        | "ReadAndNormalize"
-        >> beam.ParDo(
-            ReadAndNormalize(
-                Normalizer.from_config(cfg.normalize), cfg.input.max_doc_bytes, cfg.run.progress
-            )
-        ).with_outputs(ReadAndNormalize.DEAD, ReadAndNormalize.REJECTED, TALLY, main="records")
+    # Stage 1 (fused, parallel over read tasks): read, score, reference filters, spill.
+    records = funnel.take(_read(p, plan))
+    records = funnel.take(records | "Score" >> Score(cfg.quality, plan.dsir))
+    if cfg.dedup.cross_release.previous_filter or cfg.dedup.decontamination.eval_sets:
+        from transforms.dedup.reference import ReferenceFilters
+
+        records = funnel.take(records | "ReferenceFilters" >> ReferenceFilters(cfg.dedup))
+    spill = _spill(records, plan)
+    metas = funnel.take(spill)
+
+    # Decisions on metadata only, routed to the spill run that holds each record.
+    dedup = metas | "Dedup" >> DedupDecisions(cfg.dedup, cfg.run.seed)
+    decisions = funnel.take(dedup)
+
+    # Stage 2 (parallel over spill runs): apply the run's decisions, tokenize, write sorted runs.
+    strip = None
+    if cfg.dedup.boilerplate.enabled:
+        from transforms.dedup.rolling import strip_boilerplate
+
+        strip = strip_boilerplate
+    apply_fn = ApplyDecisionsAndTokenize(
+        fs.join(plan.tmp, "tokenized"),
+        BatchEncoder(plan.tokenizer_json, plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None),
+        cfg.run.seed,
+        plan.score_columns,
+        cfg.shards.min_tokens,
+        cfg.tokenizer.batch_size,
+        strip,
+        pool_accumulator(plan.dsir),
+        plan.label_columns,
     )
-    records = read.records
-    dead.append(read.dead)
-    rejected.append(read.rejected)
-    tallies.append(read[TALLY])
-    records = plugins.score(records, rejected, summaries)
-    records = plugins.reference_filters(records, removed_with_text, summaries)
-
-    spill = records | "Spill" >> beam.ParDo(
-        SpillRecords(fs.join(plan.tmp, "spill"), plugins.featurizer())
-    ).with_outputs(SpillRecords.META, SpillRecords.RUNS, TALLY, main="unused")
-    tallies.append(spill[TALLY])
-
-    # Decisions on metadata only.
-    ids = spill.meta | "DuplicateIds" >> ResolveDuplicateIds()
-    kept, removals, clusters = ids["kept"], [], []
-    if cfg.dedup.exact.enabled:
-        exact = kept | "ExactDedup" >> ExactDedup(cfg.dedup.exact.keep)
-        kept = exact["kept"]
-        removals.append(exact["removed"])
-        clusters.append(exact["clusters"] | "ExactClusterIds" >> beam.Map(lambda t: (t[0], t[1])))
-        summaries["exact_cluster_sizes"] = (
-            exact["clusters"]
-            | "ExactSizes" >> beam.Map(lambda t: t[2])
-            | "ExactSizeList" >> beam.combiners.ToList()
-            | "ExactHist" >> beam.Map(_size_histogram)
-        )
-    plugins.release_filter(kept, summaries)
-    # Boilerplate lines are counted over exact-dedup survivors (copies would inflate the counts).
-    boilerplate = plugins.boilerplate(kept, summaries)
-    kept, near_removed, near_clusters = plugins.near_dedup(kept, summaries)
-    removals += near_removed
-    clusters += near_clusters
-
-    decisions = (
-        p
-        | "DecisionsSeed" >> beam.Create([None])
-        | "Decisions"
-        >> beam.Map(
-            _make_decisions,
-            beam.pvalue.AsList(ids["losers"]),
-            beam.pvalue.AsList(
-                removals | "AllRemovals" >> beam.Flatten()
-                if removals
-                else p | "NoRemovals" >> beam.Create([])
-            ),
-            beam.pvalue.AsList(
-                clusters | "AllClusters" >> beam.Flatten()
-                if clusters
-                else p | "NoClusters" >> beam.Create([])
-            ),
-            beam.pvalue.AsList(
-                plugins.audit if plugins.audit is not None else p | "NoAudit" >> beam.Create([])
-            ),
-        )
-    )
-
-    # Stage 2: apply decisions, tokenize, write key-sorted runs.
-    encoder = BatchEncoder(
-        plan.tokenizer_json, plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None
-    )
-    side = {"decisions": beam.pvalue.AsSingleton(decisions)}
-    if boilerplate is not None:
-        side["boilerplate"] = beam.pvalue.AsSingleton(boilerplate)
-    stage2 = spill.runs | "ApplyAndTokenize" >> beam.ParDo(
-        ApplyDecisionsAndTokenize(
-            fs.join(plan.tmp, "tokenized"),
-            encoder,
-            cfg.run.seed,
-            plan.score_columns,
-            cfg.shards.min_tokens,
-            cfg.tokenizer.batch_size,
-            plugins.strip_boilerplate(),
-            plugins.pool_accumulator(),
-        ),
-        **side,
-    ).with_outputs("candidates", "dead", "removed", "rejected", "pool", "audit", TALLY, main="runs")
-    tallies.append(stage2[TALLY])
-    if plugins.audit is not None:
-        summaries["dedup_near_audit"] = (
-            stage2.audit
+    tokenized = {
+        "runs": spill.runs,
+        "decisions": decisions,
+        "boilerplate": dedup.boilerplate,
+    } | "ApplyAndTokenize" >> ApplyAndTokenize(apply_fn)
+    runs = funnel.take(tokenized)
+    if dedup.audit is not None:
+        funnel.sections["dedup.near_audit"] = (
+            tokenized.audit
+            # bounded: texts of the audited sample (dedup.near.audit_clusters clusters, 6 each)
             | "AuditTexts" >> beam.combiners.ToList()
-            | "ExactAudit" >> beam.Map(_exact_audit, beam.pvalue.AsList(plugins.audit))
+            # bounded: the same audited sample's pairs
+            | "ExactAudit" >> beam.Map(_exact_audit, beam.pvalue.AsList(dedup.audit))
         )
-    dead.append(stage2.dead)
-    rejected.append(stage2.rejected)
-    removed_with_text.append(stage2.removed)
+    _write_sinks(funnel, out)
 
-    # Sinks: every drop written and counted.
-    for place, parts in (
-        ("dead_letter", dead),
-        ("rejected", rejected),
-        ("removed", removed_with_text),
-    ):
-        merged = parts | f"All_{place}" >> beam.Flatten() if len(parts) > 1 else parts[0]
-        tallies.append(merged | f"Write_{place}" >> WriteJsonLines(out, place))
+    # Sample, plan shards from bounded aggregates, write shards.
+    fates = funnel.take(tokenized.candidates | "Sample" >> Sample(cfg.sampling, cfg.run.seed))
+    plan_out = fates | "PlanShards" >> PlanShards(cfg.run.seed, cfg.shards.rows_per_shard)
+    funnel.tallies.append(plan_out["tally"])
+    release = cfg.dedup.cross_release
+    written = {"assignments": plan_out["assignments"], "runs": runs} | "WriteShards" >> WriteShards(
+        out,
+        plan.write_path,
+        plan.score_columns,
+        cfg.shards.include_text,
+        writer_accumulators(cfg, plan.tokenizer.vocab_size, plan.dsir),
+        plan.label_columns,
+        emit_keys=release.write_filter,
+    )
+    funnel.tallies.append(written["tally"])
 
-    # Sampling, shard planning, shard writing.
-    selected = plugins.select(stage2.candidates, summaries)
-    joined = (
-        {
-            "cand": stage2.candidates | "CandSource" >> beam.Map(lambda c: (c[0], c[1])),
-            "sel": selected,
-        }
-        | "JoinSelection" >> beam.CoGroupByKey()
-        | "Fate" >> beam.Map(_join_selection)
-        | "AllFates" >> beam.combiners.ToList()
-    )
-    planned = joined | "PlanShards" >> beam.ParDo(
-        _PlanShards(cfg.run.seed, cfg.shards.rows_per_shard)
-    ).with_outputs(TALLY, main="tasks")
-    tallies.append(planned[TALLY])
-    written = (
-        planned.tasks
-        | "SpreadShards" >> beam.Reshuffle()
-        | "WriteShards"
-        >> beam.ParDo(
-            WriteShard(
-                out, plan.score_columns, cfg.shards.include_text, plugins.writer_accumulators()
-            ),
-            runs=beam.pvalue.AsList(stage2.runs),
-        ).with_outputs(WriteShard.STATS, TALLY, main="infos")
-    )
-    tallies.append(written[TALLY])
-    merged = (
-        (written.stats, stage2.pool | "PoolKey" >> beam.Map(lambda acc: ("pool", acc)))
+    # Finalize: typed inputs, each bounded.
+    side = {}
+    if release.write_filter:
+        from transforms.dedup.reference import BloomUnion
+
+        # Only documents written to this release's shards (train and eval) enter its filter.
+        side["release_filter"] = beam.pvalue.AsSingleton(
+            written["keys"]
+            # bounded: a fixed-size Bloom filter bit array
+            | "ReleaseFilter" >> beam.CombineGlobally(BloomUnion(release))
+        )
+    accumulators = (
+        (written["stats"], tokenized.pool | "PoolKey" >> beam.Map(lambda acc: ("pool", acc)))
         | "AllAccumulators" >> beam.Flatten()
         | "MergeAccumulators" >> beam.CombinePerKey(MergeAccumulators())
+        # bounded: one fixed-size sketch per accumulator name
         | "AccumulatorDict" >> beam.combiners.ToDict()
     )
-    summaries["_accumulators"] = merged
-
+    sections = (
+        [pc | f"Tag_{path}" >> beam.Map(_tag(path)) for path, pc in funnel.sections.items()]
+        or [p | "NoSections" >> beam.Create([])]
+    ) | "AllSections" >> beam.Flatten()
     tally = (
-        tallies
+        funnel.tallies
         | "AllTallies" >> beam.Flatten()
+        # bounded: counts per (place, reason, source)
         | "MergeTallies" >> beam.CombineGlobally(MergeTallies())
     )
-    side_summaries = {k: beam.pvalue.AsSingleton(v) for k, v in summaries.items()}
     manifest = (
-        written.infos
+        written["infos"]
+        # bounded: one ~200-byte entry per shard, which the manifest lists anyway
         | "ShardList" >> beam.combiners.ToList()
         | "Finalize"
-        >> beam.ParDo(Finalize(plan), tally=beam.pvalue.AsSingleton(tally), **side_summaries)
+        >> beam.ParDo(
+            Finalize(plan),
+            # bounded: the merged tally, one entry per stats section, one sketch per name
+            tally=beam.pvalue.AsSingleton(tally),
+            sections=beam.pvalue.AsDict(sections),
+            accumulators=beam.pvalue.AsSingleton(accumulators),
+            **side,
+        )
     )
-    return plugins.train_trigger(manifest)
+    if cfg.train.enabled:
+        from pipelines.trigger import TrainAfterShards
+
+        manifest = manifest | "Train" >> TrainAfterShards(cfg.train)
+    return manifest

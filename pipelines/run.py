@@ -147,22 +147,54 @@ def prepare(cfg: CurateConfig) -> RunPlan:
         )
     with open(tok_path, encoding="utf-8") as fh:
         tokenizer_json = fh.read()
-    from pipelines.plugins import Plugins
-
     plan = RunPlan(
         cfg,
         output,
         tasks,
         info,
         tokenizer_json,
-        [],
+        score_columns(cfg),
         code_version(),
+        label_columns=label_columns(cfg),
         config_dict=cfg.to_dict(),
         config_sha256=cfg.sha256(),
     )
-    plan.plugins = Plugins.from_config(cfg, plan)
-    plan.score_columns = plan.plugins.score_columns()
+    if cfg.sampling.dsir.enabled:
+        plan.dsir = fit_dsir(cfg, tasks)
     return plan
+    return plan
+
+
+def score_columns(cfg: CurateConfig) -> list[str]:
+    """Float32 score columns of the shards (fixed for a config)."""
+    cols: list[str] = []
+    if cfg.quality.enabled:
+        from transforms.score import score_columns as quality_columns
+
+        cols += quality_columns(cfg.quality)
+    if cfg.sampling.dsir.enabled and "dsir" not in cols:
+        cols.append("dsir")
+    return cols
+
+
+def label_columns(cfg: CurateConfig) -> list[str]:
+    """String columns of the shards taken from record meta (fixed for a config)."""
+    cols: list[str] = []
+    if cfg.dedup.decontamination.eval_sets and cfg.dedup.decontamination.action == "flag":
+        cols.append("decontam")  # the eval sets a kept document shares 13-grams with
+    return cols
+
+
+def fit_dsir(cfg: CurateConfig, tasks):
+    """DSIR models fitted in the driver: target sample from config, raw sample from the input."""
+    from transforms.sampling.targets import fit_dsir_scorer
+
+    dcfg = cfg.sampling.dsir
+    raw = sample_texts(
+        tasks, Normalizer.from_config(cfg.normalize), dcfg.raw_sample_docs, 256 << 20
+    )
+    scorer, _ = fit_dsir_scorer(dcfg, raw)
+    return scorer
 
 
 def run(cfg: CurateConfig, beam_args: list[str] | None = None) -> dict:
@@ -171,6 +203,13 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None) -> dict:
     plan = prepare(cfg)
     plan.started_unix, plan.prepared_unix = t0, time.time()
     options = pipeline_options(cfg.run, beam_args, input_bytes=sum(t.size for t in plan.tasks))
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from transforms.shards import choose_write_path
+
+    plan.write_path = choose_write_path(
+        cfg.shards.write_path, options.view_as(StandardOptions).runner
+    )
     with beam.Pipeline(options=options) as p:
         build_graph(p, plan)
     with fs.open_read(fs.join(plan.output, "manifest.json")) as fh:

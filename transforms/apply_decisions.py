@@ -1,6 +1,7 @@
 """Stage 2: re-read spilled records, apply the corpus-wide decisions, tokenize, write sorted runs.
 
-Per spill run (one element), with the decisions as side inputs:
+Per spill run (one element), joined with that run's own decisions by key (`DecisionsByRun`), so
+no worker ever holds the decisions of the whole corpus:
 - records that lost a duplicate-id contest -> dead_letter (duplicate_id), found by position;
 - records removed by exact/near dedup -> removed/ (with text), found by id;
 - survivors: boilerplate lines stripped (when enabled), tokenized in batches, too-short ones
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -20,10 +22,11 @@ import numpy as np
 import pyarrow as pa
 
 from transforms import fs
-from transforms.accounting import TallyingDoFn
+from transforms.accounting import TALLY, TallyingDoFn
 from transforms.hashing import shuffle_key
 from transforms.record import DeadLetter, Record, Rejection, Removal
 from transforms.spill import read_run
+from transforms.stage_output import StageOutput
 
 
 class TokRun(NamedTuple):
@@ -33,15 +36,36 @@ class TokRun(NamedTuple):
 
 
 class Decisions(NamedTuple):
-    """Side input: what happens to non-surviving records, and cluster ids of kept ones."""
+    """One spill run's decisions: what happens to its non-surviving records, cluster ids of kept ones."""
 
     dup_losers: dict[int, int]  # position -> position of the kept record with the same id
     removed: dict[str, Removal]  # id -> why it was removed
     clusters: dict[str, str]  # kept id -> its dedup cluster id
     audit_ids: frozenset = frozenset()  # members of audited near-dup clusters (texts sent out)
 
+    @classmethod
+    def from_items(cls, items) -> Decisions:
+        """From `decision_items` tuples: ("dup", pos, kept_pos), ("removed", id, Removal),
+        ("cluster", id, cluster_id), ("audit", id, None). Order-independent."""
+        dup, removed, clusters, audit = {}, {}, {}, set()
+        for kind, key, value in items:
+            if kind == "dup":
+                dup[key] = value
+            elif kind == "removed":
+                # One removal per id: exact and near see disjoint ids; keep the first by stage.
+                if key not in removed or value.stage < removed[key].stage:
+                    removed[key] = value
+            elif kind == "cluster":
+                if key not in clusters or value < clusters[key]:
+                    clusters[key] = value
+            elif kind == "audit":
+                audit.add(key)
+            else:
+                raise ValueError(f"unknown decision kind {kind!r}")
+        return cls(dup, removed, clusters, frozenset(audit))
 
-def tokrun_schema(score_columns: list[str]) -> pa.Schema:
+
+def tokrun_schema(score_columns: list[str], label_columns: list[str] = ()) -> pa.Schema:
     return pa.schema(
         [
             ("key", pa.int64()),
@@ -51,8 +75,30 @@ def tokrun_schema(score_columns: list[str]) -> pa.Schema:
             ("n_tokens", pa.int32()),
         ]
         + [(c, pa.float32()) for c in score_columns]
-        + [("dedup_cluster", pa.string()), ("text", pa.large_string())]
+        + [(c, pa.string()) for c in label_columns]
+        + [
+            ("dedup_cluster", pa.string()),
+            ("text", pa.large_string()),
+            # The content key of the spilled text: the published documents' keys feed this
+            # release's Bloom filter (the shards never store it).
+            ("content_key", pa.binary(16)),
+        ]
     )
+
+
+def label_value(meta: dict, name: str) -> str:
+    """A string label column's value from a record's meta ("" when absent).
+
+    A dict (e.g. decontam_hits: {eval set: n-gram hits}) becomes its sorted keys joined by ",".
+    """
+    value = meta.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ",".join(sorted(value))
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _score(meta: dict, name: str) -> float:
@@ -65,7 +111,11 @@ def _score(meta: dict, name: str) -> float:
 
 
 class ApplyDecisionsAndTokenize(TallyingDoFn):
-    """SpillRun -> TokRun (main) + candidates / dead / removed / rejected tagged outputs."""
+    """(run key, {"run": [SpillRun], "decisions": [item...]}) -> TokRun (main) + tagged outputs.
+
+    Tagged outputs: candidates (id, source, n_tokens, scores, tokrun path), dead, removed
+    (Removal, text), rejected, pool (diagnostic accumulator), audit (id, text).
+    """
 
     stage = "tokenize"
     timed = True
@@ -88,23 +138,37 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         batch_size: int,
         strip_boilerplate=None,
         pool_factory=None,
+        label_columns: list[str] = (),
     ) -> None:
         self._dir = run_dir
         self._encoder = encoder
         self._seed = seed
         self._scores = list(score_columns)
+        self._labels = list(label_columns)
         self._min_tokens = min_tokens
         self._batch = batch_size
         self._strip = strip_boilerplate  # callable(text, hashes) -> (text, n_removed) or None
         self._pool_factory = pool_factory  # accumulator over every candidate's text (diagnostics)
 
-    def process(self, run, decisions: Decisions, boilerplate=None):
+    def process(self, keyed, boilerplate=None):
+        _, grouped = keyed
+        runs = list(grouped["run"])
+        if not runs:  # decisions about a run that does not exist: a bug upstream
+            raise RuntimeError(f"decisions for an unknown spill run {keyed[0]!r}")
+        decisions = Decisions.from_items(grouped["decisions"])
+        for run in runs:
+            yield from self._process_run(run, decisions, boilerplate)
+
+    def _process_run(self, run, decisions: Decisions, boilerplate):
+        from transforms.hashing import content_key
+
         table = read_run(run.path)
         pos_col = table.column("pos").to_numpy()
         ids = table.column("id").to_pylist()
         sources = table.column("source").to_pylist()
         metas = table.column("meta").to_pylist()
         texts_col = table.column("text")
+        out_path = fs.join(self._dir, f"tokrun-{uuid.uuid4().hex}.arrow")
         keep_rows: list[int] = []
         for i, (pos, doc_id, source) in enumerate(zip(pos_col.tolist(), ids, sources, strict=True)):
             if doc_id in decisions.audit_ids and pos not in decisions.dup_losers:
@@ -131,15 +195,26 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             keep_rows.append(i)
         # Survivors: boilerplate, then tokenize in batches.
         out_cols: dict[str, list] = {
-            k: [] for k in ("key", "id", "source", "input_ids", "n_tokens", "dedup_cluster", "text")
+            k: []
+            for k in (
+                "key",
+                "id",
+                "source",
+                "input_ids",
+                "n_tokens",
+                "dedup_cluster",
+                "text",
+                "content_key",
+            )
         }
-        for c in self._scores:
+        for c in self._scores + self._labels:
             out_cols[c] = []
         for start in range(0, len(keep_rows), self._batch):
             rows = keep_rows[start : start + self._batch]
-            batch_texts, batch_rows = [], []
+            batch_texts, batch_rows, batch_keys = [], [], []
             for i in rows:
-                text = texts_col[i].as_py()
+                original = texts_col[i].as_py()
+                text = original
                 if self._strip is not None and boilerplate is not None and len(boilerplate):
                     text, n_lines = self._strip(text, boilerplate)
                     if n_lines:
@@ -149,7 +224,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                         yield beam.pvalue.TaggedOutput(
                             self.REJECTED,
                             Rejection(
-                                Record(ids[i], texts_col[i].as_py(), sources[i], meta),
+                                Record(ids[i], original, sources[i], meta),
                                 "empty_after_boilerplate",
                                 "",
                             ),
@@ -157,8 +232,13 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                         continue
                 batch_texts.append(text)
                 batch_rows.append(i)
-            for i, text, tokens in zip(
-                batch_rows, batch_texts, self._encoder.encode(batch_texts), strict=True
+                batch_keys.append(content_key(original))
+            for i, text, ckey, tokens in zip(
+                batch_rows,
+                batch_texts,
+                batch_keys,
+                self._encoder.encode(batch_texts),
+                strict=True,
             ):
                 meta = json.loads(metas[i])
                 if len(tokens) < self._min_tokens:
@@ -182,22 +262,25 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 out_cols["n_tokens"].append(len(tokens))
                 out_cols["dedup_cluster"].append(decisions.clusters.get(ids[i], ""))
                 out_cols["text"].append(text)
+                out_cols["content_key"].append(ckey)
                 for c in self._scores:
                     out_cols[c].append(scores[c])
+                for c in self._labels:
+                    out_cols[c].append(label_value(meta, c))
                 self.count("tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass")))
                 self.count("tokens", "", sources[i], n=len(tokens))
                 yield beam.pvalue.TaggedOutput(
-                    self.CANDIDATES, (ids[i], sources[i], len(tokens), scores)
+                    self.CANDIDATES, (ids[i], sources[i], len(tokens), scores, out_path)
                 )
         if out_cols["id"]:
             if self._pool_factory is not None:
                 pool = self._pool_factory()
                 pool.add_table(pa.table({"source": out_cols["source"], "text": out_cols["text"]}))
                 yield beam.pvalue.TaggedOutput(self.POOL, pool)
-            yield self._write(out_cols)
+            yield self._write(out_cols, out_path)
 
-    def _write(self, cols: dict[str, list]) -> TokRun:
-        schema = tokrun_schema(self._scores)
+    def _write(self, cols: dict[str, list], path: str) -> TokRun:
+        schema = tokrun_schema(self._scores, self._labels)
         order = np.lexsort(
             (np.array(cols["id"], dtype=object), np.array(cols["key"], dtype=np.int64))
         )
@@ -221,9 +304,67 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 col = cols[field.name]
                 arrays.append(pa.array([col[i] for i in order], field.type))
         table = pa.Table.from_arrays(arrays, schema=schema)
-        path = fs.join(self._dir, f"tokrun-{uuid.uuid4().hex}.arrow")
         tmp = fs.temp_name(path)
         with fs.open_write(tmp) as fh, pa.ipc.new_file(fh, schema) as writer:
             writer.write_table(table, max_chunksize=8192)
         fs.rename(tmp, path)
         return TokRun(path, table.num_rows, int(lengths.sum()))
+
+
+@dataclass
+class TokenizeOutcome(StageOutput):
+    candidates: beam.PCollection | None = None  # (id, source, n_tokens, scores, tokrun path)
+    pool: beam.PCollection | None = None  # diagnostic accumulators over every candidate
+    audit: beam.PCollection | None = None  # (id, text) of audited near-dup members
+
+
+def _run_by_key(run):
+    return run.key, run
+
+
+class ApplyAndTokenize(beam.PTransform):
+    """Stage 2: spill runs + their routed decisions -> tokenized runs (`TokenizeOutcome`).
+
+    Each spill run is grouped with its own decisions (`CoGroupByKey` on the run key), so a
+    worker holds one run's decisions at a time. The boilerplate line hashes are the only side
+    input (bounded: lines shared by more than `min_docs` documents).
+    """
+
+    def __init__(self, fn: ApplyDecisionsAndTokenize) -> None:
+        super().__init__()
+        self._fn = fn
+
+    def expand(self, parts: dict):
+        side = {}
+        if parts.get("boilerplate") is not None:
+            # bounded: hashes of lines found in more than dedup.boilerplate.min_docs documents
+            side["boilerplate"] = beam.pvalue.AsSingleton(parts["boilerplate"])
+        fn = ApplyDecisionsAndTokenize
+        out = (
+            {
+                "run": parts["runs"] | "KeyRuns" >> beam.Map(_run_by_key),
+                "decisions": parts["decisions"],
+            }
+            | "JoinRunDecisions" >> beam.CoGroupByKey()
+            | "Apply"
+            >> beam.ParDo(self._fn, **side).with_outputs(
+                fn.CANDIDATES,
+                fn.DEAD,
+                fn.REMOVED,
+                fn.REJECTED,
+                fn.POOL,
+                fn.AUDIT,
+                TALLY,
+                main="runs",
+            )
+        )
+        return TokenizeOutcome(
+            out.runs,
+            rejected=out[fn.REJECTED],
+            removed=out[fn.REMOVED],
+            dead=out[fn.DEAD],
+            tally=out[TALLY],
+            candidates=out[fn.CANDIDATES],
+            pool=out[fn.POOL],
+            audit=out[fn.AUDIT],
+        )

@@ -25,6 +25,29 @@ KEEP_RULES: dict[str, Callable[[DocMeta], tuple]] = {
 }
 
 
+def near_rank(keep: str) -> Callable[[DocMeta], tuple]:
+    """Near dedup's keep priority for the same `keep` rule (larger wins, ties by smaller id)."""
+    if keep not in KEEP_RULES:
+        raise ValueError(f"keep must be one of {sorted(KEEP_RULES)}, got {keep!r}")
+    if keep == "quality":
+        return _rank_quality
+    if keep == "longest":
+        return _rank_longest
+    return _rank_first_id
+
+
+def _rank_quality(m: DocMeta) -> tuple:
+    return (m.quality, m.n_chars)
+
+
+def _rank_longest(m: DocMeta) -> tuple:
+    return (m.n_chars,)
+
+
+def _rank_first_id(m: DocMeta) -> tuple:
+    return ()  # every member ties: the smallest id is kept, as exact dedup's first_id does
+
+
 def exact_cluster_id(key: bytes) -> str:
     return "exact:" + key.hex()[:16]
 
@@ -37,11 +60,13 @@ class _PickFirstPosition(beam.DoFn):
         metas = sorted(metas, key=lambda m: m.pos)
         yield metas[0]
         for m in metas[1:]:
-            yield beam.pvalue.TaggedOutput(self.LOSERS, (m.pos, m.id, m.source, metas[0].pos))
+            yield beam.pvalue.TaggedOutput(
+                self.LOSERS, (m.pos, m.id, m.source, metas[0].pos, m.run)
+            )
 
 
 class ResolveDuplicateIds(beam.PTransform):
-    """DocMeta -> {"kept": DocMeta with unique ids, "losers": (pos, id, source, kept_pos)}."""
+    """DocMeta -> {"kept": DocMeta with unique ids, "losers": (pos, id, source, kept_pos, run)}."""
 
     def expand(self, metas):
         out = (
@@ -96,3 +121,24 @@ class ExactDedup(beam.PTransform):
             )
         )
         return {"kept": out.kept, "removed": out.removed, "clusters": out.clusters}
+
+
+class SizeHistogram(beam.CombineFn):
+    """Cluster sizes -> {"size": number of clusters}; bounded by the number of distinct sizes."""
+
+    def create_accumulator(self) -> dict:
+        return {}
+
+    def add_input(self, acc: dict, size: int) -> dict:
+        acc[int(size)] = acc.get(int(size), 0) + 1
+        return acc
+
+    def merge_accumulators(self, accs) -> dict:
+        out: dict = {}
+        for acc in accs:
+            for size, n in acc.items():
+                out[size] = out.get(size, 0) + n
+        return out
+
+    def extract_output(self, acc: dict) -> dict[str, int]:
+        return {str(size): acc[size] for size in sorted(acc)}

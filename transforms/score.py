@@ -131,3 +131,33 @@ class ScoreAndFilter(beam.PTransform):
         )
         summary = scored[_SUMMARY] | "Summary" >> beam.CombineGlobally(_MergeSummaries(cfg))
         return {"records": scored.records, "rejected": scored[_REJECTED], "summary": summary}
+
+
+class Score(beam.PTransform):
+    """Stage: quality scoring and filtering, then DSIR weights; -> `StageOutput`.
+
+    Args:
+        cfg: the quality config section (scoring is skipped when not enabled).
+        dsir_scorer: a fitted `DsirScorer` when `sampling.dsir` is on, else None.
+    """
+
+    def __init__(self, cfg: QualityConfig, dsir_scorer=None) -> None:
+        super().__init__()
+        self._cfg, self._dsir = cfg, dsir_scorer
+
+    def expand(self, records):
+        from transforms.stage_output import StageOutput
+
+        out = StageOutput(records)
+        if self._cfg.enabled:
+            scored = records | "Quality" >> ScoreAndFilter(self._cfg)
+            out = StageOutput(
+                scored["records"],
+                rejected=scored["rejected"],
+                sections={"quality_summary": scored["summary"]},
+            )
+        if self._dsir is not None:
+            from transforms.sampling.text_transforms import ScoreDsir
+
+            out.main = out.main | "Dsir" >> ScoreDsir(self._dsir)
+        return out

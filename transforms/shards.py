@@ -1,14 +1,24 @@
-"""Globally shuffled Arrow shards: an external sort by a seeded key, cut into exact-size shards.
+"""Globally shuffled Arrow shards: exact-size shards in seeded-key order, written two ways.
 
-Every selected document has a key = seeded hash of its id. The tokenized runs are each sorted by
-key; `plan_shards` sorts the selected keys (small: ids only) and cuts them every
-`rows_per_shard`; each `ShardTask` then reads its key range from every run (memory-mapped,
-binary search), keeps its own ids, and writes one shard. Shard contents depend only on the set
-of selected documents and the seed: never on workers, bundles or run files.
+Every selected document has a key = seeded hash of its id; `transforms.shard_plan.PlanShards`
+assigns each one a (split, shard index) from bounded aggregates. The tokenized runs are each
+sorted by key. Two writers produce byte-identical shards (both sort a shard's rows by (key, id)
+and write them with the same code):
 
-Shards are Arrow IPC *stream* files (`datasets.Dataset.from_file` reads only that format;
-pyarrow reads them zero-copy with `pa.ipc.open_stream(pa.memory_map(path))`), written to a
-temporary name and renamed, so a crashed run never leaves a half shard under a final name.
+- **local** (the embedded FnApiRunner): the assignments are grouped per shard into a
+  `ShardTask` (at most `rows_per_shard` ids) and each shard task reads its key range from every
+  run (memory-mapped, binary search): shards x runs range reads, cheap on a local disk, and no
+  row data crosses a shuffle (the local runner would hold it in memory).
+- **shuffle** (Dataflow, Flink, Spark): the assignments are grouped per tokenized run; each run
+  is read once and its selected rows go, as small Arrow slices, through a GroupByKey on the
+  shard index; each shard is written once: shards + runs file operations, and the runner's
+  shuffle service moves the bytes.
+
+Shard contents depend only on the set of selected documents and the seed: never on workers,
+bundles or run files. Shards are Arrow IPC *stream* files (`datasets.Dataset.from_file` reads
+only that format; pyarrow reads them zero-copy with `pa.ipc.open_stream(pa.memory_map(path))`),
+written to a temporary name and renamed, so a crashed run never leaves a half shard under a
+final name.
 """
 
 from __future__ import annotations
@@ -16,14 +26,25 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import fs
-from transforms.accounting import TallyingDoFn
+from transforms.accounting import TALLY, TallyingDoFn
 from transforms.hashing import shuffle_key
 from transforms.spill import read_run
+
+LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
+
+def choose_write_path(setting: str, runner: str | None) -> str:
+    """`shards.write_path`: auto = local external sort on the embedded runner, else shuffle."""
+    if setting != "auto":
+        return setting
+    name = (runner or "FnApiRunner").rsplit(".", 1)[-1]
+    return "local" if name in LOCAL_RUNNERS else "shuffle"
 
 
 class ShardTask(NamedTuple):
@@ -35,7 +56,10 @@ class ShardTask(NamedTuple):
 
 
 def plan_shards(selected: list[tuple[str, str]], seed: int, rows_per_shard: int) -> list[ShardTask]:
-    """(id, split) pairs -> shard tasks of exactly `rows_per_shard` rows (the last may be short)."""
+    """(id, split) pairs -> shard tasks of exactly `rows_per_shard` rows (the last may be short).
+
+    The in-memory reference of `PlanShards` (tests compare the two).
+    """
     tasks: list[ShardTask] = []
     for split in sorted({s for _, s in selected}):
         keyed = sorted((shuffle_key(doc_id, seed), doc_id) for doc_id, s in selected if s == split)
@@ -45,7 +69,9 @@ def plan_shards(selected: list[tuple[str, str]], seed: int, rows_per_shard: int)
     return tasks
 
 
-def shard_schema(score_columns: list[str], include_text: bool) -> pa.Schema:
+def shard_schema(
+    score_columns: list[str], include_text: bool, label_columns: list[str] = ()
+) -> pa.Schema:
     fields = [
         ("id", pa.string()),
         ("source", pa.string()),
@@ -53,6 +79,7 @@ def shard_schema(score_columns: list[str], include_text: bool) -> pa.Schema:
         ("n_tokens", pa.int32()),
     ]
     fields += [(c, pa.float32()) for c in score_columns]
+    fields += [(c, pa.string()) for c in label_columns]
     fields += [("dedup_cluster", pa.string())]
     if include_text:
         fields.append(("text", pa.large_string()))
@@ -86,26 +113,38 @@ def gather_shard_rows(task: ShardTask, run_paths: list[str]) -> pa.Table:
     return rows
 
 
-class WriteShard(TallyingDoFn):
-    """ShardTask -> shard info dict (main) + (name, accumulator) pairs on the "stats" output."""
+def _task_of(keyed) -> ShardTask:
+    (split, index), members = keyed
+    members = sorted(members)
+    return ShardTask(split, index, [m[1] for m in members], members[0][0], members[-1][0])
+
+
+class _ShardWriterFn(TallyingDoFn):
+    """Writes one shard's rows; counts them; feeds the accumulators; emits published keys."""
 
     stage = "shards"
     timed = True
-    STATS = "stats"
+    STATS, KEYS = "stats", "keys"
 
     def __init__(
-        self, output: str, score_columns: list[str], include_text: bool, accumulators=None
+        self,
+        output: str,
+        score_columns: list[str],
+        include_text: bool,
+        accumulators=None,
+        label_columns: list[str] = (),
+        emit_keys: bool = False,
     ) -> None:
         self._output = output
-        self._schema = shard_schema(score_columns, include_text)
+        self._schema = shard_schema(score_columns, include_text, label_columns)
         self._accumulators = dict(accumulators or {})  # name -> factory of a mergeable accumulator
+        self._emit_keys = emit_keys
 
-    def process(self, task: ShardTask, runs):
-        import apache_beam as beam
-
-        rows = gather_shard_rows(task, [r.path for r in runs])
-        table = rows.select(self._schema.names).cast(self._schema)
-        rel = f"shards/{task.split}-{task.index:05d}.arrow"
+    def _write(self, split: str, index: int, rows: pa.Table):
+        rows = rows.sort_by([("key", "ascending"), ("id", "ascending")])
+        # One chunk whatever the path that gathered the rows, so both write identical bytes.
+        table = rows.select(self._schema.names).cast(self._schema).combine_chunks()
+        rel = f"shards/{split}-{index:05d}.arrow"
         path = fs.join(self._output, rel)
         tmp = fs.temp_name(path)
         with fs.open_write(tmp) as fh:
@@ -125,13 +164,121 @@ class WriteShard(TallyingDoFn):
             acc = factory()
             acc.add_table(rows)  # every row with its text, even when shards omit the text
             yield beam.pvalue.TaggedOutput(self.STATS, (name, acc))
+        if self._emit_keys:
+            for key in rows.column("content_key").to_pylist():
+                yield beam.pvalue.TaggedOutput(self.KEYS, key)
         yield {
-            "split": task.split,
+            "split": split,
             "path": rel,
             "rows": table.num_rows,
             "tokens": tokens,
             "bytes": n_bytes,
             "sha256": digest,
+        }
+
+
+class WriteShard(_ShardWriterFn):
+    """Local path: ShardTask (with every tokenized run as a side input) -> one shard."""
+
+    def process(self, task: ShardTask, runs):
+        rows = gather_shard_rows(task, [r.path for r in runs])
+        yield from self._write(task.split, task.index, rows)
+
+
+class _RunSlicesFn(beam.DoFn):
+    """Shuffle path: (run path, [(split, index, key, id)]) -> ((split, index), Arrow IPC slice)."""
+
+    def process(self, keyed):
+        path, wanted = keyed
+        table = read_run(path)
+        slot_of = {doc_id: (split, index) for split, index, _key, doc_id in wanted}
+        ids = table.column("id").to_pylist()
+        rows_by_slot: dict[tuple, list[int]] = {}
+        for i, doc_id in enumerate(ids):
+            slot = slot_of.get(doc_id)
+            if slot is not None:
+                rows_by_slot.setdefault(slot, []).append(i)
+        found = sum(len(v) for v in rows_by_slot.values())
+        if found != len(slot_of):
+            missing = sorted(set(slot_of) - set(ids))[:5]
+            raise RuntimeError(f"tokenized run {path}: selected ids missing (e.g. {missing})")
+        for slot in sorted(rows_by_slot):
+            part = table.take(pa.array(rows_by_slot[slot], pa.int64()))
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, part.schema) as writer:
+                writer.write_table(part)
+            yield slot, sink.getvalue().to_pybytes()
+
+
+class _WriteFromSlicesFn(_ShardWriterFn):
+    """Shuffle path: ((split, index), slices) -> one shard."""
+
+    def process(self, keyed):
+        (split, index), slices = keyed
+        parts = [pa.ipc.open_stream(pa.py_buffer(b)).read_all() for b in slices]
+        rows = pa.concat_tables(parts).combine_chunks()
+        yield from self._write(split, index, rows)
+
+
+class WriteShards(beam.PTransform):
+    """Shard assignments -> {"infos", "stats", "keys", "tally"} by the chosen write path.
+
+    Args:
+        output: the run's output folder.
+        path: "local" (external sort over memory-mapped runs) or "shuffle" (GroupByKey).
+        score_columns, label_columns, include_text: the shard schema.
+        accumulators: name -> factory of mergeable accumulators fed every shard's rows.
+        emit_keys: emit the content key of every published document (the release filter).
+    To `expand`: a dict with "assignments" (((split, index), (key, id, run path))) and "runs"
+    (TokRun, used by the local path only).
+    """
+
+    def __init__(
+        self,
+        output: str,
+        path: str,
+        score_columns: list[str],
+        include_text: bool,
+        accumulators=None,
+        label_columns: list[str] = (),
+        emit_keys: bool = False,
+    ) -> None:
+        super().__init__()
+        if path not in ("local", "shuffle"):
+            raise ValueError(f"shard write path must be local or shuffle, got {path!r}")
+        self._path = path
+        self._args = (output, score_columns, include_text, accumulators, label_columns, emit_keys)
+
+    def expand(self, parts: dict):
+        outputs = (_ShardWriterFn.STATS, _ShardWriterFn.KEYS, TALLY)
+        assignments = parts["assignments"]
+        if self._path == "local":
+            written = (
+                assignments
+                | "GroupShardIds" >> beam.GroupByKey()  # at most rows_per_shard ids a shard
+                | "ShardTasks" >> beam.Map(_task_of)
+                | "SpreadShards" >> beam.Reshuffle()
+                | "WriteShards"
+                # bounded: local path only (embedded runner): one small TokRun per 64 MB spill run
+                >> beam.ParDo(
+                    WriteShard(*self._args), runs=beam.pvalue.AsList(parts["runs"])
+                ).with_outputs(*outputs, main="infos")
+            )
+        else:
+            written = (
+                assignments
+                | "ByRun" >> beam.MapTuple(lambda slot, m: (m[2], (slot[0], slot[1], m[0], m[1])))
+                | "GroupByRun" >> beam.GroupByKey()  # a run's selected ids: bounded by run size
+                | "RunSlices" >> beam.ParDo(_RunSlicesFn())
+                | "GroupSlices" >> beam.GroupByKey()  # one shard's rows: rows_per_shard rows
+                | "WriteShards"
+                >> beam.ParDo(_WriteFromSlicesFn(*self._args)).with_outputs(*outputs, main="infos")
+            )
+        return {
+            "infos": written.infos,
+            "stats": written[_ShardWriterFn.STATS],
+            "keys": written[_ShardWriterFn.KEYS],
+            "tally": written[TALLY],
         }
 
 

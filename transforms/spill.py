@@ -36,6 +36,14 @@ class SpillRun(NamedTuple):
     path: str
     rows: int
     bytes: int
+    key: int = 0  # `run_key` of the file: its records' decisions are routed to it by this key
+
+
+def run_key(path: str) -> int:
+    """A 63-bit key naming a spill run (its decisions are grouped under it)."""
+    import xxhash
+
+    return xxhash.xxh3_64_intdigest(path.encode()) >> 1
 
 
 class DocMeta(NamedTuple):
@@ -49,6 +57,7 @@ class DocMeta(NamedTuple):
     quality: float
     minhash: bytes | None = None
     line_hashes: bytes | None = None  # distinct long-line hashes (boilerplate counting)
+    run: int = 0  # `run_key` of the spill run holding the record (decisions go there by key)
 
 
 def _meta_json(meta: dict) -> str:
@@ -115,6 +124,7 @@ class SpillRecords(TallyingDoFn):
             schema=SPILL_SCHEMA,
         )
         path = fs.join(self._dir, f"spill-{uuid.uuid4().hex}.arrow")
+        key = run_key(path)
         tmp = fs.temp_name(path)
         with fs.open_write(tmp) as fh, pa.ipc.new_file(fh, SPILL_SCHEMA) as writer:
             writer.write_table(table, max_chunksize=4096)
@@ -135,9 +145,10 @@ class SpillRecords(TallyingDoFn):
                     float(rec.meta.get("quality", 0.0)),
                     getattr(feat, "minhash", None),
                     getattr(feat, "line_hashes", None),
+                    key,
                 ),
             )
-        yield out(self.RUNS, SpillRun(path, len(recs), n_bytes))
+        yield out(self.RUNS, SpillRun(path, len(recs), n_bytes, key))
 
 
 def read_run(path: str) -> pa.Table:

@@ -80,8 +80,10 @@ def test_apply_reference_filters_drop_and_flag(tmp_path):
         )
         with TestPipeline(runner="FnApiRunner") as p:
             out = p | beam.Create(_records()) | ApplyReferenceFilters(cfg)
-            removed = out.removed | beam.Map(lambda r: (r.id, r.stage, r.cluster, r.kept_id))
-            kept = out.main | beam.Map(lambda r: (r.id, r.meta.get("decontam_hits")))
+            removed = out.removed | beam.Map(
+                lambda rt: (rt[0].id, rt[0].stage, rt[0].cluster, rt[0].kept_id)
+            )
+            kept = out.main | beam.Map(lambda r: (r.id, r.meta.get("decontam")))
             if action == "drop":
                 assert_that(
                     removed,

@@ -185,15 +185,13 @@ def test_next_release_drops_what_this_one_saw(fixture_run):
     m2 = run(load_config(str(_config(tmp, corpus, "out5", extra=extra))))
     a1, a2 = m1["accounting"], m2["accounting"]
     assert m2["accounting_ok"]
-    # Everything release 1 kept after exact dedup (written, or removed later as a near copy) is
-    # now "already seen"; exact copies of it too.
-    assert (
-        a2["removed"]["cross_release"]
-        == a1["written"] + a1["removed"]["exact"] + a1["removed"]["near"]
-    )
-    # Release 1's duplicate-id loser was never published: with the original gone it is new.
-    assert a2["written"] == a1["dead_letter"]["duplicate_id"] == 1
+    # Everything release 1 published is now "already seen", and so are its exact copies.
+    assert a2["removed"]["cross_release"] == a1["written"] + a1["removed"]["exact"]
+    # Never published in release 1: its duplicate-id loser and its near copy (removed as near
+    # dedup then; with the original gone now, both are new).
+    assert a1["dead_letter"]["duplicate_id"] == a1["removed"]["near"] == 1
+    assert a2["written"] == 2
     table = pa.ipc.open_stream(
         pa.memory_map(str(tmp / "out5" / m2["shards"][0]["path"]))
     ).read_all()
-    assert table.column("id").to_pylist() == ["j5"]
+    assert "j5" in table.column("id").to_pylist()

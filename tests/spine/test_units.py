@@ -45,7 +45,7 @@ def test_duplicate_ids_keep_first_position():
     with TestPipeline(runner="FnApiRunner") as p:
         out = p | beam.Create(metas) | ResolveDuplicateIds()
         assert_that(out["kept"] | "k" >> beam.Map(lambda m: m.pos), equal_to([2, 3]), label="kept")
-        assert_that(out["losers"], equal_to([(5, "a", "s", 2)]), label="losers")
+        assert_that(out["losers"], equal_to([(5, "a", "s", 2, 0)]), label="losers")
 
 
 @pytest.mark.parametrize("keep,expected", [("longest", "b"), ("quality", "c"), ("first_id", "a")])

@@ -6,9 +6,12 @@
   content keys (plus the previous filter's keys when `cumulative`), to be written next to the
   manifest with `BloomFilter.to_bytes()` / `save()`.
 - `ApplyReferenceFilters(cfg)`: PCollection[Record] -> outputs `main` (Records, with
-  `meta["decontam_hits"]` when flagged) and `removed` (`Removal`s with stage "cross_release" or
-  "decontamination"; for the latter `cluster` is the eval set name and `similarity` the share of
-  the document's n-grams found in it). Heavy state (filters, eval n-grams) is built in setup().
+  `meta["decontam"]` = {eval set: n-gram hits} when flagged), `removed` ((`Removal`, text) with
+  stage "cross_release" or "decontamination"; for the latter `cluster` is the eval set name and
+  `similarity` the share of the document's n-grams found in it) and `hits` (one small event per
+  flagged or dropped document). Heavy state (filters, eval n-grams) is built in setup().
+- `ReferenceFilters(cfg)`: the stage: the above plus the `dedup.decontamination` stats section
+  (counts per eval set and a few examples), as a `StageOutput`.
 """
 
 from __future__ import annotations
@@ -143,7 +146,8 @@ class _ReferenceFilterFn(beam.DoFn):
             if seen is not None and seen[i]:
                 self.cross_removed.inc()
                 yield beam.pvalue.TaggedOutput(
-                    "removed", Removal(rec.id, rec.source, "cross_release", "", "", 1.0)
+                    "removed",
+                    (Removal(rec.id, rec.source, "cross_release", "", "", 1.0), rec.text),
                 )
                 continue
             if self._decontam is not None:
@@ -154,19 +158,25 @@ class _ReferenceFilterFn(beam.DoFn):
                     self.decontam_removed.inc()
                     share = hit[worst] / max(1, n_doc)
                     yield beam.pvalue.TaggedOutput(
-                        "removed", Removal(rec.id, rec.source, "decontamination", worst, "", share)
+                        "removed",
+                        (
+                            Removal(rec.id, rec.source, "decontamination", worst, "", share),
+                            rec.text,
+                        ),
                     )
+                    yield beam.pvalue.TaggedOutput("hits", ("removed", hit, rec))
                     continue
                 if hit:
                     self.decontam_flagged.inc()
-                    rec = rec.with_meta(decontam_hits=hit)
+                    rec = rec.with_meta(decontam=hit)
+                    yield beam.pvalue.TaggedOutput("hits", ("flagged", hit, rec))
             yield rec
 
 
 class ApplyReferenceFilters(beam.PTransform):
     """Cross-release and decontamination filters over Records (see the module docstring).
 
-    Returns the ParDo's outputs: `.main` (Records) and `.removed` (Removals).
+    Returns the ParDo's outputs: `.main` (Records), `.removed` ((Removal, text)) and `.hits`.
     """
 
     def __init__(self, cfg: DedupConfig, max_batch: int = 256) -> None:
@@ -182,5 +192,75 @@ class ApplyReferenceFilters(beam.PTransform):
             records
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch)
             | "Filter"
-            >> beam.ParDo(_ReferenceFilterFn(self.cfg)).with_outputs("removed", main="main")
+            >> beam.ParDo(_ReferenceFilterFn(self.cfg)).with_outputs("removed", "hits", main="main")
         )
+
+
+DECONTAM_EXAMPLES = 5  # examples kept per eval set and action in stats.json and the report
+
+
+class DecontamSummary(beam.CombineFn):
+    """("flagged" | "removed", {eval set: hits}, Record) events -> counts and a few examples.
+
+    Bounded: one counter per (action, eval set) and at most `DECONTAM_EXAMPLES` examples each,
+    chosen by the smallest seeded hash of the id (deterministic whatever the bundling).
+    """
+
+    def create_accumulator(self) -> dict:
+        return {}
+
+    def add_input(self, acc: dict, event) -> dict:
+        import xxhash
+
+        action, hits, rec = event
+        for name, n_hits in hits.items():
+            cell = acc.setdefault((action, name), [0, []])
+            cell[0] += 1
+            priority = xxhash.xxh64_intdigest(rec.id.encode("utf-8", "surrogatepass"))
+            cell[1].append((priority, rec.id, rec.source, int(n_hits), rec.text[:300]))
+            cell[1] = sorted(cell[1])[:DECONTAM_EXAMPLES]
+        return acc
+
+    def merge_accumulators(self, accs) -> dict:
+        out: dict = {}
+        for acc in accs:
+            for key, (n, examples) in acc.items():
+                cell = out.setdefault(key, [0, []])
+                cell[0] += n
+                cell[1] = sorted(cell[1] + examples)[:DECONTAM_EXAMPLES]
+        return out
+
+    def extract_output(self, acc: dict) -> dict:
+        report: dict = {"flagged": {}, "removed": {}, "examples": {}}
+        for (action, name), (n, examples) in sorted(acc.items()):
+            report[action][name] = n
+            report["examples"].setdefault(name, []).extend(
+                {"action": action, "id": i, "source": s, "ngram_hits": h, "text": t}
+                for _, i, s, h, t in examples
+            )
+        return report
+
+
+class ReferenceFilters(beam.PTransform):
+    """Stage: cross-release and decontamination filters -> `StageOutput`.
+
+    Main: kept Records (flagged ones carry `meta["decontam"]`, which the shards store in a
+    `decontam` column); removed: (Removal, text); section `dedup.decontamination`.
+    """
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, records):
+        from transforms.stage_output import StageOutput
+
+        out = records | "Apply" >> ApplyReferenceFilters(self.cfg)
+        sections = {}
+        if self.cfg.decontamination.eval_sets:
+            sections["dedup.decontamination"] = (
+                out.hits
+                # bounded: counters per eval set and DECONTAM_EXAMPLES examples each
+                | "DecontamSummary" >> beam.CombineGlobally(DecontamSummary())
+            )
+        return StageOutput(out.main, removed=out.removed, sections=sections)

@@ -1,0 +1,55 @@
+"""Stage: which tokenized candidates go to the shards, and with which split.
+
+`Sample` runs `SelectDocuments` on the candidates' metadata and joins the selection back to every
+candidate by id, so each candidate gets exactly one fate: (id, source, split, run path), with
+split None for a document that was sampled out.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from transforms.sampling.candidate import Candidate
+from transforms.sampling.select import SelectDocuments
+from transforms.stage_output import StageOutput
+
+
+def _as_candidate(doc_id, source, n_tokens, scores, _run):
+    return Candidate(doc_id, source, n_tokens, scores)
+
+
+def _source_and_run(c):
+    return c[0], (c[1], c[4])
+
+
+def _fate(keyed):
+    doc_id, grouped = keyed
+    (source, run), splits = list(grouped["cand"])[0], list(grouped["sel"])
+    return doc_id, source, (splits[0] if splits else None), run
+
+
+class Sample(beam.PTransform):
+    """Candidates (id, source, n_tokens, scores, run path) -> fates (`StageOutput`).
+
+    Main: (id, source, split | None, run path) per candidate; section `sampling`: the report.
+    """
+
+    def __init__(self, cfg, seed: int) -> None:
+        super().__init__()
+        self._cfg, self._seed = cfg, seed
+
+    def expand(self, candidates):
+        out = (
+            candidates
+            | "ToCandidate" >> beam.MapTuple(_as_candidate)
+            | "Select" >> SelectDocuments(self._cfg, self._seed)
+        )
+        fates = (
+            {
+                "cand": candidates | "CandidateSource" >> beam.Map(_source_and_run),
+                "sel": out["selected"],
+            }
+            | "JoinSelection" >> beam.CoGroupByKey()
+            | "Fate" >> beam.Map(_fate)
+        )
+        return StageOutput(fates, sections={"sampling": out["report"]})
