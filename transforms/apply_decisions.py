@@ -346,6 +346,7 @@ class ApplyAndTokenize(beam.PTransform):
                 "decisions": parts["decisions"],
             }
             | "JoinRunDecisions" >> beam.CoGroupByKey()
+            # bounded: the boilerplate side input only (see above)
             | "Apply"
             >> beam.ParDo(self._fn, **side).with_outputs(
                 fn.CANDIDATES,

@@ -129,6 +129,7 @@ class ScoreAndFilter(beam.PTransform):
             .with_output_types(Record)
             .with_outputs(_REJECTED, _SUMMARY, main="records")
         )
+        # bounded: per-source counters, fixed-bin histograms and bias tallies (no per-document data)
         summary = scored[_SUMMARY] | "Summary" >> beam.CombineGlobally(_MergeSummaries(cfg))
         return {"records": scored.records, "rejected": scored[_REJECTED], "summary": summary}
 

@@ -102,6 +102,7 @@ class WriteJsonLines(beam.PTransform):
         lines = pcoll | f"Json{self.place}" >> beam.ParDo(ToJsonLines(self.place)).with_outputs(
             "tally", main="lines"
         )
+        # bounded: Beam's file sink gathers one temporary file name per bundle, not records
         _ = lines.lines | f"Write{self.place}" >> beam.io.WriteToText(
             f"{self.output}/{self.place}/{self.place}", file_name_suffix=".jsonl"
         )

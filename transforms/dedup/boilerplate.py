@@ -6,15 +6,15 @@ line hashes, for `strip_boilerplate` in stage 2 (as a side input).
 
 Counting is vectorised and sharded:
 1. per bundle, arrays are buffered and counted with `np.unique` (a document contributes each of
-   its lines once, so a count is a number of documents); the counts are split into 256 shards
-   by the hash's top byte and emitted as (shard, (hashes, counts)) array pairs;
+   its lines once, so a count is a number of documents); the counts are split into 4096 shards
+   by the hash's top 12 bits and emitted as (shard, (hashes, counts)) array pairs;
 2. `CombinePerKey` merges the pairs of one shard (concatenate + `np.unique` + `np.add.reduceat`)
    and keeps hashes whose total exceeds `min_docs`;
 3. one final combine concatenates and sorts the (small) boilerplate set.
 
 Memory bound: a worker buffers at most `flush_hashes` (default 4M, 32 MB) hashes before
-pre-aggregating; a shard's combiner holds the distinct lines of 1/256 of the corpus at 16 B
-each (1B distinct lines -> ~64 MB per shard); the final set is 8 B per boilerplate line.
+pre-aggregating; a shard's combiner holds the distinct lines of 1/4096 of the corpus at 16 B
+each (10B distinct lines -> ~40 MB per shard); the final set is 8 B per boilerplate line.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 
 from transforms.dedup.config import BoilerplateConfig
 
-_SHARD_BITS = 8
+_SHARD_BITS = 12  # 4096 count shards: ~40 MB per shard at 10B distinct lines
 _NS = "dedup_boilerplate"
 
 
@@ -132,6 +132,7 @@ class BoilerplateLines(beam.PTransform):
             | "CountPerBundle" >> beam.ParDo(_CountPerBundleFn(self.flush_hashes))
             | "CountPerShard" >> beam.CombinePerKey(_ShardCountsFn(self.cfg.min_docs))
             | "DropShardKey" >> beam.Values()
+            # bounded: the boilerplate set itself, 8 bytes per line found in > min_docs documents
             | "Collect" >> beam.combiners.ToList()
             | "Sort" >> beam.Map(_concat_sorted)
         )

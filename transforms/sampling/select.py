@@ -250,6 +250,8 @@ class SelectDocuments(beam.PTransform):
             candidates
             | "Weigh" >> beam.ParDo(WeighCandidates(self._cfg, self._seed))
             | "SelectPerGroup" >> beam.CombinePerKey(_GroupCombineFn(plan))
+            # One state per mixture group, but each holds the ids its token budget selects:
+            # bounded: by the token budget, not the corpus (a known limit, docs/scaling.md)
             | "Gather" >> beam.combiners.ToDict()
             | "Finalize"
             >> beam.ParDo(_Finalize(plan)).with_outputs("report", "baseline", main="selected")
