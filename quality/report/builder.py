@@ -72,6 +72,7 @@ class _Page:
             ("tokens", self._tokens),
             ("ngrams", self._ngrams),
             ("dedup", self._dedup),
+            ("decontamination", self._decontamination),
             ("quality", self._quality),
             ("sampling", self._sampling),
             ("examples", self._examples),
@@ -265,6 +266,9 @@ class _Page:
 
     def _dedup(self) -> list[dict]:
         return stage_sections.dedup(self.stats, self._img, self.cfg.image_dpi)
+
+    def _decontamination(self) -> dict | None:
+        return stage_sections.decontamination(self.stats)
 
     def _quality(self) -> dict | None:
         return stage_sections.quality(self.stats, self._img, self.cfg.image_dpi)

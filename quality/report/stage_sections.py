@@ -41,6 +41,27 @@ def dedup(stats: dict, image_path: Callable[[str], str], dpi: int) -> list[dict]
     return out
 
 
+def decontamination(stats: dict) -> dict | None:
+    """Documents sharing n-grams with an eval set: flagged (kept, `decontam` column) or removed."""
+    section = (stats.get("dedup") or {}).get("decontamination")
+    if not section:
+        return None
+    names = sorted(set(section.get("flagged", {})) | set(section.get("removed", {})))
+    return {
+        "rows": [
+            {
+                "name": n,
+                "flagged": section.get("flagged", {}).get(n, 0),
+                "removed": section.get("removed", {}).get(n, 0),
+            }
+            for n in names
+        ],
+        "examples": [
+            {**e, "eval_set": n} for n in names for e in section.get("examples", {}).get(n, [])
+        ],
+    }
+
+
 def quality(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | None:
     """The scoring summary: toxicity histogram and identity-group chart, tables of the rest."""
     qs = dict(stats.get("quality_summary") or {})

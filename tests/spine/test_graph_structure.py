@@ -24,7 +24,16 @@ from tests.spine.corpus import sources, write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("pipelines", "transforms", "quality")
-GATHER_NAMES = {"ToList", "ToDict", "ToSet", "Of", "Smallest", "Largest", "Globally", "FixedSizeGlobally"}
+GATHER_NAMES = {
+    "ToList",
+    "ToDict",
+    "ToSet",
+    "Of",
+    "Smallest",
+    "Largest",
+    "Globally",
+    "FixedSizeGlobally",
+}
 
 
 def _is_gather(transform) -> bool:
@@ -71,7 +80,9 @@ def _label_sites() -> list[tuple[re.Pattern, str, list[str], int]]:
             lines = path.read_text().splitlines()
             for i, line in enumerate(lines):
                 for m in LABEL.finditer(line):
-                    is_f, text = (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(4))
+                    is_f, text = (
+                        (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(4))
+                    )
                     parts = re.split(r"\{[^}]*\}", text) if is_f else [text]
                     pattern = re.compile(".+".join(re.escape(x) for x in parts) + r"\Z")
                     sites.append((pattern, str(path.relative_to(ROOT)), lines, i))
@@ -98,7 +109,9 @@ def full_config(tmp_path_factory):
     corpus = tmp / "corpus"
     write_corpus(corpus)
     evalset = tmp / "eval.jsonl"
-    evalset.write_text('{"id": "e1", "text": "one two three four five six seven eight nine ten eleven twelve thirteen"}\n')
+    evalset.write_text(
+        '{"id": "e1", "text": "one two three four five six seven eight nine ten eleven twelve thirteen"}\n'
+    )
     bloom_dir = tmp / "previous"
     bloom_dir.mkdir()
     from transforms.dedup.bloom import BloomFilter
@@ -117,7 +130,11 @@ def full_config(tmp_path_factory):
             "token_budget": 2000,
             "eval_fraction": 0.1,
             "mixture": {"jsonl": 0.5, "parquet": 0.2, "text": 0.2, "hf": 0.1},
-            "dsir": {"enabled": True, "target_paths": [str(corpus / "texts" / "t*.txt")], "buckets": 256},
+            "dsir": {
+                "enabled": True,
+                "target_paths": [str(corpus / "texts" / "t*.txt")],
+                "buckets": 256,
+            },
             "drift": {"enabled": True, "buckets": 256},
         },
         "train": {"enabled": True, "config": str(ROOT / "configs/train/lora_demo.yaml")},
