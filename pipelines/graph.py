@@ -33,7 +33,7 @@ from transforms.score import Score
 from transforms.shard_plan import PlanShards
 from transforms.shards import WriteShards
 from transforms.sinks import WriteJsonLines
-from transforms.spill import SpillRecords
+from transforms.spill import Spill
 from transforms.stage_output import Funnel, StageOutput
 from transforms.text_features import MergeAccumulators
 from transforms.tokenize import BatchEncoder, TokenizerInfo
@@ -94,19 +94,13 @@ def _read(p, plan: RunPlan) -> StageOutput:
     return StageOutput(read.records, rejected=read.rejected, dead=read.dead, tally=read[TALLY])
 
 
-def _spill(records, plan: RunPlan) -> StageOutput:
+def _featurizer(plan: RunPlan):
     d = plan.cfg.dedup
-    featurizer = None
-    if d.near.enabled or d.boilerplate.enabled:
-        from transforms.dedup.features import DedupFeaturizer
+    if not (d.near.enabled or d.boilerplate.enabled):
+        return None
+    from transforms.dedup.features import DedupFeaturizer
 
-        featurizer = DedupFeaturizer(d, plan.cfg.run.seed)
-    spill = records | "Spill" >> beam.ParDo(
-        SpillRecords(fs.join(plan.tmp, "spill"), featurizer)
-    ).with_outputs(SpillRecords.META, SpillRecords.RUNS, TALLY, main="unused")
-    out = StageOutput(spill.meta, tally=spill[TALLY])
-    out.runs = spill.runs
-    return out
+    return DedupFeaturizer(d, plan.cfg.run.seed)
 
 
 def _write_sinks(funnel: Funnel, out: str) -> None:
@@ -134,7 +128,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         from transforms.dedup.reference import ReferenceFilters
 
         records = funnel.take(records | "ReferenceFilters" >> ReferenceFilters(cfg.dedup))
-    spill = _spill(records, plan)
+    spill = records | "Spill" >> Spill(fs.join(plan.tmp, "spill"), _featurizer(plan))
     metas = funnel.take(spill)
 
     # Decisions on metadata only, routed to the spill run that holds each record.

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
 
 from transforms import fs
-from transforms.accounting import TallyingDoFn
+from transforms.accounting import TALLY, TallyingDoFn
 from transforms.hashing import content_key
 from transforms.record import Record
+from transforms.stage_output import StageOutput
 
 SPILL_SCHEMA = pa.schema(
     [
@@ -157,3 +159,27 @@ def read_run(path: str) -> pa.Table:
         with fs.open_read(path) as fh:
             return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
     return pa.ipc.open_file(pa.memory_map(path)).read_all()
+
+
+@dataclass
+class SpillOutcome(StageOutput):
+    runs: beam.PCollection | None = None  # SpillRun per file written
+
+
+class Spill(beam.PTransform):
+    """Stage: Records -> spill runs on disk + `DocMeta` per record (`SpillOutcome`).
+
+    Args:
+        spill_dir: where the runs go (the run's `_tmp/spill`).
+        featurizer: computes MinHash signatures and line hashes for dedup (None: no features).
+    """
+
+    def __init__(self, spill_dir: str, featurizer=None) -> None:
+        super().__init__()
+        self._fn = SpillRecords(spill_dir, featurizer)
+
+    def expand(self, records):
+        out = records | "Write" >> beam.ParDo(self._fn).with_outputs(
+            SpillRecords.META, SpillRecords.RUNS, TALLY, main="unused"
+        )
+        return SpillOutcome(out.meta, tally=out[TALLY], runs=out.runs)
