@@ -130,7 +130,11 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{path}: expected a number, got {value!r}")
             return 0.0
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer literal beyond the float range
+            problems.append(f"{path}: the number {_short(value)} is too large for a float")
+            return 0.0
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(f"{path}: expected an integer, got {value!r}")
@@ -149,6 +153,11 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         problems.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _short(value: Any, keep: int = 24) -> str:
+    text = str(value) if not isinstance(value, int) or value.bit_length() < 4000 else "a huge int"
+    return text if len(text) <= 2 * keep else f"{text[:keep]}...{text[-keep:]}"
 
 
 def to_dict(obj: Any) -> Any:
