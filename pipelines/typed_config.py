@@ -2,8 +2,10 @@
 
 Config sections are dataclasses. `build(cls, data)` walks the dataclass fields, converts and
 type-checks each value, rejects unknown keys, then calls each section's optional
-`validate() -> list[str]` for cross-field checks. Errors are collected with their dotted path and
-raised together as one `ConfigError`, so a user fixes a config in one pass.
+`validate() -> list[str]` for cross-field checks (skipped for a section with a type problem, unless
+its class sets `validate_despite_problems = True` and copes with half-built fields). Errors are
+collected with their dotted path and raised together as one `ConfigError`, so a user fixes a
+config in one pass.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def _validate_tree(obj: Any, path: str, problems: list[str]) -> None:
             for i, item in enumerate(value):
                 _validate_tree(item, f"{sub}[{i}]", problems)
     validate = getattr(obj, "validate", None)
-    if callable(validate) and getattr(obj, "_converted_cleanly", True):
+    clean = getattr(obj, "_converted_cleanly", True)
+    if callable(validate) and (clean or getattr(obj, "validate_despite_problems", False)):
         prefix = f"{path}: " if path else ""
         problems.extend(prefix + p for p in validate())
 
