@@ -40,7 +40,7 @@ class RunConfig:
 
     name: str = "curate"
     output: str = "out/curate"  # local path or a Beam filesystem URL (gs://...)
-    seed: int = 0  # drives ids for records without one, shuffling, sampling
+    seed: int = 0  # drives shuffling, sampling and every seeded choice (never ids)
     workers: int = 0  # local runner processes; 0 = one per core
     # auto: in_memory below auto_process_bytes of input files, else multi_processing (measured
     # fastest for each: worker start-up dominates small runs; see benchmarks/RESULTS.md).
@@ -64,7 +64,7 @@ class SourceConfig:
     name: str
     paths: list[str]
     format: Literal["auto", "jsonl", "parquet", "text", "hf_dataset"] = "auto"
-    id_field: str = "id"  # missing ids are derived from (source, file, line) and the seed
+    id_field: str = "id"  # a missing id is source:file:hash of its path under the root:line
     text_field: str = "text"
 
     def validate(self) -> list[str]:
