@@ -19,12 +19,35 @@ import sys
 from pipelines.typed_config import ConfigError
 
 
-def _quiet_beam() -> None:
+class _HideGcpImportWarning(logging.Filter):
+    """Drops Beam's import-time notice that the optional GCP client libraries are missing.
+
+    `apache_beam.io.gcp.internal.clients.bigquery` logs "apitools not found, and bigquery client
+    libraries are not available..." on the root logger whenever Beam is imported without the
+    `gcp` extra. It concerns only BigQuery and Dataflow, yet a newcomer reads it as an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+_HIDE_GCP_WARNING = _HideGcpImportWarning()
+
+
+def _uses_gcp(argv: list[str]) -> bool:
+    """Whether the command line names a GCP runner or a gs:// path (then the notice matters)."""
+    return any("DataflowRunner" in arg or "gs://" in arg for arg in argv)
+
+
+def _quiet_beam(argv: list[str] | None = None) -> None:
+    """Logging for the CLI; must run before apache_beam is first imported (see above)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     logging.basicConfig(level=logging.INFO, format="[curate] %(message)s")
     for name in ("apache_beam", "absl", "great_expectations", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if not _uses_gcp(sys.argv[1:] if argv is None else argv):
+        logging.getLogger().addFilter(_HIDE_GCP_WARNING)  # addFilter ignores a second add
 
 
 def cmd_run(args, beam_args: list[str]) -> int:
@@ -55,7 +78,45 @@ def cmd_report(args, _beam_args) -> int:
     return 0
 
 
+# What `curate train` imports beyond curation: the `train` extra of setup.py.
+TRAIN_MODULES = ("torch", "transformers", "peft", "safetensors")
+TORCH_SPEC = "torch==2.13.0"  # the Makefile's default TORCH_SPEC; GPU users bring their own
+
+
+def _missing_train_modules() -> list[str]:
+    from importlib.util import find_spec
+
+    missing = []
+    for name in TRAIN_MODULES:
+        try:
+            found = find_spec(name) is not None
+        except (ImportError, ValueError):  # a broken or blocked install counts as missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def _train_install_hint(missing: list[str]) -> str:
+    import shlex
+
+    py = shlex.quote(sys.executable)
+    return (
+        f"curate train: training needs the `train` extra; not installed: {', '.join(missing)}.\n"
+        "Install torch first (the build `make test` uses), then the extra, from the curate"
+        " checkout:\n"
+        f"  {py} -m pip install '{TORCH_SPEC}'\n"
+        f"  {py} -m pip install -e '.[train]'\n"
+        "or run `make train-demo`, which does both and trains on the demo run. GPU users install"
+        " their own CUDA build of torch instead of the first line."
+    )
+
+
 def cmd_train(args, _beam_args) -> int:
+    missing = _missing_train_modules()
+    if missing:
+        print(_train_install_hint(missing), file=sys.stderr)
+        return 2
     import train
 
     try:
@@ -64,6 +125,11 @@ def cmd_train(args, _beam_args) -> int:
         )
     except (train.ConfigError, train.ManifestError) as exc:
         print(f"curate train: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a dependency of the train extra itself is missing
+        if (exc.name or "").split(".")[0] not in TRAIN_MODULES:
+            raise
+        print(_train_install_hint([exc.name]), file=sys.stderr)
         return 2
     print(
         json.dumps(
@@ -114,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    _quiet_beam()
+    _quiet_beam(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args, extra)
     except ConfigError as exc:

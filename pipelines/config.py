@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +25,13 @@ from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
 
 FORMATS = ("auto", "jsonl", "parquet", "text", "hf_dataset")
+# The sources of the demo corpus (`input.demo`), as pipelines.run.demo_sources names them.
+DEMO_SOURCES = ("code", "docs", "man")
+# Settings keyed by source name, as (section, field): each key must name a source of the run.
+PER_SOURCE_SETTINGS = (("sampling", "mixture"),)
+INPUT_SOURCE = "input"  # the one source that --input makes
+
+log = logging.getLogger("curate")
 
 
 @dataclass
@@ -32,7 +40,7 @@ class RunConfig:
 
     name: str = "curate"
     output: str = "out/curate"  # local path or a Beam filesystem URL (gs://...)
-    seed: int = 0  # drives ids for records without one, shuffling, sampling
+    seed: int = 0  # drives shuffling, sampling and every seeded choice (never ids)
     workers: int = 0  # local runner processes; 0 = one per core
     # auto: in_memory below auto_process_bytes of input files, else multi_processing (measured
     # fastest for each: worker start-up dominates small runs; see benchmarks/RESULTS.md).
@@ -56,7 +64,7 @@ class SourceConfig:
     name: str
     paths: list[str]
     format: Literal["auto", "jsonl", "parquet", "text", "hf_dataset"] = "auto"
-    id_field: str = "id"  # missing ids are derived from (source, file, line) and the seed
+    id_field: str = "id"  # a missing id is source:file:hash of its path under the root:line
     text_field: str = "text"
 
     def validate(self) -> list[str]:
@@ -217,12 +225,61 @@ class CurateConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     train: TrainTriggerConfig = field(default_factory=TrainTriggerConfig)
 
+    # Runs even when another section has a type problem (it only reads source names and the
+    # per-source settings), so a misnamed source is reported with every other problem.
+    validate_despite_problems = True
+
+    def source_names(self) -> list[str]:
+        """The sources this run reads: the configured ones, then the demo corpus's."""
+        names = [s.name for s in self.input.sources]
+        demo = getattr(self.input.demo, "enabled", False) is True  # half-built if mistyped
+        return names + list(DEMO_SOURCES) if demo else names
+
+    def validate(self) -> list[str]:
+        """Cross-section check: per-source settings name only sources of this run."""
+        if not isinstance(self.input, InputConfig) or not isinstance(self.input.sources, list):
+            return []
+        if not all(isinstance(s, SourceConfig) for s in self.input.sources):
+            return []
+        known = self.source_names()
+        out = []
+        for section, key in PER_SOURCE_SETTINGS:
+            named = getattr(getattr(self, section, None), key, None)
+            unknown = sorted(set(named) - set(known)) if isinstance(named, dict) else []
+            if unknown:
+                out.append(
+                    f"{section}.{key} names source(s) {unknown} that this run does not read "
+                    f"(its sources: {known}); name only these sources"
+                )
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
     def sha256(self) -> str:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def drop_replaced_source_settings(data: dict[str, Any]) -> list[str]:
+    """Removes per-source settings that name sources other than --input's; returns notes.
+
+    `--input` runs a config on other files (the README runs the demo config on the user's
+    files): settings written for the replaced sources, like a mixture of `code`, `docs` and
+    `man`, would select nothing from the one source `input`, so they are dropped with a note.
+    A `--set` override applied afterwards can still give `input` its own settings.
+    """
+    notes = []
+    for section, key in PER_SOURCE_SETTINGS:
+        node = data.get(section)
+        named = node.get(key) if isinstance(node, dict) else None
+        if isinstance(named, dict) and set(named) - {INPUT_SOURCE}:
+            del node[key]
+            notes.append(
+                f"note: --input replaced the sources with one source {INPUT_SOURCE!r}, so "
+                f"{section}.{key} (which names {sorted(named)}) is not used"
+            )
+    return notes
 
 
 def load_config(
@@ -247,8 +304,10 @@ def load_config(
     if input_globs:
         # --input replaces the configured sources (and the demo corpus) with the user's files.
         data.setdefault("input", {})
-        data["input"]["sources"] = [{"name": "input", "paths": list(input_globs)}]
+        data["input"]["sources"] = [{"name": INPUT_SOURCE, "paths": list(input_globs)}]
         data["input"]["demo"] = {"enabled": False}
+        for note in drop_replaced_source_settings(data):
+            log.warning(note)
     if output:
         data.setdefault("run", {})["output"] = output
     for text in overrides or []:

@@ -2,8 +2,10 @@
 
 Config sections are dataclasses. `build(cls, data)` walks the dataclass fields, converts and
 type-checks each value, rejects unknown keys, then calls each section's optional
-`validate() -> list[str]` for cross-field checks. Errors are collected with their dotted path and
-raised together as one `ConfigError`, so a user fixes a config in one pass.
+`validate() -> list[str]` for cross-field checks (skipped for a section with a type problem, unless
+its class sets `validate_despite_problems = True` and copes with half-built fields). Errors are
+collected with their dotted path and raised together as one `ConfigError`, so a user fixes a
+config in one pass.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def _validate_tree(obj: Any, path: str, problems: list[str]) -> None:
             for i, item in enumerate(value):
                 _validate_tree(item, f"{sub}[{i}]", problems)
     validate = getattr(obj, "validate", None)
-    if callable(validate) and getattr(obj, "_converted_cleanly", True):
+    clean = getattr(obj, "_converted_cleanly", True)
+    if callable(validate) and (clean or getattr(obj, "validate_despite_problems", False)):
         prefix = f"{path}: " if path else ""
         problems.extend(prefix + p for p in validate())
 
@@ -130,7 +133,11 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{path}: expected a number, got {value!r}")
             return 0.0
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer literal beyond the float range
+            problems.append(f"{path}: the number {_short(value)} is too large for a float")
+            return 0.0
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(f"{path}: expected an integer, got {value!r}")
@@ -149,6 +156,11 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         problems.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _short(value: Any, keep: int = 24) -> str:
+    text = str(value) if not isinstance(value, int) or value.bit_length() < 4000 else "a huge int"
+    return text if len(text) <= 2 * keep else f"{text[:keep]}...{text[-keep:]}"
 
 
 def to_dict(obj: Any) -> Any:

@@ -16,6 +16,7 @@ segment boundary:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 ATTENTION_NAME = "curate_packed"
-_flex_compiled = None
+_flex_compiled = None  # torch.compile(flex_attention), built once by _compiled_flex()
+_flex_lock = threading.Lock()
 
 
 @dataclass
@@ -120,16 +122,22 @@ def packed_attention_forward(
         )
         return out.view(batch, n, heads, dim), None
     if curate_attn.backend == "flex":
-        global _flex_compiled
-        if _flex_compiled is None:
-            from torch.nn.attention.flex_attention import flex_attention
-
-            _flex_compiled = torch.compile(flex_attention, dynamic=False)
-        out = _flex_compiled(
+        out = _compiled_flex()(
             query, key, value, block_mask=curate_attn.block_mask, scale=scaling, enable_gqa=gqa
         )
         return out.transpose(1, 2).contiguous(), None
     raise ValueError(f"unknown attention backend {curate_attn.backend!r}")
+
+
+def _compiled_flex():
+    """The compiled flex_attention, built once under a lock; returns what it read or built."""
+    global _flex_compiled
+    with _flex_lock:
+        if _flex_compiled is None:
+            from torch.nn.attention.flex_attention import flex_attention
+
+            _flex_compiled = torch.compile(flex_attention, dynamic=False)
+        return _flex_compiled
 
 
 def register_packed_attention() -> str:

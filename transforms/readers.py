@@ -8,6 +8,12 @@ files, Parquet row groups, HF dataset Arrow files and text files are tasks of th
 `read_task()` is pure: it yields `Record` or `DeadLetter` for every physical record (line, row,
 file) so the accounting can prove nothing was lost. Record meta carries the internal keys
 `_pos` (unique int64 position), `_file` and `_line`.
+
+Ids never depend on where the input lives or where curate runs: a text file's id, a record's
+default id and the file order all use the source name and the file's path relative to the
+*source root* (`source_root()`), never an absolute or working-directory-relative path. The same
+files copied elsewhere, or read from another directory, give the same ids, hence the same
+shuffle, sample, eval split and shard checksums.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class ReadTask(NamedTuple):
     text_field: str = "text"
     max_line_bytes: int = 64_000_000
     size: int = 0  # bytes, for balancing and progress
+    rel_path: str = ""  # the file's path relative to its source root, "/"-separated (ids use it)
 
 
 def detect_format(path: str) -> str:
@@ -74,6 +81,77 @@ def expand_paths(patterns: list[str]) -> list[str]:
                 os.path.abspath(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True)
             )
     return sorted(out)
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _split_url(pattern: str) -> tuple[str, list[str]]:
+    """("gs://", ["bucket", "raw", "*.gz"]) for a URL; ("", components) for a local path."""
+    if "://" in pattern:
+        scheme, rest = pattern.split("://", 1)
+        return f"{scheme}://", rest.split("/")
+    path = os.path.expanduser(pattern)
+    return "", path.split(os.sep)
+
+
+def glob_root(pattern: str) -> str:
+    """The folder a pattern's matches are named from: its directory part, cut at the first glob.
+
+    The directory part is everything before the pattern's last separator; it is cut before its
+    first component holding a glob character (`*`, `?`, `[`). So `data/*.jsonl` and
+    `data/**/*.jsonl` have the root `data`, `data/a*/x.txt` has `data`, and a literal path
+    `data/x.txt` (or an HF dataset folder `data/ds`) has `data`: a file is always named at least
+    by its own name. Local roots are made absolute (`~` expanded); URLs keep their scheme and
+    bucket (`gs://bucket/raw/*.gz` -> `gs://bucket/raw`).
+    """
+    scheme, parts = _split_url(pattern)
+    kept: list[str] = []
+    for part in parts[:-1]:
+        if _GLOB_CHARS & set(part):
+            break
+        kept.append(part)
+    if scheme:
+        return scheme + "/".join(kept)
+    root = os.sep.join(kept)
+    if not root and parts[0] == "" and len(parts) > 1:  # a pattern right under "/"
+        root = os.sep
+    return os.path.abspath(root or os.curdir)
+
+
+def source_root(patterns: list[str]) -> str:
+    """The deepest folder holding every pattern's `glob_root`: what a source's ids are relative to.
+
+    One pattern: its glob root. Several (`[data/a/*.jsonl, data/b/*.jsonl]`): their common folder
+    (`data`), so two files of one source never share a relative path. Patterns of one source on
+    different filesystems or buckets have no common folder: "" (ids then hold the full path).
+    """
+    roots = [glob_root(p) for p in patterns]
+    if not roots:
+        return ""
+    if all("://" not in r for r in roots):
+        return os.path.commonpath(roots)
+    split = [r.split("/") for r in roots]
+    common: list[str] = []
+    for parts in zip(*split, strict=False):  # stops at the shortest root
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    # At least "scheme://bucket" (three parts: "gs:", "", "bucket") or no common root.
+    return "/".join(common) if len(common) >= 3 else ""
+
+
+def relative_path(path: str, root: str) -> str:
+    """`path` relative to `root`, "/"-separated (the full path when it is not under root)."""
+    if not root:
+        return path
+    if "://" in path or "://" in root:
+        prefix = root.rstrip("/") + "/"
+        return path[len(prefix) :] if path.startswith(prefix) else path
+    rel = os.path.relpath(path, root)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return path
+    return rel.replace(os.sep, "/")
 
 
 def _hf_arrow_files(path: str) -> list[str]:
@@ -113,11 +191,14 @@ def plan_read_tasks(sources, split_bytes: int, max_line_bytes: int) -> list[Read
         paths = expand_paths(src.paths)
         if not paths:
             problems.append(f"source {src.name!r}: no file matches {src.paths}")
-        entries.extend((src, p) for p in paths)
+        root = source_root(list(src.paths))
+        entries.extend((src, relative_path(p, root), p) for p in paths)
     if problems:
         raise ValueError("; ".join(problems))
     tasks: list[ReadTask] = []
-    for index, (src, path) in enumerate(sorted(entries, key=lambda e: (e[0].name, e[1]))):
+    # Files are ordered by (source, relative path), never by absolute path: the file index is
+    # part of each record's position key, which must not change when the input moves.
+    for index, (src, rel, path) in enumerate(sorted(entries, key=lambda e: (e[0].name, e[1]))):
         fmt = detect_format(path) if src.format == "auto" else src.format
         common = dict(
             source=src.name,
@@ -126,15 +207,17 @@ def plan_read_tasks(sources, split_bytes: int, max_line_bytes: int) -> list[Read
             id_field=src.id_field,
             text_field=src.text_field,
             max_line_bytes=max_line_bytes,
+            rel_path=rel,
         )
         if fmt == "hf_dataset":
             for sub, arrow in enumerate(_hf_arrow_files(path)):
+                inner = relative_path(arrow, path)
                 tasks.append(
                     ReadTask(
                         format="hf_arrow",
                         start=sub,
                         size=os.path.getsize(arrow),
-                        **{**common, "path": arrow},
+                        **{**common, "path": arrow, "rel_path": f"{rel}/{inner}"},
                     )
                 )
         elif fmt == "parquet":
@@ -194,8 +277,15 @@ def _decompressed(path: str, fh) -> io.BufferedIOBase:
 
 
 def _default_id(task: ReadTask, line: int) -> str:
-    tag = hashlib.sha1(task.path.encode()).hexdigest()[:8]
-    return f"{task.source}:{os.path.basename(task.path)}:{tag}:{line}"
+    """`source:file name:hash of the relative path:line` for a record without an id."""
+    rel = task.rel_path or task.path  # a task built by hand may lack the relative path
+    tag = hashlib.sha1(rel.encode()).hexdigest()[:8]
+    return f"{task.source}:{rel.rsplit('/', 1)[-1]}:{tag}:{line}"
+
+
+def text_file_id(task: ReadTask) -> str:
+    """A text file's id: `source:relative/path.txt` (unique: one source root per source)."""
+    return f"{task.source}:{task.rel_path or task.path}"
 
 
 def _make(task: ReadTask, line: int, obj_id, text, raw: bytes) -> Record | DeadLetter:
@@ -308,10 +398,7 @@ def _read_text(task: ReadTask) -> Iterator[Record | DeadLetter]:
     except UnicodeDecodeError as exc:
         yield DeadLetter("invalid_utf8", task.source, task.path, 1, data[:RAW_KEEP], str(exc))
         return
-    rec = _make(
-        task, 1, os.path.relpath(task.path) if "://" not in task.path else task.path, text, data
-    )
-    yield rec
+    yield _make(task, 1, text_file_id(task), text, data)
 
 
 def _rows(task: ReadTask, table: pa.Table, first_row: int) -> Iterator[Record | DeadLetter]:

@@ -49,11 +49,12 @@ def test_kl_diagnostic_over_texts():
         base = p | "Base" >> beam.Create(CODE[:4] + MAN[:4])
         out = {"selected": sel, "baseline": base} | DsirFeatureKL(scorer)
 
-        def check(d):
+        def check(actual):
+            (d,) = actual  # exactly one diagnostic
             assert d["kl_selected"] < d["kl_random"], d
             assert d["selected_docs"] == len(MAN) and d["random_docs"] == 8
 
-        out | beam.Map(check)
+        assert_that(out, check)
 
 
 def test_drift_entry_goes_into_stats_and_compares_with_a_previous_run(tmp_path):
@@ -61,13 +62,14 @@ def test_drift_entry_goes_into_stats_and_compares_with_a_previous_run(tmp_path):
     pairs = [("man", t) for t in MAN] + [("code", t) for t in CODE]
     path = tmp_path / "entry.json"
 
-    def save(d):
+    def save(actual):
+        (d,) = actual  # exactly one drift result
         path.write_text(json.dumps({STATS_KEY[0]: {STATS_KEY[1]: d["entry"]}}))
         assert d["report"]["previous_run"] is None
         assert d["report"]["sources"]["pairwise"]["code|man"] > 0.5
 
     with TestPipeline(runner="FnApiRunner") as p:
-        p | beam.Create(pairs) | NgramDrift(cfg) | beam.Map(save)
+        assert_that(p | beam.Create(pairs) | NgramDrift(cfg), save)
     entry = json.loads(path.read_text())["sampling"]["ngram_distribution"]
     assert sum(entry["by_source"]["man"]["counts"]) > 0 and entry["overall"]["docs"] == len(pairs)
     assert np.array_equal(
@@ -78,7 +80,8 @@ def test_drift_entry_goes_into_stats_and_compares_with_a_previous_run(tmp_path):
     later = DriftConfig(enabled=True, buckets=512, previous_stats=str(path))
     changed = [("man", t.replace("files", "archives")) for t in MAN] + [("code", t) for t in CODE]
 
-    def check(d):
+    def check(actual):
+        (d,) = actual
         prev = d["report"]["previous_run"]
         assert (
             prev["comparable"] and prev["by_source"]["code"] == 0.0 and prev["by_source"]["man"] > 0
@@ -88,4 +91,4 @@ def test_drift_entry_goes_into_stats_and_compares_with_a_previous_run(tmp_path):
         ]
 
     with TestPipeline(runner="FnApiRunner") as p:
-        p | beam.Create(changed) | NgramDrift(later) | beam.Map(check)
+        assert_that(p | beam.Create(changed) | NgramDrift(later), check)

@@ -16,6 +16,8 @@ features.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 _M64 = (1 << 64) - 1
@@ -25,7 +27,9 @@ WINDOW_BASE = 0xC2B2AE3D27D4EB4F  # odd; a different base for token windows than
 _LEN_SALT = 0x165667B19E3779F9
 
 _U64 = np.uint64
-_pow_cache: dict[str, np.ndarray] = {}
+# {"tables": (B^i, B^-i)}: grown only under the lock, replaced as one tuple, never shortened.
+_pow_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_pow_lock = threading.Lock()
 
 
 def fmix64(x: np.ndarray) -> np.ndarray:
@@ -49,18 +53,27 @@ def fmix64_int(x: int) -> int:
 
 
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """B^0..B^(n-1) and B^-0..B^-(n-1) mod 2^64, from a cache grown by doubling."""
-    have = _pow_cache.get("fwd")
-    if have is None or len(have) < n:
-        size = max(n, 2 * (0 if have is None else len(have)), 1 << 16)
-        fwd = np.full(size, BASE, dtype=np.uint64)
-        fwd[0] = 1
-        inv = np.full(size, BASE_INV, dtype=np.uint64)
-        inv[0] = 1
-        # cumprod on uint64 wraps modulo 2^64, which is exactly the ring we hash in.
-        _pow_cache["fwd"] = np.cumprod(fwd, dtype=np.uint64)
-        _pow_cache["inv"] = np.cumprod(inv, dtype=np.uint64)
-    return _pow_cache["fwd"][:n], _pow_cache["inv"][:n]
+    """B^0..B^(n-1) and B^-0..B^-(n-1) mod 2^64, from a cache grown by doubling.
+
+    Thread-safe: Beam runs bundles on threads, so the tables are read once into a local, grown
+    under a lock, and a caller always slices the tables it read or built itself (a second read of
+    the cache could see another thread's different tables).
+    """
+    tables = _pow_cache.get("tables")
+    if tables is None or len(tables[0]) < n:
+        with _pow_lock:
+            tables = _pow_cache.get("tables")
+            if tables is None or len(tables[0]) < n:
+                size = max(n, 2 * (0 if tables is None else len(tables[0])), 1 << 16)
+                fwd = np.full(size, BASE, dtype=np.uint64)
+                fwd[0] = 1
+                inv = np.full(size, BASE_INV, dtype=np.uint64)
+                inv[0] = 1
+                # cumprod on uint64 wraps modulo 2^64, which is exactly the ring we hash in.
+                tables = (np.cumprod(fwd, dtype=np.uint64), np.cumprod(inv, dtype=np.uint64))
+                _pow_cache["tables"] = tables
+    fwd, inv = tables
+    return fwd[:n], inv[:n]
 
 
 def span_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -116,7 +116,7 @@ class WeightExpression:
 
     def _compile_lin(self, node: ast.AST) -> _Fn:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            c = float(node.value)
+            c = self._number(node)
             return lambda s: c
         if isinstance(node, ast.Name):
             name = node.id
@@ -157,13 +157,31 @@ class WeightExpression:
             a, b = self._compile_log(node.left), self._compile_log(node.right)
             return lambda s: math.nan if b(s) == -math.inf else a(s) - b(s)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and _is_number(node.right):
-            p, a = float(ast.literal_eval(node.right)), self._compile_log(node.left)
+            p, a = self._number(node.right), self._compile_log(node.left)
             return lambda s: 0.0 if p == 0 else p * a(s)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "exp":
             _, args = self._call(node)
             return self._compile_lin(args[0])
         f = self._compile_lin(node)
         return lambda s: _safe_log(f(s))
+
+    def _number(self, node: ast.expr) -> float:
+        """A literal (possibly signed) number as a finite float; else a config error.
+
+        A huge integer literal cannot become a float (OverflowError) and `1e999` is inf: neither
+        is a meaningful weight constant, so both are rejected with the expression's text.
+        """
+        try:
+            value = float(ast.literal_eval(node))
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            written = ast.get_source_segment(self.text.strip(), node) or ast.unparse(node)
+            raise WeightExpressionError(
+                f"weight {_short(self.text.strip())!r}: the number {_short(written)} is too "
+                "large (numbers must be finite floats, |x| < 1.8e308)"
+            )
+        return value
 
     def _call(self, node: ast.Call) -> tuple[str, list[ast.expr]]:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
@@ -174,6 +192,10 @@ class WeightExpression:
         if (arity > 0 and n != arity) or (arity < 0 and n < -arity):
             raise WeightExpressionError(f"weight {self.text!r}: {name}() got {n} argument(s)")
         return name, list(node.args)
+
+
+def _short(text: str, keep: int = 24) -> str:
+    return text if len(text) <= 2 * keep else f"{text[:keep]}...{text[-keep:]}"
 
 
 def _is_number(node: ast.AST) -> bool:
