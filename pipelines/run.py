@@ -11,7 +11,7 @@ from itertools import islice
 
 import apache_beam as beam
 
-from pipelines.config import CurateConfig, SourceConfig
+from pipelines.config import DEMO_SOURCES, CurateConfig, SourceConfig
 from pipelines.graph import RunPlan, build_graph
 from pipelines.options import pipeline_options
 from transforms import fs
@@ -92,10 +92,12 @@ def demo_sources(cfg: CurateConfig, output: str) -> list[SourceConfig]:
         )
         open(os.path.join(folder, ".complete"), "w").close()
     extra = [os.path.join(folder, "truncated-*.jsonl.gz")] if cfg.input.demo.malformed else []
+    # One source per generated file family; the names are the ones the config check knows.
     return [
-        SourceConfig("code", [os.path.join(folder, "code-*.jsonl.gz")]),
-        SourceConfig("docs", [os.path.join(folder, "docs-*.jsonl.gz"), *extra]),
-        SourceConfig("man", [os.path.join(folder, "man-*.jsonl.gz")]),
+        SourceConfig(
+            name, [os.path.join(folder, f"{name}-*.jsonl.gz"), *(extra if name == "docs" else [])]
+        )
+        for name in DEMO_SOURCES
     ]
 
 
