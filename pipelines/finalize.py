@@ -74,6 +74,8 @@ class Finalize(beam.DoFn):
             # Pass as dedup.cross_release.previous_filter to the next release's run.
             "bloom_filter": "bloom_filter.bin" if release_filter is not None else None,
             "report": None,
+            # What a later run into this folder may delete (pipelines/output_folder.py).
+            "outputs": plan.outputs,
             "validation": {"success": None, "skipped": True},
             "timings": {
                 "prepare_s": round(plan.prepared_unix - plan.started_unix, 2),

@@ -11,8 +11,6 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms import fs
-
 
 class Plugins:
     def __init__(self, cfg, plan) -> None:
@@ -204,24 +202,9 @@ class Plugins:
     # Finalize ------------------------------------------------------------------------------------
     def validate_and_report(self, manifest: dict, stats: dict) -> dict:
         """Runs the Great Expectations gate and builds the HTML report (in the Finalize step)."""
-        out = self.plan.output
-        if self.cfg.validation.enabled and not fs.is_remote(out):
-            import dataclasses
+        from pipelines.gate import validate_and_report
 
-            from quality.validation import validate_output
-
-            # The gate checks at least the shard policy's minimum length (shards.min_tokens).
-            vcfg = self.cfg.validation
-            vcfg = dataclasses.replace(
-                vcfg, min_tokens=max(vcfg.min_tokens, self.cfg.shards.min_tokens)
-            )
-            manifest["validation"] = validate_output(out, manifest, vcfg)
-        if self.cfg.report.enabled and not fs.is_remote(out):
-            from quality.report import build_report
-
-            path = build_report(out, manifest, stats, self.cfg.report)
-            manifest["report"] = fs_rel(path, out)
-        return manifest
+        return validate_and_report(self.cfg, self.plan.output, manifest, stats)
 
     # Training ------------------------------------------------------------------------------------
     def train_trigger(self, manifest):
