@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from itertools import islice
@@ -107,6 +108,44 @@ def claim_output(cfg: CurateConfig, overwrite: bool = False) -> OutputFolder:
     return folder
 
 
+def build_tokenizer(cfg: CurateConfig, tasks, folder: str) -> tuple:
+    """The run's tokenizer (given, or trained on a sample of the input) saved as
+    `folder/tokenizer.json`; returns its TokenizerInfo and JSON text.
+
+    Built in a local folder first (the tokenizers library reads and writes local files only),
+    then copied into a remote output.
+    """
+    tcfg = cfg.tokenizer
+    with tempfile.TemporaryDirectory(prefix="curate-tok-") as scratch:
+        local = scratch if fs.is_remote(folder) else folder
+        tok_path = os.path.join(local, "tokenizer.json")
+        if tcfg.path:
+            with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
+                fs.atomic_write_bytes(tok_path, src.read())
+            info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
+        else:
+            t0 = time.time()
+            texts = sample_texts(
+                tasks,
+                Normalizer.from_config(cfg.normalize),
+                tcfg.train_sample_docs,
+                tcfg.train_sample_bytes,
+            )
+            tok = train_bpe(texts, tcfg.vocab_size, [tcfg.eos_token, tcfg.pad_token])
+            info = save_tokenizer(tok, tok_path, tcfg.eos_token, tcfg.pad_token)
+            log.info(
+                "trained a %d-token BPE on %d sampled documents in %.1fs",
+                info.vocab_size,
+                len(texts),
+                time.time() - t0,
+            )
+        with open(tok_path, encoding="utf-8") as fh:
+            tokenizer_json = fh.read()
+        if local != folder:
+            fs.atomic_write_bytes(fs.join(folder, "tokenizer.json"), tokenizer_json.encode())
+    return info, tokenizer_json
+
+
 def prepare(cfg: CurateConfig, config_dict: dict | None = None, config_sha256: str = "") -> RunPlan:
     """Plans the read tasks and builds the tokenizer, in a claimed output folder."""
     output = cfg.run.output
@@ -114,30 +153,7 @@ def prepare(cfg: CurateConfig, config_dict: dict | None = None, config_sha256: s
     if cfg.input.demo.enabled:
         sources += demo_sources(cfg, output)
     tasks = plan_read_tasks(sources, cfg.input.split_bytes, cfg.input.max_line_bytes)
-    tok_path = fs.join(output, "tokenizer", "tokenizer.json")
-    tcfg = cfg.tokenizer
-    if tcfg.path:
-        with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
-            fs.atomic_write_bytes(tok_path, src.read())
-        info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
-    else:
-        t0 = time.time()
-        texts = sample_texts(
-            tasks,
-            Normalizer.from_config(cfg.normalize),
-            tcfg.train_sample_docs,
-            tcfg.train_sample_bytes,
-        )
-        tok = train_bpe(texts, tcfg.vocab_size, [tcfg.eos_token, tcfg.pad_token])
-        info = save_tokenizer(tok, tok_path, tcfg.eos_token, tcfg.pad_token)
-        log.info(
-            "trained a %d-token BPE on %d sampled documents in %.1fs",
-            info.vocab_size,
-            len(texts),
-            time.time() - t0,
-        )
-    with open(tok_path, encoding="utf-8") as fh:
-        tokenizer_json = fh.read()
+    info, tokenizer_json = build_tokenizer(cfg, tasks, fs.join(output, "tokenizer"))
     from pipelines.plugins import Plugins
 
     plan = RunPlan(

@@ -54,11 +54,9 @@ def rename(src: str, dst: str) -> None:
 
 
 def delete_tree(path: str) -> None:
+    """Deletes a folder tree (remote: every object under the prefix; a prefix is no object)."""
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
+        delete(path)
     else:
         import shutil
 
