@@ -12,11 +12,13 @@ from contextlib import contextmanager
 from itertools import islice
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from pipelines.config import CurateConfig, SourceConfig
 from pipelines.graph import RunPlan, build_graph
-from pipelines.options import pipeline_options
+from pipelines.options import LOCAL_RUNNERS, pipeline_options
 from pipelines.output_folder import OutputFolder, redirect_inputs, run_outputs
+from pipelines.progress import progress_channel
 from transforms import fs
 from transforms.normalize import Normalizer
 from transforms.readers import plan_read_tasks, read_task
@@ -188,8 +190,15 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
     try:
         plan = prepare(cfg, config_dict, config_sha256)
         plan.started_unix, plan.prepared_unix = t0, time.time()
-        options = pipeline_options(cfg.run, beam_args, input_bytes=sum(t.size for t in plan.tasks))
-        with _no_duplicate_tracebacks(), beam.Pipeline(options=options) as p:
+        input_bytes = sum(t.size for t in plan.tasks)
+        options = pipeline_options(cfg.run, beam_args, input_bytes=input_bytes)
+        local = options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+        processes = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+        with (
+            progress_channel(cfg.run.progress and local, input_bytes, len(plan.tasks), processes),
+            _no_duplicate_tracebacks(),
+            beam.Pipeline(options=options) as p,
+        ):
             build_graph(p, plan)
     except BaseException:
         manifest = _manifest_of_this_run(cfg.run.output, t0)

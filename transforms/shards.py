@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from transforms import fs
 from transforms.accounting import TallyingDoFn
 from transforms.hashing import shuffle_key
+from transforms.progress import report as report_progress
 from transforms.spill import read_run
 
 
@@ -125,6 +126,7 @@ class WriteShard(TallyingDoFn):
             acc = factory()
             acc.add_table(rows)  # every row with its text, even when shards omit the text
             yield beam.pvalue.TaggedOutput(self.STATS, (name, acc))
+        report_progress("shards", units=1, docs=table.num_rows)
         yield {
             "split": task.split,
             "path": rel,

@@ -19,6 +19,7 @@ import pyarrow as pa
 from transforms import fs
 from transforms.accounting import TallyingDoFn
 from transforms.hashing import content_key
+from transforms.progress import report as report_progress
 from transforms.record import Record
 
 SPILL_SCHEMA = pa.schema(
@@ -137,6 +138,7 @@ class SpillRecords(TallyingDoFn):
                     getattr(feat, "line_hashes", None),
                 ),
             )
+        report_progress("spill", units=1, nbytes=n_bytes, docs=len(recs))
         yield out(self.RUNS, SpillRun(path, len(recs), n_bytes))
 
 
