@@ -6,8 +6,9 @@ at most once a second). `ProgressBoard` folds them into per-stage totals that ne
 stage: share done, rate and ETA where the total is known, counts and rate where it is not.
 
     read       input bytes of the read tasks          total: the input files' size (driver)
-    spill      runs and documents spilled              no total: ends with the read
-    decisions  dedup on metadata (no worker reports)   shown as running between read and tokenize
+    spill      runs and documents spilled              no total: ends with stage 1
+    decisions  dedup on metadata (no worker reports)   running from the end of read to tokenize
+               (the last spill runs are written at the end of stage 1, inside this span)
     tokenize   spilled bytes tokenized, runs done      total: what spill wrote (final by then)
     shards     shards and rows written                 no total: counts and rate
 
@@ -164,7 +165,7 @@ class ProgressBoard:
                 state = f"done after {_clock(tok - begun)}"
             else:
                 state = f"running for {_clock(now - begun)}"
-            return f"{name:<9}  dedup decisions on document metadata: {state}"
+            return f"{name:<9}  last spills, then dedup decisions on document metadata: {state}"
         # Stage 1 starts with the pipeline; later stages are timed from their first report.
         since, then = (
             (self.t0, (0, 0, 0)) if name in ("read", "spill") else (st.first, st.first_totals)
