@@ -10,6 +10,8 @@ from transforms.progress import report as report_progress
 from transforms.readers import ReadTask, read_task
 from transforms.record import DeadLetter, Record, Rejection
 
+REPORT_EVERY = 256  # records between progress reports of a read task
+
 
 class ReadAndNormalize(TallyingDoFn):
     """ReadTask -> Record (main), DeadLetter ("dead"), Rejection for size limits ("rejected")."""
@@ -26,15 +28,21 @@ class ReadAndNormalize(TallyingDoFn):
     def process(self, task: ReadTask):
         # Progress is in input-file bytes (what the driver's total counts): a record's text stands
         # for its bytes of the task until the task ends and counts the rest (compression, markup).
-        counted = 0
+        # Reported every REPORT_EVERY records, so it costs nothing next to reading one.
+        counted = pending_bytes = pending_docs = 0
         for item in self._read(task):
             if self._progress:
                 size = min(len(item.text) if isinstance(item, Record) else 0, task.size - counted)
                 counted += max(size, 0)
-                report_progress("read", nbytes=max(size, 0), docs=1)
+                pending_bytes += max(size, 0)
+                pending_docs += 1
+                if pending_docs >= REPORT_EVERY:
+                    report_progress("read", nbytes=pending_bytes, docs=pending_docs)
+                    pending_bytes = pending_docs = 0
             yield item
         if self._progress:
-            report_progress("read", units=1, nbytes=max(task.size - counted, 0))
+            rest = pending_bytes + max(task.size - counted, 0)
+            report_progress("read", units=1, nbytes=rest, docs=pending_docs)
 
     def _read(self, task: ReadTask):
         for item in read_task(task):
