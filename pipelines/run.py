@@ -202,10 +202,14 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
             build_graph(p, plan)
     except BaseException:
         manifest = _manifest_of_this_run(cfg.run.output, t0)
-        if manifest is None or manifest.get("accounting_ok") is not False:
+        if manifest is None:  # a crash before the manifest: the previous outputs come back
             folder.failed()
             raise
+        folder.finished()  # the new outputs are complete (even if training after them failed)
+        if manifest.get("accounting_ok") is not False:
+            raise
         log.debug("the run finished with broken accounting", exc_info=True)
+        return manifest
     else:
         manifest = _manifest_of_this_run(cfg.run.output, t0)
         if manifest is None:
