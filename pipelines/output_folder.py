@@ -88,9 +88,19 @@ class OutputFolder:
         self.moved: list[str] = []
 
     def check(self) -> None:
-        """Raises ConfigError if the folder holds things that no curate run listed (no --overwrite)."""
+        """Raises ConfigError if the folder holds things that no curate run listed (no --overwrite).
+
+        First tidies up after a killed run (see `_recover`).
+        """
         self._recover()
-        present = [n for n in fs.listdir(self.output) if n != ASIDE]
+        present = fs.listdir(self.output)
+        if ASIDE in present:  # not ours (ours was recovered or dropped above)
+            raise ConfigError(
+                [
+                    f"run.output {self.output!r} holds a folder {ASIDE!r} that no curate run made:"
+                    " curate keeps the previous run's outputs there during a run; move it away"
+                ]
+            )
         if not present or self.overwrite or previous_outputs(self.output) is not None:
             return
         shown = ", ".join(present[:8]) + (
@@ -105,34 +115,49 @@ class OutputFolder:
         )
 
     def _recover(self) -> None:
-        """After a killed run: drop its partial outputs, put the last finished run's back."""
-        if not fs.listdir(self.aside) or fs.exists(fs.join(self.output, MANIFEST)):
+        """After a killed run: put the last finished run's outputs back, or drop them if the
+        killed run had finished (its manifest written, its run record gone with `_tmp/`)."""
+        aside = fs.listdir(self.aside)
+        if not aside:
             return
-        for name in previous_outputs(self.output) or []:
-            if name in fs.listdir(self.aside):
+        record = _read_json(fs.join(self.output, RUN_RECORD)) or {}
+        if record.get("aside") == ASIDE:  # killed before its manifest
+            # Once every old output was aside ("claimed"), the run's listed names at the top
+            # level are its own partial outputs; before that, they may be old ones not yet moved.
+            partial = (record.get("outputs") or []) if record.get("claimed") else []
+            for name in partial:
                 fs.delete(fs.join(self.output, name))
-        for name in fs.listdir(self.aside):
-            if not fs.exists(fs.join(self.output, name)):
+            for name in aside:
+                fs.delete(fs.join(self.output, name))
                 fs.move(fs.join(self.aside, name), fs.join(self.output, name))
-        log.info("restored the outputs of the last finished run from %s", self.aside)
-        fs.delete(self.aside)
+            fs.delete(self.aside)
+            log.info("restored the outputs of the last finished run from %s", self.aside)
+        elif previous_outputs(self.output) is not None and previous_outputs(self.aside):
+            fs.delete(self.aside)  # killed after its manifest: the old outputs were to go
 
     def claim(self) -> dict[str, str]:
-        """Moves the previous run's outputs aside; returns {old path: new path} for inputs there."""
-        listed = set(previous_outputs(self.output) or [])
-        fs.delete(self.aside)
+        """Moves the previous run's outputs aside; returns {old path: new path} for inputs there.
+
+        The run record (naming the aside folder) is written before anything moves, so a run
+        killed half way is recovered by the next.
+        """
+        listed = set(previous_outputs(self.output) or []) & set(fs.listdir(self.output))
+        fs.delete(fs.join(self.output, "_tmp"))  # scratch of the previous run: nothing to keep
+        listed.discard("_tmp")
+        record = {"outputs": self.outputs, "aside": ASIDE if listed else None}
+        fs.atomic_write_bytes(fs.join(self.output, RUN_RECORD), json.dumps(record).encode())
         moves = {}
-        for name in sorted(listed & set(fs.listdir(self.output))):
+        for name in sorted(listed):
             src, dst = fs.join(self.output, name), fs.join(self.aside, name)
             fs.move(src, dst)
             self.moved.append(name)
             moves[src] = dst
         if self.moved:
+            record["claimed"] = True
+            fs.atomic_write_bytes(fs.join(self.output, RUN_RECORD), json.dumps(record).encode())
             log.info(
                 "moved the previous run's outputs aside to %s until this run finishes", self.aside
             )
-        record = {"outputs": self.outputs, "aside": ASIDE if self.moved else None}
-        fs.atomic_write_bytes(fs.join(self.output, RUN_RECORD), json.dumps(record).encode())
         return moves
 
     def finished(self) -> None:
@@ -147,7 +172,7 @@ class OutputFolder:
         """
         if fs.exists(fs.join(self.output, MANIFEST)) or not self.moved:
             return
-        for name in self.outputs:
+        for name in self.outputs:  # the record in _tmp/ goes too: the old manifest is back
             fs.delete(fs.join(self.output, name))
         for name in self.moved:
             fs.move(fs.join(self.aside, name), fs.join(self.output, name))

@@ -128,3 +128,37 @@ def test_config_error_lists_the_folder(tmp_path):
     with pytest.raises(ConfigError, match="holds no curate manifest"):
         OutputFolder(str(tmp_path), ["shards"]).check()
     OutputFolder(str(tmp_path), ["shards"], overwrite=True).check()
+
+
+def test_a_run_killed_while_moving_aside_loses_nothing(tmp_path):
+    out = tmp_path / "out"
+    _previous_run(out, ["report", "shards"])
+    # As if killed after the record was written and "manifest.json" and "report" were moved.
+    (out / "_tmp").mkdir()
+    record = {"outputs": ["manifest.json", "report", "shards", "_tmp"], "aside": "_previous"}
+    (out / "_tmp" / "run.json").write_text(json.dumps(record))
+    (out / "_previous").mkdir()
+    for name in ("manifest.json", "report"):
+        (out / name).rename(out / "_previous" / name)
+    OutputFolder(str(out), ["manifest.json", "shards", "_tmp"]).check()
+    assert (out / "shards" / "part-0").read_text() == "old shards"  # not yet moved: kept
+    assert (out / "report" / "part-0").read_text() == "old report"
+    assert (out / "manifest.json").exists() and not (out / "_previous").exists()
+
+
+def test_a_run_killed_after_its_manifest_drops_the_old_outputs(tmp_path):
+    out = tmp_path / "out"
+    _previous_run(out / "_previous", ["shards"])  # the old outputs, still aside
+    _previous_run(out, ["report"])  # the new run's finished outputs; its _tmp/ is gone
+    OutputFolder(str(out), ["manifest.json", "report", "_tmp"]).check()
+    assert not (out / "_previous").exists() and (out / "report").is_dir()
+
+
+def test_a_previous_folder_of_the_users_is_never_touched(tmp_path):
+    out = tmp_path / "out"
+    _previous_run(out, ["shards"])
+    (out / "_previous").mkdir()
+    (out / "_previous" / "mine.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="'_previous' that no curate run made"):
+        OutputFolder(str(out), ["shards"]).check()
+    assert (out / "_previous" / "mine.txt").read_text() == "mine"
