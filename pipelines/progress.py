@@ -228,7 +228,6 @@ class ProgressPrinter:
         self._thread = threading.Thread(
             target=self._loop, name="curate-progress-board", daemon=True
         )
-        self._tty_line = False
 
     def start(self) -> ProgressPrinter:
         self._thread.start()
@@ -260,11 +259,15 @@ class ProgressPrinter:
             if final or self.board.finished(name):
                 line = self.board.line(name, now, self.tty)
                 if line != self.last_line.get(name) or self.tty:
-                    self._write(line, end=True)
+                    self._write(line, end=True, stage=name)
                 self.closed.add(name)
         open_stages = [n for n in open_stages if n not in self.closed]
-        # A terminal redraws the latest stage; a log gets every open stage now and then.
-        for name in open_stages[-1:] if self.tty else open_stages:
+        # A terminal redraws one stage (the latest with a known total, else the latest); a log
+        # gets every open stage now and then.
+        if self.tty and open_stages:
+            known = [n for n in open_stages if self.board.fraction(n) is not None]
+            open_stages = (known or open_stages)[-1:]
+        for name in open_stages:
             st = self.board.stages[name]
             changed = self.tty or name == "decisions" or st.last != self.seen.get(name)
             if changed and now - self.printed.get(name, -1e9) >= self.every:

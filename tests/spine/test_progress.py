@@ -85,3 +85,14 @@ def test_a_run_prints_a_line_for_every_stage(tmp_path, capsys):
     assert re.search(r"^\[curate\] read +100% .* 1/1 tasks .*done at", err, re.M), err
     assert re.search(r"^\[curate\] tokenize +100% +\d+/\d+ runs, 40 docs", err, re.M), err
     assert re.search(r"^\[curate\] shards +3 written, 40 rows", err, re.M), err
+
+
+def test_a_terminal_shows_the_bar_of_the_read_while_spill_runs_beside_it():
+    out = io.StringIO()
+    printer = ProgressPrinter(input_bytes=1000, n_tasks=2, stream=out, tty=True)
+    printer.board.update(_msg("w1", "read", 0, 500, 5), now=printer.board.t0 + 2)
+    printer.board.update(_msg("w1", "spill", 1, 400, 5), now=printer.board.t0 + 2)
+    printer.tick(printer.board.t0 + 2)
+    assert "\r\x1b[K[curate] read       |############------------|  50%" in out.getvalue()
+    assert "spill" not in out.getvalue()
+    printer.sock.close()
