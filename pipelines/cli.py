@@ -1,6 +1,6 @@
 """`curate` command line: run, report, train, demo-data.
 
-    curate run --config configs/demo.yaml [--input GLOB ...] [--output DIR] [--set KEY=VALUE ...] [beam flags]
+    curate run --config configs/demo.yaml [--input GLOB ...] [--output DIR] [--overwrite] [--set KEY=VALUE ...] [beam flags]
     curate report OUT
     curate train --manifest OUT/manifest.json --config configs/train/lora_demo.yaml [--set KEY=VALUE] [--force]
 
@@ -51,20 +51,26 @@ def _quiet_beam(argv: list[str] | None = None) -> None:
 
 
 def cmd_run(args, beam_args: list[str]) -> int:
+    """Exit 0: success; 2: bad config (before any work); 3: the run finished but failed its
+    accounting, wrote no shards or failed validation (one line says why); 1: a crash."""
     from pipelines.config import load_config
-    from pipelines.run import run
+    from pipelines.run import run, run_failure
     from quality.report.summary import summarize_manifest
     from transforms import fs
 
     cfg = load_config(args.config, args.set, args.input, args.output)
-    manifest = run(cfg, beam_args)
-    with fs.open_read(fs.join(cfg.run.output, "stats.json")) as fh:
-        stats = json.load(fh)
+    manifest = run(cfg, beam_args, overwrite=args.overwrite)
+    try:
+        with fs.open_read(fs.join(cfg.run.output, "stats.json")) as fh:
+            stats = json.load(fh)
+    except (OSError, ValueError):
+        stats = {}
     print(summarize_manifest(manifest, stats, cfg.run.output))
-    ok = (
-        manifest.get("accounting_ok") and manifest.get("validation", {}).get("success") is not False
-    )
-    return 0 if ok else 3
+    failure = run_failure(manifest)
+    if failure:
+        print(f"curate run: {failure}", file=sys.stderr)
+        return 3
+    return 0
 
 
 def cmd_report(args, _beam_args) -> int:
@@ -158,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="config override, e.g. shards.rows_per_shard=1000",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty output folder that no curate run wrote (deletes nothing)",
     )
     run.set_defaults(func=cmd_run)
     rep = sub.add_parser("report", help="print the summary of a finished run")

@@ -77,6 +77,8 @@ class Finalize(beam.DoFn):
             # Pass as dedup.cross_release.previous_filter to the next release's run.
             "bloom_filter": "bloom_filter.bin" if release_filter is not None else None,
             "report": None,
+            # What a later run into this folder may delete (pipelines/output_folder.py).
+            "outputs": plan.outputs,
             "validation": {"success": None, "skipped": True},
             "timings": {
                 "prepare_s": round(plan.prepared_unix - plan.started_unix, 2),
@@ -107,25 +109,6 @@ class Finalize(beam.DoFn):
 
     def _validate_and_report(self, manifest: dict, stats: dict) -> dict:
         """The Great Expectations gate and the HTML report, on local and remote outputs alike."""
-        import dataclasses
+        from pipelines.gate import validate_and_report
 
-        cfg, out = self._plan.cfg, self._plan.output
-        if cfg.validation.enabled:
-            from quality.validation import validate_output
-
-            # The gate checks at least the shard policy's minimum length (shards.min_tokens).
-            vcfg = dataclasses.replace(
-                cfg.validation, min_tokens=max(cfg.validation.min_tokens, cfg.shards.min_tokens)
-            )
-            manifest["validation"] = validate_output(out, manifest, vcfg)
-        if cfg.report.enabled:
-            from quality.report import build_report
-
-            path = build_report(out, manifest, stats, cfg.report)
-            manifest["report"] = _relative(path, out)
-        return manifest
-
-
-def _relative(path: str, root: str) -> str:
-    root = root.rstrip("/") + "/"
-    return path[len(root) :] if path.startswith(root) else path
+        return validate_and_report(self._plan.cfg, self._plan.output, manifest, stats)

@@ -57,6 +57,7 @@ class RunPlan:
     config_sha256: str = ""
     started_unix: float = 0.0  # when the driver started preparing (for the manifest's timings)
     prepared_unix: float = 0.0  # when the graph started
+    outputs: list[str] | None = None  # top-level names this run writes in `output` (manifest)
 
     @property
     def tmp(self) -> str:

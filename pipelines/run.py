@@ -6,18 +6,24 @@ import json
 import logging
 import os
 import subprocess
+import tempfile
 import time
+from contextlib import contextmanager
 from itertools import islice
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from pipelines.config import DEMO_SOURCES, CurateConfig, SourceConfig
 from pipelines.graph import RunPlan, build_graph
-from pipelines.options import pipeline_options
+from pipelines.options import LOCAL_RUNNERS, pipeline_options
+from pipelines.output_folder import OutputFolder, redirect_inputs, run_outputs
+from pipelines.progress import progress_channel
 from transforms import fs
 from transforms.normalize import Normalizer
 from transforms.readers import plan_read_tasks, read_task
 from transforms.record import Record
+from transforms.shards import choose_write_path
 from transforms.tokenize import (
     describe_tokenizer,
     resolve_tokenizer_file,
@@ -26,23 +32,6 @@ from transforms.tokenize import (
 )
 
 log = logging.getLogger("curate")
-
-# Outputs of a previous run that a new run in the same folder replaces (nothing else is touched).
-RUN_OUTPUTS = (
-    "shards",
-    "dead_letter",
-    "rejected",
-    "removed",
-    "report",
-    "validation",
-    "_tmp",
-    "tokenizer",
-    "manifest.json",
-    "stats.json",
-    "dedup_audit.jsonl",
-    "bloom_filter.bin",
-    "adapter",
-)
 
 
 def code_version() -> str:
@@ -63,19 +52,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{v}+g{sha}" if sha else v
-
-
-def _clean_previous(output: str) -> None:
-    if fs.is_remote(output):
-        return
-    import shutil
-
-    for name in RUN_OUTPUTS:
-        path = os.path.join(output, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
 
 
 def demo_sources(cfg: CurateConfig, output: str) -> list[SourceConfig]:
@@ -116,39 +92,73 @@ def sample_texts(tasks, normalizer: Normalizer, max_docs: int, max_bytes: int) -
     return texts
 
 
-def prepare(cfg: CurateConfig) -> RunPlan:
-    output = cfg.run.output if fs.is_remote(cfg.run.output) else os.path.abspath(cfg.run.output)
-    cfg.run.output = output
-    _clean_previous(output)
+def resolve_output(cfg: CurateConfig) -> str:
+    """Makes run.output absolute (a URL stays as it is) and returns it."""
+    if not fs.is_remote(cfg.run.output):
+        cfg.run.output = os.path.abspath(cfg.run.output)
+    return cfg.run.output
+
+
+def claim_output(cfg: CurateConfig, overwrite: bool = False) -> OutputFolder:
+    """Checks the output folder and moves the previous run's outputs aside (see output_folder).
+
+    Raises:
+        ConfigError: the folder is not empty and no curate run wrote it (without `overwrite`).
+    """
+    output = resolve_output(cfg)
     fs.makedirs(output)
+    folder = OutputFolder(output, run_outputs(cfg), overwrite)
+    folder.check()
+    redirect_inputs(cfg, folder.claim())
+    return folder
+
+
+def build_tokenizer(cfg: CurateConfig, tasks, folder: str) -> tuple:
+    """The run's tokenizer (given, or trained on a sample of the input) saved as
+    `folder/tokenizer.json`; returns its TokenizerInfo and JSON text.
+
+    Built in a local folder first (the tokenizers library reads and writes local files only),
+    then copied into a remote output.
+    """
+    tcfg = cfg.tokenizer
+    with tempfile.TemporaryDirectory(prefix="curate-tok-") as scratch:
+        local = scratch if fs.is_remote(folder) else folder
+        tok_path = os.path.join(local, "tokenizer.json")
+        if tcfg.path:
+            with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
+                fs.atomic_write_bytes(tok_path, src.read())
+            info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
+        else:
+            t0 = time.time()
+            texts = sample_texts(
+                tasks,
+                Normalizer.from_config(cfg.normalize),
+                tcfg.train_sample_docs,
+                tcfg.train_sample_bytes,
+            )
+            tok = train_bpe(texts, tcfg.vocab_size, [tcfg.eos_token, tcfg.pad_token])
+            info = save_tokenizer(tok, tok_path, tcfg.eos_token, tcfg.pad_token)
+            log.info(
+                "trained a %d-token BPE on %d sampled documents in %.1fs",
+                info.vocab_size,
+                len(texts),
+                time.time() - t0,
+            )
+        with open(tok_path, encoding="utf-8") as fh:
+            tokenizer_json = fh.read()
+        if local != folder:
+            fs.atomic_write_bytes(fs.join(folder, "tokenizer.json"), tokenizer_json.encode())
+    return info, tokenizer_json
+
+
+def prepare(cfg: CurateConfig, config_dict: dict | None = None, config_sha256: str = "") -> RunPlan:
+    """Plans the read tasks and builds the tokenizer, in a claimed output folder."""
+    output = cfg.run.output
     sources = list(cfg.input.sources)
     if cfg.input.demo.enabled:
         sources += demo_sources(cfg, output)
     tasks = plan_read_tasks(sources, cfg.input.split_bytes, cfg.input.max_line_bytes)
-    tok_path = fs.join(output, "tokenizer", "tokenizer.json")
-    tcfg = cfg.tokenizer
-    if tcfg.path:
-        with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
-            fs.atomic_write_bytes(tok_path, src.read())
-        info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
-    else:
-        t0 = time.time()
-        texts = sample_texts(
-            tasks,
-            Normalizer.from_config(cfg.normalize),
-            tcfg.train_sample_docs,
-            tcfg.train_sample_bytes,
-        )
-        tok = train_bpe(texts, tcfg.vocab_size, [tcfg.eos_token, tcfg.pad_token])
-        info = save_tokenizer(tok, tok_path, tcfg.eos_token, tcfg.pad_token)
-        log.info(
-            "trained a %d-token BPE on %d sampled documents in %.1fs",
-            info.vocab_size,
-            len(texts),
-            time.time() - t0,
-        )
-    with open(tok_path, encoding="utf-8") as fh:
-        tokenizer_json = fh.read()
+    info, tokenizer_json = build_tokenizer(cfg, tasks, fs.join(output, "tokenizer"))
     plan = RunPlan(
         cfg,
         output,
@@ -158,8 +168,9 @@ def prepare(cfg: CurateConfig) -> RunPlan:
         score_columns(cfg),
         code_version(),
         label_columns=label_columns(cfg),
-        config_dict=cfg.to_dict(),
-        config_sha256=cfg.sha256(),
+        config_dict=config_dict or cfg.to_dict(),
+        config_sha256=config_sha256 or cfg.sha256(),
+        outputs=run_outputs(cfg),
     )
     if cfg.sampling.dsir.enabled:
         plan.dsir = fit_dsir(cfg, tasks)
@@ -199,20 +210,122 @@ def fit_dsir(cfg: CurateConfig, tasks):
     return scorer
 
 
-def run(cfg: CurateConfig, beam_args: list[str] | None = None) -> dict:
-    """Runs the whole curation job; returns the manifest."""
+def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool = False) -> dict:
+    """Runs the whole curation job; returns the manifest.
+
+    A run that finished (its manifest written) returns its manifest even when its last step
+    raised because the accounting does not add up: the caller reads `accounting_ok`. Any other
+    failure raises, after the previous run's outputs are put back.
+    """
     t0 = time.time()
-    plan = prepare(cfg)
-    plan.started_unix, plan.prepared_unix = t0, time.time()
-    options = pipeline_options(cfg.run, beam_args, input_bytes=sum(t.size for t in plan.tasks))
-    from apache_beam.options.pipeline_options import StandardOptions
+    # The manifest records the config as given (inputs moved aside are read from their new place).
+    resolve_output(cfg)
+    config_dict, config_sha256 = cfg.to_dict(), cfg.sha256()
+    folder = claim_output(cfg, overwrite)
+    try:
+        plan = prepare(cfg, config_dict, config_sha256)
+        plan.started_unix, plan.prepared_unix = t0, time.time()
+        input_bytes = sum(t.size for t in plan.tasks)
+        options = pipeline_options(cfg.run, beam_args, input_bytes=input_bytes)
+        local = options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+        processes = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+        plan.write_path = choose_write_path(
+            cfg.shards.write_path, options.view_as(StandardOptions).runner
+        )
+        with (
+            progress_channel(cfg.run.progress and local, input_bytes, len(plan.tasks), processes),
+            _no_duplicate_tracebacks(),
+            beam.Pipeline(options=options) as p,
+        ):
+            build_graph(p, plan)
+    except BaseException:
+        manifest = _manifest_of_this_run(cfg.run.output, t0)
+        if manifest is None:  # a crash before the manifest: the previous outputs come back
+            folder.failed()
+            raise
+        folder.finished()  # the new outputs are complete (even if training after them failed)
+        if manifest.get("accounting_ok") is not False:
+            raise
+        log.debug("the run finished with broken accounting", exc_info=True)
+        return manifest
+    else:
+        manifest = _manifest_of_this_run(cfg.run.output, t0)
+        if manifest is None:
+            folder.failed()
+            raise RuntimeError(
+                f"the pipeline finished without writing {cfg.run.output}/manifest.json"
+            )
+    folder.finished()
+    return manifest
 
-    from transforms.shards import choose_write_path
 
-    plan.write_path = choose_write_path(
-        cfg.shards.write_path, options.view_as(StandardOptions).runner
-    )
-    with beam.Pipeline(options=options) as p:
-        build_graph(p, plan)
-    with fs.open_read(fs.join(plan.output, "manifest.json")) as fh:
-        return json.load(fh)  # written once, by the pipeline's last step (training may hash it)
+@contextmanager
+def _no_duplicate_tracebacks():
+    """Beam logs a failing step's traceback before raising it; the driver shows it once (a crash)
+    or turns it into one line (a finished run that failed its accounting)."""
+    logger = logging.getLogger("apache_beam.runners.common")
+    drop = logging.Filter("(nothing)")  # a filter that matches no logger name: drops all
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def _manifest_of_this_run(output: str, t0: float) -> dict | None:
+    """The manifest in `output` if this run wrote it (the previous one was moved aside)."""
+    try:
+        with fs.open_read(fs.join(output, "manifest.json")) as fh:
+            manifest = json.load(fh)  # written once, by the pipeline's last step
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("created_unix", 0) < int(t0):
+        return None
+    return manifest
+
+
+def run_failure(manifest: dict) -> str | None:
+    """Why a finished run failed, in one line (exit 3); None when it succeeded.
+
+    Checked in order: the accounting, shards written, the validation gate (a gate turned off in
+    the config is not a failure).
+    """
+    from transforms.accounting import accounting_problems
+
+    acc = manifest.get("accounting") or {}
+    if not manifest.get("accounting_ok"):
+        problems = accounting_problems(acc) if acc else ["no accounting in the manifest"]
+        return "accounting does not add up: " + "; ".join(problems or ["(see the manifest)"])
+    if not manifest.get("shards"):
+        return "no training shards written: " + _why_nothing_written(acc, manifest)
+    validation = manifest.get("validation") or {}
+    if validation.get("skipped") and validation.get("success") is None:
+        return None
+    if validation.get("success") is not True:
+        failed = validation.get("failed") or []
+        total = len(validation.get("expectations") or [])
+        detail = validation.get("error") or (
+            f"{len(failed)} of {total} checks failed: {', '.join(failed[:6])}"
+            + (" ..." if len(failed) > 6 else "")
+        )
+        return f"validation failed: {detail}"
+    return None
+
+
+def _why_nothing_written(acc: dict, manifest: dict) -> str:
+    read = acc.get("read", 0)
+    if not read:
+        return "no documents were read (are the input files empty?)"
+    if acc.get("written"):
+        n_eval = sum(s.get("rows", 0) for s in manifest.get("eval_shards") or [])
+        return f"all {n_eval:,} documents written went to eval shards (sampling.eval_fraction?)"
+    fates = [("sampled out", acc.get("sampled_out", 0))]
+    for place in ("rejected", "removed", "dead_letter"):
+        for reason, n in (acc.get(place) or {}).items():
+            fates.append((f"{place.replace('_', '-')} ({reason})", n))
+    fates = sorted((f for f in fates if f[1]), key=lambda f: -f[1])
+    parts = ", ".join(f"{n:,} {what}" for what, n in fates[:4])
+    hint = ""
+    if fates and fates[0][0] == "sampled out":
+        hint = "; does sampling (the mixture, the budget) name these sources?"
+    return f"of {read:,} documents read, {parts}{hint}"

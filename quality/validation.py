@@ -16,7 +16,9 @@ What is checked, and on which rows (see gx_suite.build_suites for the list):
   smaller than the sample size, an estimate above.
 
 Bad data never raises: an unreadable shard or a GX failure is a failed verdict with the reason.
-Local output directories only (shards are memory-mapped).
+A run without shards gets one failed check, `shards_written`, instead of the suite. Local shards
+are memory-mapped; shards elsewhere (a remote output) are read one at a time through the
+`open_shard` callable the caller passes (this package does not import Beam's filesystems).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import hashlib
 import os
 import shutil
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,12 +43,32 @@ REQUIRED = ("id", "source", "input_ids", "n_tokens")
 NON_SCORE = {"id", "source", "input_ids", "n_tokens", "dedup_cluster", "text"}
 
 
-def validate_output(out_dir: str, manifest: dict, cfg: ValidationConfig) -> dict:
-    """Runs the suite on `out_dir` (a finished run) and returns the verdict (never raises)."""
+ShardOpener = Callable[[str], IO[bytes]]
+
+
+def validate_output(
+    out_dir: str,
+    manifest: dict,
+    cfg: ValidationConfig,
+    shard_root: str | None = None,
+    open_shard: ShardOpener | None = None,
+) -> dict:
+    """Runs the suite on a finished run and returns the verdict (never raises).
+
+    Args:
+        out_dir: the local output folder; Data Docs are written under it.
+        manifest: the run's manifest (shard paths are relative to the output).
+        cfg: the gate's settings.
+        shard_root: where the shards live when not under `out_dir` (e.g. a gs:// output).
+        open_shard: opens `shard_root/<path>` for reading (needed for a non-local `shard_root`).
+    """
     t0 = time.perf_counter()
     verdict: dict[str, Any] = {"success": False, "expectations": [], "data_docs": None}
+    if not (manifest.get("shards") or manifest.get("eval_shards")):
+        return _no_shards(verdict, t0)
     try:
-        frames, info = collect_frames(out_dir, manifest, cfg)
+        reader = _ShardReader(shard_root or out_dir, open_shard)
+        frames, info = collect_frames(out_dir, manifest, cfg, reader)
         verdict.update(info)
         from quality.gx_suite import build_suites, run_suites
 
@@ -72,6 +95,47 @@ def validate_output(out_dir: str, manifest: dict, cfg: ValidationConfig) -> dict
     return verdict
 
 
+def _no_shards(verdict: dict, t0: float) -> dict:
+    """One failed check instead of every expectation failing on empty frames."""
+    check = {
+        "name": "shards_written",
+        "success": False,
+        "observed": {"shards": 0},
+        "description": "The run wrote at least one shard (no shards: nothing else to check).",
+        "expectation": "curate_shards_written",
+        "frame": "manifest",
+        "kwargs": {},
+    }
+    verdict.update(expectations=[check], failed=["shards_written"], shards_checked=0)
+    verdict["seconds"] = round(time.perf_counter() - t0, 3)
+    return verdict
+
+
+class _ShardReader:
+    """Opens shards under `root`: memory-mapped when local, else through `open_shard`."""
+
+    def __init__(self, root: str, open_shard: ShardOpener | None) -> None:
+        self.root, self.open_shard = root, open_shard
+
+    def path(self, rel: str) -> str:
+        if self.open_shard is None:
+            return os.path.join(self.root, rel)
+        return self.root.rstrip("/") + "/" + rel
+
+    def table(self, path: str) -> pa.Table:
+        if self.open_shard is None:
+            return pa.ipc.open_stream(pa.memory_map(path)).read_all()
+        with self.open_shard(path) as fh:  # one shard in memory at a time
+            return pa.ipc.open_stream(pa.py_buffer(fh.read())).read_all()
+
+    def sha256(self, path: str) -> str:
+        h = hashlib.sha256()
+        with self.open_shard(path) if self.open_shard else open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+
 def _suite_pages(docs_dir: str, suites: dict) -> dict[str, str]:
     """Each suite's result page, relative to OUT. GX's index page lists them with scripts from a
     CDN (blank offline); these pages are static HTML and read fine without network."""
@@ -88,8 +152,11 @@ def _suite_pages(docs_dir: str, suites: dict) -> dict[str, str]:
     return pages
 
 
-def collect_frames(out_dir: str, manifest: dict, cfg: ValidationConfig) -> tuple[dict, dict]:
+def collect_frames(
+    out_dir: str, manifest: dict, cfg: ValidationConfig, reader: _ShardReader | None = None
+) -> tuple[dict, dict]:
     """The four pandas frames of the suite, and facts about the run (vocab, score columns)."""
+    reader = reader or _ShardReader(out_dir, None)
     import pandas as pd
 
     entries = list(manifest.get("shards") or []) + list(manifest.get("eval_shards") or [])
@@ -98,7 +165,7 @@ def collect_frames(out_dir: str, manifest: dict, cfg: ValidationConfig) -> tuple
     scores = [c for c in declared if c in cfg.unit_score_columns]
     shard_rows, samples, tox = [], [], [0.0, 0]
     for entry in entries:
-        row, sample, found_scores = _check_shard(out_dir, entry, cfg)
+        row, sample, found_scores = _check_shard(reader, entry, cfg)
         shard_rows.append(row)
         if sample is not None:
             samples.append(sample)
@@ -165,10 +232,10 @@ def _reconcile(scope: str, a: dict) -> dict:
     }
 
 
-def _check_shard(out_dir: str, entry: dict, cfg: ValidationConfig):
+def _check_shard(reader: _ShardReader, entry: dict, cfg: ValidationConfig):
     """Exact aggregates of one shard (a frame row), its sample (a DataFrame) and its score columns."""
     rel = str(entry.get("path", ""))
-    path = os.path.join(out_dir, rel)
+    path = reader.path(rel)
     row: dict[str, Any] = {
         "path": rel,
         "readable": False,
@@ -185,12 +252,12 @@ def _check_shard(out_dir: str, entry: dict, cfg: ValidationConfig):
         "token_id_max": np.nan,
     }
     try:
-        table = pa.ipc.open_stream(pa.memory_map(path)).read_all()
+        table = reader.table(path)
     except (OSError, pa.ArrowInvalid) as exc:
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row, None, []
     if cfg.check_sha256:
-        row["sha256_ok"] = _sha256(path) == entry.get("sha256")
+        row["sha256_ok"] = reader.sha256(path) == entry.get("sha256")
     else:
         row["sha256_ok"] = True
     missing = [c for c in REQUIRED if c not in table.column_names]
@@ -260,11 +327,3 @@ def content_hashes(text: list[str | None], input_ids: pa.ListArray) -> list[str]
             ids = values[offsets[i] : offsets[i + 1]]
             out.append(f"ids:{xxhash.xxh64_intdigest(ids.tobytes(), 1):016x}")
     return out
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -3,7 +3,8 @@
 The manifest (format_version 1) is the whole contract between the curation pipeline and this
 trainer: shard paths and checksums, the tokenizer identity, and the validation verdict. We refuse to
 train on a corpus whose bytes or tokenizer differ from what the manifest promises, naming every
-mismatch in one `ManifestError`, and refuse a corpus that failed validation unless forced.
+mismatch in one `ManifestError`, and refuse a corpus whose validation is not a success (failed,
+skipped or missing) unless forced.
 """
 
 from __future__ import annotations
@@ -151,17 +152,15 @@ def verify_manifest(manifest: Manifest, force: bool = False) -> None:
 
     Args:
         manifest: the parsed manifest.
-        force: train even though the corpus failed validation (checksums are still enforced).
+        force: train even though the corpus failed, skipped or lacks validation (checksums are
+            still enforced).
 
     Raises:
         ManifestError: naming every mismatch found.
     """
     problems = []
-    if manifest.validation_success is False and not force:
-        detail = {k: v for k, v in manifest.validation.items() if k != "success"}
-        problems.append(
-            f"the corpus failed validation (validation.success is false; {json.dumps(detail)[:300]}); pass --force to train anyway"
-        )
+    if manifest.validation_success is not True and not force:
+        problems.append(_validation_problem(manifest.validation))
     if not manifest.shards:
         problems.append("the manifest lists no training shards")
     for entry in manifest.shards + manifest.eval_shards:
@@ -179,6 +178,19 @@ def verify_manifest(manifest: Manifest, force: bool = False) -> None:
     problems.extend(_tokenizer_problems(manifest.tokenizer))
     if problems:
         raise ManifestError(problems)
+
+
+def _validation_problem(validation: dict) -> str:
+    """Why a verdict other than `success: true` stops training (failed, skipped or missing)."""
+    success = validation.get("success")
+    detail = json.dumps({k: v for k, v in validation.items() if k != "success"})[:300]
+    if success is False:
+        why = f"the corpus failed validation (validation.success is false; {detail})"
+    elif validation.get("skipped"):
+        why = f"the corpus was not validated (validation skipped; {detail})"
+    else:
+        why = "the manifest holds no validation verdict (validation.success is missing)"
+    return f"{why}; only a validated corpus trains: pass --force to train anyway"
 
 
 def _tokenizer_problems(info: TokenizerInfo) -> list[str]:

@@ -24,6 +24,7 @@ import pyarrow as pa
 from transforms import fs
 from transforms.accounting import TALLY, TallyingDoFn
 from transforms.hashing import shuffle_key
+from transforms.progress import report as report_progress
 from transforms.record import DeadLetter, Record, Rejection, Removal
 from transforms.spill import read_run
 from transforms.stage_output import StageOutput
@@ -272,6 +273,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 yield beam.pvalue.TaggedOutput(
                     self.CANDIDATES, (ids[i], sources[i], len(tokens), scores, out_path)
                 )
+        report_progress("tokenize", units=1, nbytes=run.bytes, docs=run.rows)
         if out_cols["id"]:
             if self._pool_factory is not None:
                 pool = self._pool_factory()

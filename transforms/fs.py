@@ -54,11 +54,9 @@ def rename(src: str, dst: str) -> None:
 
 
 def delete_tree(path: str) -> None:
+    """Deletes a folder tree (remote: every object under the prefix; a prefix is no object)."""
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
+        delete(path)
     else:
         import shutil
 
@@ -71,6 +69,72 @@ def exists(path: str) -> bool:
 
         return FileSystems.exists(path)
     return os.path.exists(path)
+
+
+def _filesystems():
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
+def list_files(root: str) -> list[str]:
+    """Every file under `root` (recursive), sorted; [] when `root` does not exist."""
+    if is_remote(root):
+        from apache_beam.io.filesystem import BeamIOError
+
+        found = set()
+        for pattern in (root, join(root, "**")):  # the file itself, or the files under a folder
+            try:
+                found.update(m.path for m in _filesystems().match([pattern])[0].metadata_list)
+            except BeamIOError:
+                continue  # nothing matches
+        return sorted(found)
+    if os.path.isfile(root):
+        return [root]
+    out = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+    return sorted(out)
+
+
+def listdir(path: str) -> list[str]:
+    """The top-level names in folder `path` (files and folders); [] when it does not exist."""
+    if not is_remote(path):
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+    prefix = path.rstrip("/") + "/"
+    return sorted({p[len(prefix) :].split("/", 1)[0] for p in list_files(path)} - {""})
+
+
+def delete(path: str) -> None:
+    """Deletes a file or a folder tree (missing: nothing to do)."""
+    if is_remote(path):
+        files = list_files(path)
+        if files:
+            _filesystems().delete(files)
+    elif os.path.isdir(path) and not os.path.islink(path):
+        import shutil
+
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def move(src: str, dst: str) -> None:
+    """Moves a file or a folder tree to `dst` (local: one atomic rename; remote: file by file)."""
+    if not is_remote(src):
+        makedirs(os.path.dirname(dst) or ".")
+        os.replace(src, dst)
+        return
+    files = list_files(src)
+    base = src.rstrip("/")
+    _filesystems().rename(files, [dst.rstrip("/") + f[len(base) :] for f in files])
+
+
+def upload_tree(local_dir: str, dst: str) -> None:
+    """Copies every file under local folder `local_dir` to the same relative path under `dst`."""
+    for path in list_files(local_dir):
+        rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
+        with open(path, "rb") as src, open_write(join(dst, rel)) as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
 
 
 def temp_name(path: str) -> str:

@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-
 import apache_beam as beam
 
 from transforms.accounting import TallyingDoFn
 from transforms.normalize import Normalizer
+from transforms.progress import report as report_progress
 from transforms.readers import ReadTask, read_task
 from transforms.record import DeadLetter, Record, Rejection
 
-
-class Progress:
-    """Rate-limited progress lines on stderr from each worker (local runs)."""
-
-    def __init__(self, label: str, every_s: float = 10.0, enabled: bool = True) -> None:
-        self.label, self.every_s, self.enabled = label, every_s, enabled
-        self.n = self.bytes = 0
-        self._t0 = self._last = time.monotonic()
-
-    def add(self, n_bytes: int) -> None:
-        self.n += 1
-        self.bytes += n_bytes
-        now = time.monotonic()
-        if self.enabled and now - self._last >= self.every_s:
-            self._last = now
-            rate = self.bytes / max(now - self._t0, 1e-9) / 1e6
-            print(
-                f"[curate] {self.label}: {self.n:,} docs, {self.bytes / 1e6:,.1f} MB ({rate:.1f} MB/s, worker {os.getpid()})",
-                file=sys.stderr,
-                flush=True,
-            )
+REPORT_EVERY = 256  # records between progress reports of a read task
 
 
 class ReadAndNormalize(TallyingDoFn):
@@ -46,12 +23,28 @@ class ReadAndNormalize(TallyingDoFn):
     def __init__(self, normalizer: Normalizer, max_doc_bytes: int, progress: bool = True) -> None:
         self._normalizer = normalizer
         self._max_doc_bytes = max_doc_bytes
-        self._progress_enabled = progress
-
-    def setup(self):
-        self._progress = Progress("read", enabled=self._progress_enabled)
+        self._progress = progress  # report to the driver's progress channel (when one listens)
 
     def process(self, task: ReadTask):
+        # Progress is in input-file bytes (what the driver's total counts): a record's text stands
+        # for its bytes of the task until the task ends and counts the rest (compression, markup).
+        # Reported every REPORT_EVERY records, so it costs nothing next to reading one.
+        counted = pending_bytes = pending_docs = 0
+        for item in self._read(task):
+            if self._progress:
+                size = min(len(item.text) if isinstance(item, Record) else 0, task.size - counted)
+                counted += max(size, 0)
+                pending_bytes += max(size, 0)
+                pending_docs += 1
+                if pending_docs >= REPORT_EVERY:
+                    report_progress("read", nbytes=pending_bytes, docs=pending_docs)
+                    pending_bytes = pending_docs = 0
+            yield item
+        if self._progress:
+            rest = pending_bytes + max(task.size - counted, 0)
+            report_progress("read", units=1, nbytes=rest, docs=pending_docs)
+
+    def _read(self, task: ReadTask):
         for item in read_task(task):
             if isinstance(item, DeadLetter):
                 self.count("read", "", item.source, len(item.raw))
@@ -60,7 +53,6 @@ class ReadAndNormalize(TallyingDoFn):
             rec: Record = item
             size = len(rec.text.encode("utf-8", "surrogatepass"))
             self.count("read", "", rec.source, size)
-            self._progress.add(size)
             if size > self._max_doc_bytes:
                 yield beam.pvalue.TaggedOutput(
                     self.REJECTED,

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from transforms import fs
 from transforms.accounting import TALLY, TallyingDoFn
 from transforms.hashing import shuffle_key
+from transforms.progress import report as report_progress
 from transforms.spill import read_run
 
 LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
@@ -167,6 +168,7 @@ class _ShardWriterFn(TallyingDoFn):
         if self._emit_keys:
             for key in rows.column("content_key").to_pylist():
                 yield beam.pvalue.TaggedOutput(self.KEYS, key)
+        report_progress("shards", units=1, docs=table.num_rows)
         yield {
             "split": split,
             "path": rel,

@@ -20,6 +20,7 @@ import pyarrow as pa
 from transforms import fs
 from transforms.accounting import TALLY, TallyingDoFn
 from transforms.hashing import content_key
+from transforms.progress import report as report_progress
 from transforms.record import Record
 from transforms.stage_output import StageOutput
 
@@ -150,6 +151,7 @@ class SpillRecords(TallyingDoFn):
                     key,
                 ),
             )
+        report_progress("spill", units=1, nbytes=n_bytes, docs=len(recs))
         yield out(self.RUNS, SpillRun(path, len(recs), n_bytes, key))
 
 

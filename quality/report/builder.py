@@ -24,14 +24,21 @@ from quality.report_config import ReportConfig
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
 
-def build_report(out_dir: str, manifest: dict, stats: dict, cfg: ReportConfig) -> str:
-    """Writes OUT/report/index.html and its images; returns the path of index.html."""
+def build_report(
+    out_dir: str, manifest: dict, stats: dict, cfg: ReportConfig, shown_output: str | None = None
+) -> str:
+    """Writes OUT/report/index.html and its images; returns the path of index.html.
+
+    `out_dir` is a local folder: the output itself, or a local copy of a remote output's small
+    files (the caller uploads report/ afterwards); `shown_output` is the output the page names.
+    """
     report_dir = os.path.join(out_dir, "report")
     img_dir = os.path.join(report_dir, "img")
     os.makedirs(img_dir, exist_ok=True)
     for old in glob.glob(os.path.join(img_dir, "*.png")):
         os.remove(old)  # no stale charts from an earlier run
     page = _Page(out_dir, img_dir, manifest or {}, stats or {}, cfg)
+    page.shown_output = shown_output or os.path.abspath(out_dir)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -61,6 +68,7 @@ class _Page:
         self.corpus = stats.get("corpus") or {}
         self.acc = manifest.get("accounting") or stats.get("funnel") or {}
         self.errors: list[str] = []
+        self.shown_output = os.path.abspath(out_dir)
 
     def context(self) -> dict[str, Any]:
         ctx: dict[str, Any] = {"run": self._run(), "errors": self.errors}
@@ -109,7 +117,7 @@ class _Page:
             )
             if created
             else "",
-            "output": os.path.abspath(self.out_dir),
+            "output": self.shown_output,
             "read": self.acc.get("read", 0),
             "written": self.acc.get("written", 0),
             "tokens": sum(s.get("tokens", 0) for s in shards),

@@ -97,3 +97,21 @@ def test_cli_exits_2_with_the_reason(make_corpus, tmp_path):
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "failed validation" in proc.stderr and "--force" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "validation, why",
+    [
+        ({"success": None, "skipped": True}, "not validated"),
+        ({}, "no validation verdict"),
+        ({"success": False, "failed": ["ids_unique"]}, "failed validation"),
+    ],
+)
+def test_only_a_validated_corpus_trains_unless_forced(corpus, validation, why):
+    raw = json.loads(corpus.read_text())
+    raw["validation"] = validation
+    corpus.write_text(json.dumps(raw))
+    with pytest.raises(ManifestError, match=f"{why}.*--force") as err:
+        verify_manifest(load_manifest(corpus))
+    assert len(err.value.problems) == 1
+    verify_manifest(load_manifest(corpus), force=True)  # checksums still pass

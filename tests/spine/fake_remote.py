@@ -1,0 +1,117 @@
+"""A fake remote Beam filesystem, `fakegs://`, over a local folder (tests only).
+
+Beam finds filesystems by scheme among `FileSystem` subclasses, so importing this module
+registers it (in-process runs; the workers of an in_memory run share the interpreter). Like GCS it
+has no directories: a path is an object name, and listing is by prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes, FileMetadata, FileSystem
+from apache_beam.io.localfilesystem import LocalFileSystem
+
+SCHEME = "fakegs"
+
+
+class FakeGcsFileSystem(FileSystem):
+    """`fakegs://bucket/a/b` is the file `root/bucket/a/b`."""
+
+    root = "/nonexistent"  # set by the test
+
+    @classmethod
+    def scheme(cls):
+        return SCHEME
+
+    @classmethod
+    def local(cls, url: str) -> str:
+        assert url.startswith(f"{SCHEME}://"), url
+        return os.path.join(cls.root, url[len(SCHEME) + 3 :])
+
+    @classmethod
+    def url(cls, local: str) -> str:
+        return f"{SCHEME}://" + os.path.relpath(local, cls.root).replace(os.sep, "/")
+
+    def __init__(self, pipeline_options=None):
+        super().__init__(pipeline_options)
+        self._local = LocalFileSystem(pipeline_options)
+
+    def join(self, basepath, *paths):
+        return "/".join([basepath.rstrip("/"), *(p.strip("/") for p in paths)])
+
+    def split(self, path):
+        head, _, tail = path.rstrip("/").rpartition("/")
+        return head, tail
+
+    def mkdirs(self, path):
+        pass  # no directories in an object store
+
+    def has_dirs(self):
+        return False
+
+    def _list(self, dir_or_prefix):
+        prefix = self.local(dir_or_prefix)
+        base = prefix if os.path.isdir(prefix) else os.path.dirname(prefix)
+        for d, _, files in os.walk(base):
+            for f in files:
+                path = os.path.join(d, f)
+                if path.startswith(prefix):
+                    st = os.stat(path)
+                    yield FileMetadata(self.url(path), st.st_size, st.st_mtime)
+
+    def create(
+        self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO
+    ):
+        os.makedirs(os.path.dirname(self.local(path)), exist_ok=True)
+        return self._local.create(self.local(path), mime_type, compression_type)
+
+    def open(
+        self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO
+    ):
+        return self._local.open(self.local(path), mime_type, compression_type)
+
+    def copy(self, source_file_names, destination_file_names):
+        for src, dst in zip(source_file_names, destination_file_names, strict=True):
+            os.makedirs(os.path.dirname(self.local(dst)), exist_ok=True)
+            shutil.copyfile(self.local(src), self.local(dst))
+
+    def rename(self, source_file_names, destination_file_names):
+        errors = {}
+        for src, dst in zip(source_file_names, destination_file_names, strict=True):
+            try:
+                os.makedirs(os.path.dirname(self.local(dst)), exist_ok=True)
+                os.replace(self.local(src), self.local(dst))
+            except OSError as exc:
+                errors[(src, dst)] = exc
+        if errors:
+            raise BeamIOError("rename failed", errors)
+
+    def exists(self, path):
+        return os.path.isfile(self.local(path))
+
+    def size(self, path):
+        return os.path.getsize(self.local(path))
+
+    def last_updated(self, path):
+        return os.path.getmtime(self.local(path))
+
+    def checksum(self, path):
+        return str(self.size(path))
+
+    def metadata(self, path):
+        return FileMetadata(path, self.size(path), self.last_updated(path))
+
+    def delete(self, paths):
+        errors = {}
+        for path in paths:
+            local = self.local(path)
+            if os.path.isfile(local):
+                os.remove(local)
+            elif os.path.isdir(local):  # a "folder" prefix: every object under it
+                shutil.rmtree(local)
+            else:
+                errors[path] = BeamIOError(f"{path} does not exist")
+        if errors:
+            raise BeamIOError("delete failed", errors)
