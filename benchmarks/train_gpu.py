@@ -386,7 +386,9 @@ def run_variant(
             "variant": name,
             "attention": attention,
             "optimizer_steps_per_step": OPTIMIZER_STEPS[name],
-            "micro_batches_per_step": len(batches[warmup]),
+            "micro_batches_per_step": round(
+                float(np.mean([len(b) for b in batches[warmup : warmup + steps]])), 2
+            ),
             "useful_tokens_per_s": round(tps, 1),
             "mfu": round(tps * per_token / peak, 4) if peak else None,
             "trainable_params": counts.trainable,

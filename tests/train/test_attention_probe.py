@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import varlen as torch_varlen
 
 from train import attention_probe
 from train.attention import PackedAttention, packed_attention_forward, resolve_attention
@@ -24,6 +23,7 @@ from train.attention_probe import AttentionChoice, choose_backend, probe_chain
 from train.batch import collate
 
 CPU = torch.device("cpu")
+torch_varlen = pytest.importorskip("torch.nn.attention.varlen")  # torch >= 2.9
 
 
 def _kernel(query, key, value, cu_seq_q, scale, window, gqa):
