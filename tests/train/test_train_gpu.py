@@ -1,8 +1,9 @@
 """The GPU fast paths, checked with teeth: document isolation, fused LoRA, learning, exact resume.
 
 Every test runs on CUDA in bf16 (the `cuda` cases, skipped without a GPU; run them with
-`pytest tests/train/test_train_gpu.py` or `bash benchmarks/gpu_check.sh`) and, where practical,
-as a tiny float32 smoke on the CPU so the logic itself runs in CI.
+`CUBLAS_WORKSPACE_CONFIG=:4096:8 pytest tests/train/test_train_gpu.py`, the setting exact resume
+needs, or `bash benchmarks/gpu_check.sh`) and, where practical, as a tiny float32 smoke on the
+CPU so the logic itself runs in CI.
 
 Tolerances come from bf16 rounding, measured, not guessed: the same model in float32 on the
 same document alone is the truth, and `noise` is how far this dtype's own alone-run lands from it.
