@@ -2,12 +2,12 @@
 
 `torch.nn.attention.varlen.varlen_attn` changed its signature three times within a year:
 
-* torch 2.9/2.10 (PR #164502, Oct 2025): `(q, k, v, cu_seq_q, cu_seq_k, max_q, max_k,
-  is_causal=False, return_aux=None)`, later `..., scale=None` appended.
+* Oct 2025 (PR #164502, the first public form; torch 2.9/2.10): `(q, k, v, cu_seq_q, cu_seq_k,
+  max_q, max_k, is_causal=False, return_aux=None)`, later with `..., scale=None` appended.
 * Jan 2026 (PRs #172238, #172245): `is_causal` removed; keyword-only `return_aux`, `scale`,
-  `window_size=(-1, -1)` (causal is `(-1, 0)`); torch 2.11 ships this form.
-* Apr 2026 (PR #179468): `enable_gqa=False` added (torch 2.12, 2.13), besides `seqused_k`,
-  `block_table`, `num_splits`.
+  `window_size=(-1, -1)` (causal is `(-1, 0)`), then `seqused_k`, `block_table`, `num_splits`.
+  Assumed to be torch 2.11's form (it lies between 2.10 and the next change; not confirmed).
+* Apr 2026 (PR #179468): `enable_gqa=False` added (the 2.12 docs and the 2.13 wheel have it).
 
 So `choose_backend` reads the installed function's parameters, derives the call forms it could
 take, in preference order (native GQA before K/V heads repeated; `window_size` before
