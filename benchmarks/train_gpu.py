@@ -28,8 +28,9 @@ with `--no-deps`.
 "Useful" tokens are real tokens (padding excluded); MFU uses the LoRA formula
 4*N_frozen + 6*N_trainable + attention FLOPs of the causal within-document pairs (train.metrics)
 for every row, so padding waste shows up as lower MFU. Prints a table; writes JSON to $OUT (or
---json). Under 8 minutes on one H200. `--tiny` runs a tiny shape for a few steps on CPU (a smoke
-test of the script itself; its numbers mean nothing).
+--json). On the H200, benchmarks/gpu_check.sh runs it once per shape with fewer steps, each under
+a time limit (its default 3 + 8 steps of both shapes were never timed). `--tiny` runs a tiny
+shape for a few steps on CPU (a smoke test of the script itself; its numbers mean nothing).
 
     python benchmarks/train_gpu.py                 # GPU: both shapes, all variants
     python benchmarks/train_gpu.py --tiny          # CPU smoke run (seconds)
