@@ -13,7 +13,7 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl liger-kernel
 #
 # Parts, each under its own `timeout` so a slow part cannot take the others' results with it
-# (limits 45 + 180 + 110 + 130 = 465 s, so under 8 minutes on one H200 whatever happens):
+# (limits 45 + 180 + 110 + 130 = 465 s, each plus up to 10 s to kill a stuck part):
 #   1. probe      which attention backend this torch passes, and why      -> $OUT/probe.json
 #   2. GPU tests  tests/train/test_train_gpu.py + test_attention_probe.py -> $OUT/gpu_tests.xml
 #   3. benchmark  benchmarks/train_gpu.py, one process per shape          -> $OUT/train_gpu_*.json
