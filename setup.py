@@ -25,11 +25,21 @@ CURATE = [
     "alt-profanity-check>=1.5",
 ]
 TRAIN = [
-    # A range that the local CPU wheel (2.13.0) satisfies: pip then installs nothing more, and a
-    # GPU user's own CUDA build is kept.
-    "torch>=2.4",
-    "transformers>=4.45",
-    "peft>=0.13",
+    # Floors are what train/ needs, checked (issue 11), not guessed; the local CPU wheel (2.13.0)
+    # satisfies them, so pip installs nothing more and a GPU user's own CUDA build is kept.
+    # torch 2.5: SDPA's `enable_gqa` (the sdpa path) and flex_attention/create_block_mask (2.5
+    #   release). varlen is optional and probed (train/attention_probe.py), so it sets no floor.
+    #   Only 2.13 is tested here; the GPU machine's 2.11 is exercised by benchmarks/gpu_check.sh.
+    "torch>=2.5",
+    # transformers 4.56: `dtype=` replaced `torch_dtype=` (PR #39782, 4.56.0); public
+    #   `set_attn_implementation` (PR #38974) and `AttentionInterface` are older. Tested with
+    #   tests/train/{test_train_attention,test_attention_probe,test_train_fused,test_train_resume}:
+    #   4.56.0 fails (get_decoder() returns None under peft), 4.56.2, 4.57.0, 4.57.6, 5.0.0, 5.17.0
+    #   (the GPU machine's) and 5.24.0 pass.
+    "transformers>=4.56.2",
+    # peft 0.18: 0.17.x cannot import under transformers 5 (HybridCache is gone); 0.18.0 passes
+    #   the same tests with every transformers above (4.56.2-5.17.0); 0.21.2 is installed here.
+    "peft>=0.18",
     "safetensors>=0.4",
 ]
 DEV = TRAIN + ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.6"]

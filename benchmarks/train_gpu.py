@@ -4,18 +4,33 @@ One call, one process, side by side on the same documents (random tokens, log-no
 median ~400 tokens, rows of 2048) and the same random-weight Llama-shaped models (TinyLlama-1.1B
 and Llama-3-8B shapes), bf16, LoRA r=16 on every linear layer:
 
-  curate        fused LoRA + packed flash-varlen attention + chunked CE (train.objective)
+  curate          fused LoRA + packed attention (the backend the probe picks: flash varlen in the
+                  form this torch accepts, else flex, else masked SDPA) + chunked CE
   curate-unfused  the same with peft's own LoRA forward (what fusing buys)
-  hf-padded     transformers + peft, one document per row padded to the longest in its batch
-  hf-packed     transformers + peft, packed rows (position_ids restart; HF's own packed mask)
-  hf-liger      hf-packed with Liger-Kernel's patches (only if liger_kernel is importable)
-  frozen        no adapter at all, gradients to the input embeddings only: the ceiling
+  hf-padded       transformers + peft, one document per row padded to the longest in its batch
+  hf-packed       transformers + peft, packed rows, `sdpa`: transformers detects the packing from
+                  the restarting position_ids and builds a dense 4D document mask
+  hf-packed-flex  the same with `flex_attention`: transformers builds a document BlockMask from
+                  the position_ids and skips masked blocks (CUDA only: it compiles flex, and flex
+                  has no CPU backward)
+  hf-liger        hf-packed with Liger-Kernel's patches (only if liger_kernel is importable)
+  frozen          no adapter at all, gradients to the input embeddings only: the ceiling
+
+Every adapter variant takes exactly one optimizer step per measured step, over the same
+documents: hf-padded accumulates gradients over its padded micro-batches (the loss weighted by
+each micro-batch's target count) instead of stepping per micro-batch. Every row names its
+attention backend. Liger-Kernel is not installed on the GPU machine and nothing can be downloaded
+there: carry its wheel (it needs only torch and triton, both present), e.g.
+`pip download --no-deps -d .whl liger-kernel` here, then
+`run(command="bash benchmarks/gpu_check.sh", carry=[".whl"])`; gpu_check.sh installs `.whl/*.whl`
+with `--no-deps`.
 
 "Useful" tokens are real tokens (padding excluded); MFU uses the LoRA formula
 4*N_frozen + 6*N_trainable + attention FLOPs of the causal within-document pairs (train.metrics)
 for every row, so padding waste shows up as lower MFU. Prints a table; writes JSON to $OUT (or
---json). Under 8 minutes on one H200. `--tiny` runs a tiny shape for a few steps on CPU (a smoke
-test of the script itself; its numbers mean nothing).
+--json). On the H200, benchmarks/gpu_check.sh runs it once per shape with fewer steps, each under
+a time limit (its default 3 + 8 steps of both shapes were never timed). `--tiny` runs a tiny
+shape for a few steps on CPU (a smoke test of the script itself; its numbers mean nothing).
 
     python benchmarks/train_gpu.py                 # GPU: both shapes, all variants
     python benchmarks/train_gpu.py --tiny          # CPU smoke run (seconds)
@@ -27,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -41,7 +57,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.attention import resolve_backend  # noqa: E402
+from train.attention import resolve_attention  # noqa: E402
 from train.batch import IGNORE_INDEX, collate  # noqa: E402
 from train.config import AdapterConfig, FromConfigModel, ModelConfig  # noqa: E402
 from train.lm_loss import chunked_head_loss  # noqa: E402
@@ -170,9 +186,11 @@ def curate_step(fused: bool):
             [p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=device.type == "cuda"
         )
 
-        def step(batch, labels):
-            ce, _ = objective(batch)
-            (ce / batch.n_label_tokens).backward()
+        def step(micro_batches):
+            total = sum(b.n_label_tokens for b, _ in micro_batches)
+            for batch, _ in micro_batches:
+                ce, _ = objective(batch)
+                (ce / total).backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
 
@@ -194,7 +212,11 @@ def frozen_setup(shape, device, dtype, backend):
         else torch.autocast("cpu", enabled=False)
     )
 
-    def step(batch, labels):
+    def step(micro_batches):
+        for batch, _ in micro_batches:
+            micro_step(batch)
+
+    def micro_step(batch):
         layout = PackedAttention.build(
             backend, batch.segment_ids, batch.cu_seqlens, batch.max_seqlen
         )
@@ -216,7 +238,7 @@ def frozen_setup(shape, device, dtype, backend):
     return model, step
 
 
-def hf_setup(packed: bool, liger: bool = False):
+def hf_setup(packed: bool, liger: bool = False, attn: str = "sdpa"):
     def setup(shape, device, dtype, backend):
         if liger:
             from liger_kernel.transformers import apply_liger_kernel_to_llama
@@ -228,7 +250,7 @@ def hf_setup(packed: bool, liger: bool = False):
                 cross_entropy=False,
                 fused_linear_cross_entropy=True,
             )
-        model = peft_lora(make_model(shape, dtype, device, "sdpa"))
+        model = peft_lora(make_model(shape, dtype, device, attn))
         opt = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=device.type == "cuda"
         )
@@ -238,23 +260,27 @@ def hf_setup(packed: bool, liger: bool = False):
             else torch.autocast("cpu", enabled=False)
         )
 
-        def step(batch, labels):
-            with autocast:
-                if packed:
-                    out = model(
-                        input_ids=batch.input_ids,
-                        position_ids=batch.position_ids,
-                        labels=labels,
-                        use_cache=False,
-                    )
-                else:
-                    out = model(
-                        input_ids=batch.input_ids,
-                        attention_mask=batch.attention_mask.long(),
-                        labels=labels,
-                        use_cache=False,
-                    )
-            out.loss.backward()
+        def step(micro_batches):
+            # transformers' loss is a mean per call: weight each micro-batch by its share of the
+            # step's targets, so the accumulated gradient is the token-mean over the whole step.
+            counts = [int((labels[:, 1:] != IGNORE_INDEX).sum()) for _, labels in micro_batches]
+            for (batch, labels), count in zip(micro_batches, counts, strict=True):
+                with autocast:
+                    if packed:  # no attention_mask: transformers reads the packing off position_ids
+                        out = model(
+                            input_ids=batch.input_ids,
+                            position_ids=batch.position_ids,
+                            labels=labels,
+                            use_cache=False,
+                        )
+                    else:
+                        out = model(
+                            input_ids=batch.input_ids,
+                            attention_mask=batch.attention_mask.long(),
+                            labels=labels,
+                            use_cache=False,
+                        )
+                (out.loss * (count / max(1, sum(counts)))).backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
 
@@ -303,11 +329,28 @@ VARIANTS = {
     "curate-unfused": (curate_step(fused=False), "packed"),
     "hf-padded": (hf_setup(packed=False), "padded"),
     "hf-packed": (hf_setup(packed=True), "packed"),
+    "hf-packed-flex": (hf_setup(packed=True, attn="flex_attention"), "packed"),
     "hf-liger": (hf_setup(packed=True, liger=True), "packed"),
 }
+CUDA_ONLY = {"hf-packed-flex": "transformers compiles flex_attention and flex has no CPU backward"}
+OPTIMIZER_STEPS = {name: 0 if name == "frozen" else 1 for name in VARIANTS}  # per measured step
 
 
-def run_variant(name, shape_name, shape, data, device, dtype, backend, warmup, steps, peak):
+def attention_label(name: str, curate: str) -> str:
+    """The attention backend a variant runs, for its row."""
+    if name in ("frozen", "curate", "curate-unfused"):
+        return curate
+    return {
+        "hf-padded": "hf sdpa, padding mask (one document per row)",
+        "hf-packed": "hf sdpa, dense 4D document mask from position_ids",
+        "hf-packed-flex": "hf flex_attention, document BlockMask from position_ids",
+        "hf-liger": "hf sdpa, dense 4D document mask from position_ids, Liger kernels",
+    }[name]
+
+
+def run_variant(
+    name, shape_name, shape, data, device, dtype, backend, warmup, steps, peak, attention
+):
     setup, layout = VARIANTS[name]
     model = step = None
     try:
@@ -320,11 +363,10 @@ def run_variant(name, shape_name, shape, data, device, dtype, backend, warmup, s
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 started = time.perf_counter()
-            for batch, labels in micro_batches:
-                step(batch.to(device), labels.to(device))
-                if i >= warmup:
-                    tokens += batch.n_tokens
-                    pairs += batch.attn_pairs
+            step([(batch.to(device), labels.to(device)) for batch, labels in micro_batches])
+            if i >= warmup:
+                tokens += sum(batch.n_tokens for batch, _ in micro_batches)
+                pairs += sum(batch.attn_pairs for batch, _ in micro_batches)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
@@ -343,6 +385,11 @@ def run_variant(name, shape_name, shape, data, device, dtype, backend, warmup, s
         row = {
             "shape": shape_name,
             "variant": name,
+            "attention": attention,
+            "optimizer_steps_per_step": OPTIMIZER_STEPS[name],
+            "micro_batches_per_step": round(
+                float(np.mean([len(b) for b in batches[warmup : warmup + steps]])), 2
+            ),
             "useful_tokens_per_s": round(tps, 1),
             "mfu": round(tps * per_token / peak, 4) if peak else None,
             "trainable_params": counts.trainable,
@@ -359,6 +406,7 @@ def run_variant(name, shape_name, shape, data, device, dtype, backend, warmup, s
         return {
             "shape": shape_name,
             "variant": name,
+            "attention": attention,
             "error": f"{type(exc).__name__}: {str(exc)[:300]}",
         }
     finally:
@@ -393,17 +441,23 @@ def main() -> int:
     shapes = ["tiny"] if args.tiny else args.shapes.split(",")
     seq, median = (128, 40) if args.tiny else (2048, 400) if device.type == "cuda" else (512, 100)
     warmup, steps = (1, 2) if args.tiny else (args.warmup, args.steps)
-    variants = [
-        v
-        for v in args.variants.split(",")
-        if v != "hf-liger" or importlib.util.find_spec("liger_kernel")
-    ]
-    backend = resolve_backend("auto", device, dtype)
+    skipped = {}
+    if not importlib.util.find_spec("liger_kernel"):
+        skipped["hf-liger"] = "liger_kernel not importable (carry its wheel: see the docstring)"
+    if device.type != "cuda":
+        skipped.update(CUDA_ONLY)
+    variants = [v for v in args.variants.split(",") if v not in skipped]
+    choice = resolve_attention("auto", device, dtype)
+    backend = choice.backend
+    curate_attention = backend + (f" ({choice.varlen.describe()})" if choice.varlen else "")
     peak, peak_source = peak_flops(device)
     print(
-        f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), {dtype}, attention {backend}, peak {peak:.3g} FLOP/s ({peak_source})",
+        f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), {dtype}, attention {curate_attention}, peak {peak:.3g} FLOP/s ({peak_source})",
         flush=True,
     )
+    print(f"attention probe: {choice.reason}", flush=True)
+    for name, why in skipped.items():
+        print(f"  skipped {name}: {why}", flush=True)
 
     data = {}
     for shape_name in shapes:
@@ -421,7 +475,37 @@ def main() -> int:
             "padded": padded_batches(docs, steps_rows, seq, rows),
         }
 
+    out_path = args.json or (
+        os.path.join(os.environ["OUT"], "train_gpu.json") if os.environ.get("OUT") else None
+    )
+    meta = {
+        "device": str(device),
+        "dtype": str(dtype),
+        "attention": curate_attention,
+        "attention_reason": choice.reason,
+        "skipped": skipped,
+        "peak_flops": peak,
+        "peak_source": peak_source,
+        "seq": seq,
+        "median_doc_tokens": median,
+        "warmup_steps": warmup,
+        "measured_steps": steps,
+        "lora": LORA,
+        "torch": torch.__version__,
+        "transformers": importlib.metadata.version("transformers"),
+        "peft": importlib.metadata.version("peft"),
+    }
     results = []
+
+    def write(final: bool = False) -> None:
+        """Rewrites the JSON after every row, so a run cut short still leaves its rows."""
+        if out_path:
+            Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+            doc = {"meta": {**meta, "complete": final}, "results": results}
+            Path(out_path).write_text(json.dumps(doc, indent=1))
+            if final:
+                print(f"wrote {out_path}")
+
     for name in variants:  # variants outermost: see VARIANTS on Liger
         for shape_name in shapes:
             t0 = time.time()
@@ -436,8 +520,10 @@ def main() -> int:
                 warmup,
                 steps,
                 peak,
+                attention_label(name, curate_attention),
             )
             results.append(row)
+            write()
             print(
                 f"  {shape_name:15s} {name:15s} done in {time.time() - t0:5.1f}s: {row.get('useful_tokens_per_s', row.get('error'))}",
                 flush=True,
@@ -445,7 +531,7 @@ def main() -> int:
 
     results.sort(key=lambda r: (shapes.index(r["shape"]), list(VARIANTS).index(r["variant"])))
     print(
-        f"\n{'shape':15s} {'variant':15s} {'useful tok/s':>13s} {'MFU':>7s} {'vs frozen':>9s} {'vs hf-padded':>12s} {'peak GiB':>8s}"
+        f"\n{'shape':15s} {'variant':15s} {'useful tok/s':>13s} {'MFU':>7s} {'vs frozen':>9s} {'vs hf-padded':>12s} {'peak GiB':>8s}  attention"
     )
     for row in results:
         if "error" in row:
@@ -462,27 +548,10 @@ def main() -> int:
 
         mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "n/a"
         print(
-            f"{row['shape']:15s} {row['variant']:15s} {row['useful_tokens_per_s']:13,.0f} {mfu:>7s} {ratio('frozen'):>9s} {ratio('hf-padded'):>12s} {row.get('peak_mem_gib', ''):>8}"
+            f"{row['shape']:15s} {row['variant']:15s} {row['useful_tokens_per_s']:13,.0f} {mfu:>7s} {ratio('frozen'):>9s} {ratio('hf-padded'):>12s} {row.get('peak_mem_gib', ''):>8}  {row['attention']}"
         )
 
-    out_path = args.json or (
-        os.path.join(os.environ["OUT"], "train_gpu.json") if os.environ.get("OUT") else None
-    )
-    if out_path:
-        meta = {
-            "device": str(device),
-            "dtype": str(dtype),
-            "attention": backend,
-            "peak_flops": peak,
-            "peak_source": peak_source,
-            "seq": seq,
-            "median_doc_tokens": median,
-            "lora": LORA,
-            "torch": torch.__version__,
-        }
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_path).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-        print(f"wrote {out_path}")
+    write(final=True)
     return 0
 
 

@@ -10,22 +10,32 @@ segment boundary:
 * `sdpa`: `scaled_dot_product_attention` with a block-diagonal causal boolean mask. Exact, works on
   every device (the CPU path and the reference the others are tested against); costs S^2 per row.
 * `varlen`: flash attention over the flattened batch with cumulative segment lengths
-  (`torch.nn.attention.varlen`, CUDA, bf16/fp16): no mask, no work across documents.
+  (`torch.nn.attention.varlen`, CUDA, bf16/fp16): no mask, no work across documents. Called in
+  whichever form the installed torch accepts (`train.attention_probe`).
 * `flex`: `flex_attention` with a document block mask (CUDA; compiled; skips masked blocks).
+
+`resolve_backend` turns `model.attention` into one of these by trying them here
+(`train.attention_probe.choose_backend`), never by reading torch's version.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from train.attention_probe import (
+    AttentionChoice,
+    VarlenCall,
+    choose_backend,
+    current_varlen_call,
+    flex_accepts_gqa,
+    flex_function,
+)
+
 ATTENTION_NAME = "curate_packed"
-_flex_compiled = None  # torch.compile(flex_attention), built once by _compiled_flex()
-_flex_lock = threading.Lock()
 
 
 @dataclass
@@ -37,6 +47,7 @@ class PackedAttention:
     cu_seqlens: torch.Tensor | None = None  # varlen: int32 boundaries over the flattened batch
     max_seqlen: int = 0
     block_mask: Any = None  # flex: a BlockMask
+    varlen: VarlenCall | None = None  # varlen: the call form this torch accepts
 
     @classmethod
     def build(
@@ -50,9 +61,10 @@ class PackedAttention:
                 backend,
                 cu_seqlens=cu_seqlens.to(segment_ids.device, torch.int32),
                 max_seqlen=int(max_seqlen),
+                varlen=current_varlen_call(),
             )
         if backend == "flex":
-            return cls(backend, block_mask=_flex_block_mask(segment_ids))
+            return cls(backend, block_mask=flex_block_mask(segment_ids))
         raise ValueError(f"unknown attention backend {backend!r}")
 
 
@@ -64,7 +76,8 @@ def document_causal_mask(segment_ids: torch.Tensor) -> torch.Tensor:
     return (same & causal).unsqueeze(1)
 
 
-def _flex_block_mask(segment_ids: torch.Tensor) -> Any:
+def flex_block_mask(segment_ids: torch.Tensor) -> Any:
+    """A flex `BlockMask`: causal within each segment of each row; blocks across segments skipped."""
     from torch.nn.attention.flex_attention import create_block_mask
 
     def mask_mod(b, h, q, k):
@@ -103,41 +116,22 @@ def packed_attention_forward(
         )
         return out.transpose(1, 2).contiguous(), None
     if curate_attn.backend == "varlen":
-        from torch.nn.attention.varlen import varlen_attn
-
         batch, heads, n, dim = query.shape
         flat = lambda t: t.transpose(1, 2).reshape(batch * n, t.shape[1], dim)  # noqa: E731
-        cu, m = curate_attn.cu_seqlens, curate_attn.max_seqlen
-        out = varlen_attn(
+        call = curate_attn.varlen or current_varlen_call()
+        out = call(
             flat(query),
             flat(key),
             flat(value),
-            cu,
-            cu,
-            m,
-            m,
+            curate_attn.cu_seqlens,
+            curate_attn.max_seqlen,
             scale=scaling,
-            window_size=(-1, 0),
-            enable_gqa=gqa,
         )
-        return out.view(batch, n, heads, dim), None
+        return out.reshape(batch, n, heads, dim), None
     if curate_attn.backend == "flex":
-        out = _compiled_flex()(
-            query, key, value, block_mask=curate_attn.block_mask, scale=scaling, enable_gqa=gqa
-        )
+        out = run_flex(query, key, value, curate_attn.block_mask, scale=scaling)
         return out.transpose(1, 2).contiguous(), None
     raise ValueError(f"unknown attention backend {curate_attn.backend!r}")
-
-
-def _compiled_flex():
-    """The compiled flex_attention, built once under a lock; returns what it read or built."""
-    global _flex_compiled
-    with _flex_lock:
-        if _flex_compiled is None:
-            from torch.nn.attention.flex_attention import flex_attention
-
-            _flex_compiled = torch.compile(flex_attention, dynamic=False)
-        return _flex_compiled
 
 
 def register_packed_attention() -> str:
@@ -148,16 +142,30 @@ def register_packed_attention() -> str:
     return ATTENTION_NAME
 
 
-def resolve_backend(requested: str, device: torch.device, dtype: torch.dtype) -> str:
-    """The backend `auto` means here: flash varlen on CUDA in half precision, else masked SDPA."""
-    if requested != "auto":
-        if requested in ("varlen", "flex") and device.type != "cuda":
-            raise ValueError(
-                f"model.attention {requested!r} needs a CUDA device; use 'sdpa' or 'auto' on {device.type}"
-            )
-        return requested
-    if device.type == "cuda" and dtype in (torch.bfloat16, torch.float16):
-        import importlib.util
+def run_flex(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    block_mask: Any,
+    scale: float | None,
+) -> torch.Tensor:
+    """flex attention on (B, H, S, D) tensors, with native GQA where this torch has it."""
+    gqa = query.shape[1] != key.shape[1]
+    kwargs = {}
+    if gqa and flex_accepts_gqa():
+        kwargs["enable_gqa"] = True
+    elif gqa:
+        groups = query.shape[1] // key.shape[1]
+        key, value = key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1)
+    fn = flex_function(query.device)
+    return fn(query, key, value, block_mask=block_mask, scale=scale, **kwargs)
 
-        return "varlen" if importlib.util.find_spec("torch.nn.attention.varlen") else "sdpa"
-    return "sdpa"
+
+def resolve_attention(requested: str, device: torch.device, dtype: torch.dtype) -> AttentionChoice:
+    """The backend `model.attention = requested` means here, and why (probed once, cached)."""
+    return choose_backend(requested, device, dtype)
+
+
+def resolve_backend(requested: str, device: torch.device, dtype: torch.dtype) -> str:
+    """The backend name `requested` means here: `varlen`, `flex` or `sdpa` (see `resolve_attention`)."""
+    return choose_backend(requested, device, dtype).backend

@@ -68,7 +68,7 @@ class ModelConfig:
         "auto"  # base weights; auto: bf16 on CUDA, fp32 on CPU
     )
     attention: Literal["auto", "sdpa", "varlen", "flex"] = (
-        "auto"  # auto: varlen on CUDA, sdpa on CPU
+        "auto"  # auto: probed on CUDA (varlen, else flex, else sdpa); sdpa on CPU
     )
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile each decoder layer (regional compilation)
@@ -192,9 +192,13 @@ class EvalConfig:
 
 @dataclass
 class CheckpointConfig:
-    """Atomic checkpoints for exact resume."""
+    """Atomic checkpoints for exact resume, on a step and a wall-clock cadence (whichever is first).
 
-    every_steps: int = 0  # 0: only at the end
+    Both default on, so a run killed with default settings loses about `every_minutes` of work at most.
+    """
+
+    every_steps: int = 500  # 0: no step cadence
+    every_minutes: float = 15.0  # 0: no time cadence (ranks agree via the step's all-reduce)
     keep_last: int = 2
     resume: Literal["auto", "never"] = (
         "auto"  # auto: continue from the newest checkpoint in the output dir
@@ -203,8 +207,8 @@ class CheckpointConfig:
     def validate(self) -> list[str]:
         return (
             []
-            if self.every_steps >= 0 and self.keep_last >= 1
-            else ["every_steps >= 0 and keep_last >= 1 required"]
+            if self.every_steps >= 0 and self.every_minutes >= 0 and self.keep_last >= 1
+            else ["every_steps >= 0, every_minutes >= 0 and keep_last >= 1 required"]
         )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from train import distributed as dist_utils
-from train.attention import resolve_backend
+from train.attention import resolve_attention
 from train.checkpoint import (
     TrainerState,
     latest_checkpoint,
@@ -51,6 +51,7 @@ from train.summary import evaluate, finish_run, log_step
 __all__ = ["LoRARecipe", "TrainingDiverged", "run_training"]  # TrainingDiverged: from train.guards
 
 log = logging.getLogger("train")
+_now = time.monotonic  # the checkpoint clock (a test fast-forwards it)
 
 
 def run_training(
@@ -201,9 +202,12 @@ class LoRARecipe:
             base_ref = str(self.out / "base_model")
         else:
             base_ref = str(Path(cfg.model.path).expanduser().resolve())
-        self.attention = (
-            resolve_backend(cfg.model.attention, env.device, dtype) if cfg.data.packing else "hf"
-        )
+        if cfg.data.packing:  # probed once per process: what this torch runs, not its version
+            choice = resolve_attention(cfg.model.attention, env.device, dtype)
+            self.attention, self.attention_reason = choice.backend, choice.reason
+        else:
+            self.attention = "hf"
+            self.attention_reason = "data.packing false: one document per row, the model's own SDPA"
         self.model, self.fused_layers = prepare_for_training(
             base, cfg.model, cfg.adapter, self.attention, env.device
         )
@@ -254,10 +258,10 @@ class LoRARecipe:
         c, counts = self.corpus, self.counts
         log.info(
             "setup: %s train docs (%s tokens) -> %d rows/epoch, %d steps | %s: %s trainable, %s frozen "
-            "matmul params | attention %s, loss %s, fused LoRA layers %d | %s x%d",
+            "matmul params | attention %s (%s), loss %s, fused LoRA layers %d | %s x%d",
             f"{len(c.train_indices):,}", f"{c.train_docs.total_tokens:,}", len(self.loader.plan(0)), self.total_steps,
             self.shape["model_type"], f"{counts.trainable:,}", f"{counts.frozen_matmul:,}",
-            self.attention, self.loss_mode, self.fused_layers, self.env.device, self.env.world_size,
+            self.attention, self.attention_reason, self.loss_mode, self.fused_layers, self.env.device, self.env.world_size,
         )  # fmt: skip
 
     # ------------------------------------------------------------------------------------ loop
@@ -276,14 +280,18 @@ class LoRARecipe:
         if cfg.eval.at_start and state.step == 0 and self.eval_set:
             state.eval_curve.append(evaluate(self.objective, self.eval_set, 0, env))
         self.objective.train()
+        self._last_checkpoint = _now()
         while state.step < self.total_steps:
             started = time.perf_counter()
             micro_batches = self.loader.batches(state.cursor)
-            label_tokens, tokens, pairs = dist_utils.all_reduce_sum(
+            minutes = cfg.checkpoint.every_minutes
+            late = float(bool(minutes) and _now() - self._last_checkpoint >= 60.0 * minutes)
+            label_tokens, tokens, pairs, late = dist_utils.all_reduce_sum(  # ranks agree on `late`
                 [
                     sum(b.n_label_tokens for b in micro_batches),
                     sum(b.n_tokens for b in micro_batches),
                     sum(b.attn_pairs for b in micro_batches),
+                    late,
                 ],
                 env,
             )
@@ -337,7 +345,8 @@ class LoRARecipe:
             ):
                 state.eval_curve.append(evaluate(self.objective, self.eval_set, state.step, env))
                 self.objective.train()
-            if cfg.checkpoint.every_steps and state.step % cfg.checkpoint.every_steps == 0:
+            every = cfg.checkpoint.every_steps
+            if late or (every and state.step % every == 0):
                 self._save_checkpoint()
             halt = cfg.train.halt_after_steps
             if halt is not None and halt <= state.step < self.total_steps:
@@ -379,6 +388,7 @@ class LoRARecipe:
         return ce_total, kl_total
 
     def _save_checkpoint(self) -> None:
+        self._last_checkpoint = _now()
         root = self.out / "checkpoints"
         save_checkpoint(
             root,

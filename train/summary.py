@@ -123,6 +123,7 @@ def finish_run(recipe: LoRARecipe, throughput: Throughput) -> dict:
                 "total": recipe.counts.total,
             },
             "attention": recipe.attention,
+            "attention_reason": recipe.attention_reason,  # why this backend (train.attention_probe)
             "loss": recipe.loss_mode,
             "fused_lora_layers": recipe.fused_layers,
         },
