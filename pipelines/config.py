@@ -24,6 +24,9 @@ from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
 
 FORMATS = ("auto", "jsonl", "parquet", "text", "hf_dataset")
+# The sources `input.demo` makes (pipelines.run.demo_sources).
+DEMO_SOURCES = ("code", "docs", "man")
+INPUT_SOURCE = "input"  # the one source `--input` makes
 
 
 @dataclass
@@ -209,12 +212,51 @@ class CurateConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     train: TrainTriggerConfig = field(default_factory=TrainTriggerConfig)
 
+    def validate(self) -> list[str]:
+        """Cross-section checks: per-source quality settings name sources that exist."""
+        known = {s.name for s in self.input.sources}
+        if self.input.demo.enabled:
+            known |= set(DEMO_SOURCES)
+        unknown = sorted(self.quality.named_sources() - known)
+        if unknown:
+            return [
+                f"quality: source_policies/by_source name unknown source(s) {unknown} "
+                f"(the input's sources: {sorted(known)})"
+            ]
+        return []
+
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
     def sha256(self) -> str:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def _drop_replaced_sources(data: dict[str, Any]) -> None:
+    """With --input, per-source quality settings of the replaced sources no longer apply."""
+    quality = data.get("quality")
+    if not isinstance(quality, dict):
+        return
+    dropped: set[str] = set()
+    policies = quality.get("source_policies")
+    if isinstance(policies, dict):
+        dropped |= {k for k in policies if k != INPUT_SOURCE}
+        quality["source_policies"] = {k: v for k, v in policies.items() if k == INPUT_SOURCE}
+    for scorer in quality.get("scorers") or []:
+        by_source = scorer.get("by_source") if isinstance(scorer, dict) else None
+        if isinstance(by_source, dict):
+            dropped |= {k for k in by_source if k != INPUT_SOURCE}
+            scorer["by_source"] = {k: v for k, v in by_source.items() if k == INPUT_SOURCE}
+    if dropped:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "--input replaces the sources: per-source quality settings of %s no longer apply "
+            "(source %r gets quality.default_policy)",
+            sorted(dropped),
+            INPUT_SOURCE,
+        )
 
 
 def load_config(
@@ -239,8 +281,9 @@ def load_config(
     if input_globs:
         # --input replaces the configured sources (and the demo corpus) with the user's files.
         data.setdefault("input", {})
-        data["input"]["sources"] = [{"name": "input", "paths": list(input_globs)}]
+        data["input"]["sources"] = [{"name": INPUT_SOURCE, "paths": list(input_globs)}]
         data["input"]["demo"] = {"enabled": False}
+        _drop_replaced_sources(data)
     if output:
         data.setdefault("run", {})["output"] = output
     for text in overrides or []:

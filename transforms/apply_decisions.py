@@ -19,6 +19,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from quality.stage import label_columns
 from transforms import fs
 from transforms.accounting import TallyingDoFn
 from transforms.hashing import shuffle_key
@@ -51,6 +52,7 @@ def tokrun_schema(score_columns: list[str]) -> pa.Schema:
             ("n_tokens", pa.int32()),
         ]
         + [(c, pa.float32()) for c in score_columns]
+        + [(c, pa.string()) for c in label_columns(score_columns)]
         + [("dedup_cluster", pa.string()), ("text", pa.large_string())]
     )
 
@@ -93,6 +95,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         self._encoder = encoder
         self._seed = seed
         self._scores = list(score_columns)
+        self._labels = label_columns(self._scores)  # string columns (language)
         self._min_tokens = min_tokens
         self._batch = batch_size
         self._strip = strip_boilerplate  # callable(text, hashes) -> (text, n_removed) or None
@@ -133,7 +136,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         out_cols: dict[str, list] = {
             k: [] for k in ("key", "id", "source", "input_ids", "n_tokens", "dedup_cluster", "text")
         }
-        for c in self._scores:
+        for c in self._scores + self._labels:
             out_cols[c] = []
         for start in range(0, len(keep_rows), self._batch):
             rows = keep_rows[start : start + self._batch]
@@ -184,6 +187,9 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 out_cols["text"].append(text)
                 for c in self._scores:
                     out_cols[c].append(scores[c])
+                for c in self._labels:
+                    value = meta.get(c)
+                    out_cols[c].append(value if isinstance(value, str) else None)
                 self.count("tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass")))
                 self.count("tokens", "", sources[i], n=len(tokens))
                 yield beam.pvalue.TaggedOutput(

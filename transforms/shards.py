@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quality.stage import label_columns
 from transforms import fs
 from transforms.accounting import TallyingDoFn
 from transforms.hashing import shuffle_key
@@ -53,6 +54,7 @@ def shard_schema(score_columns: list[str], include_text: bool) -> pa.Schema:
         ("n_tokens", pa.int32()),
     ]
     fields += [(c, pa.float32()) for c in score_columns]
+    fields += [(c, pa.string()) for c in label_columns(score_columns)]
     fields += [("dedup_cluster", pa.string())]
     if include_text:
         fields.append(("text", pa.large_string()))
