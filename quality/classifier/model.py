@@ -39,6 +39,7 @@ class LinearModel:
 
     def __post_init__(self) -> None:
         self.weights = np.asarray(self.weights, dtype=np.float32)
+        self.bias = float(np.float32(self.bias))  # as stored: a loaded model scores identically
         if self.weights.shape != (self.features.n_features,):
             raise ValueError(f"weights shape {self.weights.shape} != ({self.features.n_features},)")
         self._featurizer: HashedFeatures | None = None
