@@ -78,15 +78,16 @@ def run_training(job: ClassifierJob) -> dict:
     settings = job.settings or TrainSettings()
     cfg = load_config(job.config) if job.config else None
     normalizer = Normalizer.from_config(cfg.normalize if cfg else NormalizeConfig())
-    positives = sample_texts(
-        [SourceConfig("positives", list(job.positives))], normalizer, job.max_docs, settings.seed
-    )
+    # Raw sources first: with the demo input this builds the corpus the positives may come from.
     if job.negatives:
         neg_sources = [SourceConfig("negatives", list(job.negatives))]
     elif cfg is not None:
         neg_sources = _raw_sources(cfg)
     else:
         raise ValueError("give --negatives GLOB or --config YAML (its input is the raw text)")
+    positives = sample_texts(
+        [SourceConfig("positives", list(job.positives))], normalizer, job.max_docs, settings.seed
+    )
     negatives = sample_texts(neg_sources, normalizer, job.max_docs, settings.seed + 1)
     log.info("training on %d positive and %d negative documents", len(positives), len(negatives))
     model, report = train_classifier(positives, negatives, settings)

@@ -6,8 +6,9 @@ n-grams (`quality.classifier.features`). Documents are split into train and held
 seeded hash of their text (so the split does not depend on input order), the model is fitted on
 the train part, and the held-out part gives ROC-AUC and precision/recall at the threshold.
 
-The held-out *negatives* are a uniform sample of the raw corpus when negatives come from the raw
-input, so their score quantiles estimate the corpus's: `keep_top_fraction: f` at run time keeps
+The held-out part of the negatives (those identical to a positive included) is a uniform sample
+of the raw corpus when negatives come from the raw input, so its score quantiles estimate the
+corpus's: `keep_top_fraction: f` at run time keeps
 documents scoring above the (1 - f) quantile, a fixed threshold that every worker applies alone
 (no pass over the whole corpus, no gather into one worker).
 """
@@ -115,8 +116,18 @@ def train_classifier(
         "c": s.c,
         "seed": s.seed,
     }
+    # The raw sample's quantiles include the held-out raw documents that were dropped as
+    # negatives for being positives: they are part of the raw corpus a top fraction is taken of
+    # (the split is by text, so they were held out of training as positives too).
+    dropped = [
+        t
+        for t in negatives
+        if text_digest(t) in pos_digests and _held_out(t, s.seed, s.holdout_fraction)
+    ]
+    raw = np.concatenate([scores[y == 0], model.score(dropped)])
     grid = np.linspace(0.0, 1.0, QUANTILE_POINTS)
-    report["raw_score_quantiles"] = [round(float(v), 6) for v in np.quantile(scores[y == 0], grid)]
+    report["raw_score_quantiles"] = [round(float(v), 6) for v in np.quantile(raw, grid)]
+    report["raw_held_out_docs"] = int(len(raw))
     report["positive_score_quantiles"] = [
         round(float(v), 6) for v in np.quantile(scores[y == 1], grid)
     ]

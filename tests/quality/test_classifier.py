@@ -14,6 +14,7 @@ from quality.classifier import (
     save_model,
     train_classifier,
 )
+from quality.classifier.training import _held_out
 from quality.config import QualityConfig, ScorerConfig
 from quality.stage import QualityStage, quality_columns
 
@@ -59,6 +60,9 @@ def test_identical_negatives_are_dropped_and_empty_class_is_an_error():
     pos, neg = _corpus(n=100)
     _, report = train_classifier(pos, neg + pos[:10], TrainSettings(features=FAST))
     assert report["negatives_dropped_as_positive"] == 10
+    # The raw-score quantiles still count the held-out raw documents that were positives.
+    held_dropped = sum(_held_out(t, 0, 0.2) for t in pos[:10])
+    assert report["raw_held_out_docs"] == report["held_out_docs"]["negative"] + held_dropped
     with pytest.raises(ValueError, match="no negative document"):
         train_classifier(pos, pos, TrainSettings(features=FAST))
 
@@ -108,3 +112,13 @@ def test_scorer_filters_by_threshold_and_by_top_fraction(tmp_path):
         scorers=[ScorerConfig("classifier_v1", thresholds={"model": str(tmp_path / "nope")})]
     )
     assert any("does not exist" in p for p in bad.problems())
+
+
+def test_classifier_score_is_a_sampling_weight_term():
+    from transforms.sampling.config import SamplingConfig
+    from transforms.sampling.weights import WeightExpression
+
+    cfg = SamplingConfig(mode="budget", token_budget=1000, weight="quality * classifier ** 2")
+    assert cfg.validate() == []
+    expr = WeightExpression(cfg.weight)
+    assert expr.log_weight({"quality": 1.0, "classifier": 0.5}) == pytest.approx(np.log(0.25))
