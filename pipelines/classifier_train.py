@@ -109,7 +109,7 @@ def run_training(job: ClassifierJob) -> dict:
 def settings_from_args(args) -> TrainSettings:
     features = FeatureConfig(
         n_features=1 << args.hash_bits,
-        char_ngrams=None if args.words_only else (3, 5),
+        char_ngrams=(3, 5) if args.chars else None,
         max_chars=args.max_chars,
     )
     return TrainSettings(

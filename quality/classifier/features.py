@@ -1,9 +1,9 @@
 """Hashed word and character n-gram features: fastText's input layer, without a vocabulary.
 
-Words (`\\w\\w+` tokens, lowercased) give unigrams and bigrams, characters give n-grams inside
-word boundaries (sklearn's `char_wb`), and both are hashed (MurmurHash3, signed) into one space
-of `n_features` buckets, as fastText hashes its n-grams into shared buckets. Each document's
-vector is L2-normalised, so long and short documents score on one scale. Hashing needs no
+Words (`\\w\\w+` tokens, lowercased) give unigrams and bigrams, optionally characters give
+n-grams inside word boundaries (sklearn's `char_wb`), and all are hashed (MurmurHash3, signed)
+into one space of `n_features` buckets, as fastText hashes its n-grams into shared buckets.
+Each document's vector is L2-normalised, so long and short documents score on one scale. Hashing needs no
 fitted state: the feature config below is the whole featurizer, stored in the model file, and
 the same text gives the same vector in any process or version of sklearn's stable hashing.
 Only the first `max_chars` characters are read (the cost per document stays bounded).
@@ -24,7 +24,9 @@ class FeatureConfig:
 
     n_features: int = 1 << 20
     word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] | None = (3, 5)  # None: words only (faster, see RESULTS.md)
+    # Character n-grams (e.g. (3, 5)) cost ~9x the scoring time for no AUC gain on the demo
+    # corpus (benchmarks/RESULTS.md, "Quality classifier"): off by default.
+    char_ngrams: tuple[int, int] | None = None
     lowercase: bool = True
     max_chars: int = 10_000
 

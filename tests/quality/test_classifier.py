@@ -21,7 +21,7 @@ from quality.stage import QualityStage, quality_columns
 COMMON = "the a of and to in is it that for on with as was at by this be".split()  # noqa: SIM905
 SEA = "harbour tide sail anchor ferry gull lighthouse pier boat wave keel mast".split()  # noqa: SIM905
 CODEY = "function return value buffer pointer compile thread socket kernel parse".split()  # noqa: SIM905
-FAST = FeatureConfig(n_features=1 << 16, char_ngrams=None)
+FAST = FeatureConfig(n_features=1 << 16)
 
 
 def _doc(rng: random.Random, topic: list[str], n: int = 60) -> str:

@@ -127,3 +127,11 @@ def test_input_flag_drops_settings_of_replaced_sources(tmp_path):
     cfg = load_config(str(yaml_path), input_globs=[str(data)])
     assert cfg.quality.source_policies == {"input": "docs"}
     assert cfg.quality.scorers[0].by_source == {}
+
+
+def test_demo_config_names_a_policy_for_every_demo_source():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(str(root / "configs" / "demo.yaml"))
+    assert cfg.quality.source_policies == {"code": "code", "docs": "docs", "man": "docs"}
