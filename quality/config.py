@@ -43,7 +43,9 @@ ACTIONS = ("filter", "score_only")
 class SourceOverride:
     """One scorer's settings for one source (applied after the source's policy)."""
 
-    action: Literal["filter", "score_only"] | None = None  # None: keep the policy's action
+    # filter | score_only | None (keep the policy's action); a str checked by QualityConfig, so
+    # a typo here is reported together with every other problem of the section.
+    action: str | None = None
     thresholds: dict[str, Any] = field(default_factory=dict)  # merged key by key
 
 
@@ -237,6 +239,12 @@ class QualityConfig:
         # Every (scorer, source) combination that differs from the scorer's own settings must
         # build: a policy or override with a bad threshold is a config error, not a crash later.
         for scorer in self.scorers:
+            for source, override in sorted(scorer.by_source.items()):
+                if override.action not in (None, *ACTIONS):
+                    out.append(
+                        f"{scorer.name}: by_source.{source}.action must be one of {ACTIONS}, "
+                        f"got {override.action!r}"
+                    )
             if scorer.name not in SCORERS:
                 continue
             sources = set(self.source_policies) | set(scorer.by_source) | {None}
