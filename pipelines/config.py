@@ -251,6 +251,14 @@ class CurateConfig:
                     f"{section}.{key} names source(s) {unknown} that this run does not read "
                     f"(its sources: {known}); name only these sources"
                 )
+        named_quality = getattr(self.quality, "named_sources", None)
+        if callable(named_quality):
+            unknown = sorted(named_quality() - set(known))
+            if unknown:
+                out.append(
+                    f"quality: source_policies/by_source name unknown source(s) {unknown} "
+                    f"(the input's sources: {sorted(known)})"
+                )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -282,6 +290,32 @@ def drop_replaced_source_settings(data: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _drop_replaced_sources(data: dict[str, Any]) -> None:
+    """With --input, per-source quality settings of the replaced sources no longer apply."""
+    quality = data.get("quality")
+    if not isinstance(quality, dict):
+        return
+    dropped: set[str] = set()
+    policies = quality.get("source_policies")
+    if isinstance(policies, dict):
+        dropped |= {k for k in policies if k != INPUT_SOURCE}
+        quality["source_policies"] = {k: v for k, v in policies.items() if k == INPUT_SOURCE}
+    for scorer in quality.get("scorers") or []:
+        by_source = scorer.get("by_source") if isinstance(scorer, dict) else None
+        if isinstance(by_source, dict):
+            dropped |= {k for k in by_source if k != INPUT_SOURCE}
+            scorer["by_source"] = {k: v for k, v in by_source.items() if k == INPUT_SOURCE}
+    if dropped:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "--input replaces the sources: per-source quality settings of %s no longer apply "
+            "(source %r gets quality.default_policy)",
+            sorted(dropped),
+            INPUT_SOURCE,
+        )
+
+
 def load_config(
     path: str | None,
     overrides: list[str] | None = None,
@@ -308,6 +342,7 @@ def load_config(
         data["input"]["demo"] = {"enabled": False}
         for note in drop_replaced_source_settings(data):
             log.warning(note)
+        _drop_replaced_sources(data)
     if output:
         data.setdefault("run", {})["output"] = output
     for text in overrides or []:

@@ -4,8 +4,13 @@
 quality:
   scorers:                       # order = order of the filter checks
     - {name: gopher_quality_v1, action: score_only}
-    - {name: gopher_repetition_v1, thresholds: {dup_line_frac: 0.5}}
+    - {name: gopher_repetition_v1, thresholds: {dup_line_frac: 0.5},
+       by_source: {man: {action: score_only}}}          # one scorer, one source
     - {name: c4_v1, enabled: false}
+    - {name: language_v1, thresholds: {allowed: [en, de], min_confidence: 0.65}}
+    - {name: classifier_v1, thresholds: {model: models/docs.safetensors, keep_top_fraction: 0.3}}
+  default_policy: web            # built-in policies: web, code, docs (quality/policies.py)
+  source_policies: {code: code, man: docs}
   toxicity: {threshold: 0.8, action: score_only, lexicon: my_terms.txt}
   bias: {policy: report}
   pii: {mode: redact, types: [email, ip]}
@@ -13,7 +18,10 @@ quality:
 
 Scorer thresholds default to their papers' values (cited in each scorer class, see
 `quality.scorers`); the defaults here suit web text: every heuristic filters. Code, man pages
-and other non-prose sources fail web-text rules by design: set their scorers to `score_only`.
+and other non-prose sources fail web-text rules by design: give them a policy (`code`, `docs`)
+in `source_policies`. What applies to a document of source S, for each scorer: the scorer's
+settings here, then those of S's policy, then the scorer's `by_source.S` (thresholds merge
+key by key; the last `action` set wins).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any, Literal
 
 from quality.lexicon import BIAS_AXES, bias_lexicon_paths, load_lexicon
 from quality.pii import PII_TYPES
+from quality.policies import POLICIES, policy_settings
 from quality.scorers.registry import SCORERS, build_scorer
 
 DEFAULT_SCORERS = ("gopher_quality_v1", "gopher_repetition_v1", "c4_v1", "fineweb_v1")
@@ -31,14 +40,37 @@ ACTIONS = ("filter", "score_only")
 
 
 @dataclass
+class SourceOverride:
+    """One scorer's settings for one source (applied after the source's policy)."""
+
+    # filter | score_only | None (keep the policy's action); a str checked by QualityConfig, so
+    # a typo here is reported together with every other problem of the section.
+    action: str | None = None
+    thresholds: dict[str, Any] = field(default_factory=dict)  # merged key by key
+
+
+@dataclass
 class ScorerConfig:
-    """One heuristic scorer: registry name, whether it rejects, threshold overrides."""
+    """One scorer: registry name, whether it rejects, threshold overrides, per-source overrides."""
 
     name: str
     enabled: bool = True
     action: Literal["filter", "score_only"] = "filter"  # score_only: features kept, never rejects
     thresholds: dict[str, Any] = field(default_factory=dict)  # keyword overrides of the defaults
     quality_weight: float = 1.0  # weight in the composite meta["quality"]; 0 leaves it out
+    by_source: dict[str, SourceOverride] = field(default_factory=dict)  # source -> override
+
+    def settings(self, policy: str, source: str | None) -> tuple[str, dict[str, Any]]:
+        """(action, thresholds) for documents of `source` under `policy`."""
+        action, thresholds = self.action, dict(self.thresholds)
+        p_action, p_thresholds = policy_settings(policy, self.name)
+        action = p_action or action
+        thresholds.update(p_thresholds)
+        override = self.by_source.get(source) if source is not None else None
+        if override is not None:
+            action = override.action or action
+            thresholds.update(override.thresholds)
+        return action, thresholds
 
     def validate(self) -> list[str]:
         if self.name not in SCORERS:
@@ -154,12 +186,26 @@ class QualityConfig:
         default_factory=lambda: [ScorerConfig(n) for n in DEFAULT_SCORERS]
     )
     batch_size: int = 256  # documents per classifier batch
+    default_policy: str = "web"  # policy of sources not in source_policies (quality/policies.py)
+    source_policies: dict[str, str] = field(default_factory=dict)  # source name -> policy name
     toxicity: ToxicityConfig = field(default_factory=ToxicityConfig)
     bias: BiasConfig = field(default_factory=BiasConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
 
     def active_scorers(self) -> list[ScorerConfig]:
         return [s for s in self.scorers if s.enabled] if self.enabled else []
+
+    def policy_of(self, source: str | None) -> str:
+        return (
+            self.source_policies.get(source, self.default_policy) if source else self.default_policy
+        )
+
+    def named_sources(self) -> set[str]:
+        """Every source name the section refers to (checked against the inputs by the loader)."""
+        names = set(self.source_policies)
+        for scorer in self.scorers:
+            names |= set(scorer.by_source)
+        return names
 
     def problems(self) -> list[str]:
         """Every problem of this section and its subsections (what `validate` leaves to the loader)."""
@@ -180,6 +226,42 @@ class QualityConfig:
             out.append(f"batch_size must be > 0, got {self.batch_size}")
         if self.bias.enabled and self.bias.policy != "report" and not self.toxicity.enabled:
             out.append(f"bias.policy={self.bias.policy} needs toxicity.enabled")
+        out += self._policy_problems()
+        return out
+
+    def _policy_problems(self) -> list[str]:
+        out = []
+        policies = {"default_policy": self.default_policy}
+        policies.update({f"source_policies.{s}": p for s, p in self.source_policies.items()})
+        for where, name in policies.items():
+            if name not in POLICIES:
+                out.append(f"{where}: unknown policy {name!r} (known: {', '.join(POLICIES)})")
+        # Every (scorer, source) combination that differs from the scorer's own settings must
+        # build: a policy or override with a bad threshold is a config error, not a crash later.
+        for scorer in self.scorers:
+            for source, override in sorted(scorer.by_source.items()):
+                if override.action not in (None, *ACTIONS):
+                    out.append(
+                        f"{scorer.name}: by_source.{source}.action must be one of {ACTIONS}, "
+                        f"got {override.action!r}"
+                    )
+            if scorer.name not in SCORERS:
+                continue
+            sources = set(self.source_policies) | set(scorer.by_source) | {None}
+            seen = set()
+            for source in sorted(sources, key=str):
+                policy = self.policy_of(source)
+                policy = policy if policy in POLICIES else "web"  # reported above
+                action, thresholds = scorer.settings(policy, source)
+                if thresholds == dict(scorer.thresholds):
+                    continue  # checked by the scorer's own validate()
+                if (policy, action, repr(sorted(thresholds.items()))) in seen:
+                    continue
+                seen.add((policy, action, repr(sorted(thresholds.items()))))
+                try:
+                    build_scorer(scorer.name, thresholds)
+                except (ValueError, TypeError) as exc:
+                    out.append(f"{scorer.name} for source {source!r} (policy {policy}): {exc}")
         return out
 
 

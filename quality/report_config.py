@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 DEFAULT_QUANTILES = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99]
 # Float shard columns that are scores in [0, 1] (quality.stage: composite quality, toxicity).
 # Other float columns (raw scorer features such as word counts, bias weights) are unbounded.
-UNIT_SCORE_COLUMNS = ["quality", "toxicity", "toxicity_mean"]
+UNIT_SCORE_COLUMNS = ["quality", "toxicity", "toxicity_mean", "language_score", "classifier"]
 
 
 @dataclass

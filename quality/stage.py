@@ -5,6 +5,11 @@ classifier call for the whole batch), lexicon hits, identity groups, and the kee
 decision. Results depend only on each document and the config, never on the batch it came in
 (tested), so any bundle split gives the same output.
 
+Per-source policies: each document is judged by the scorer settings of its source (the
+scorer's config, then the source's policy, then `by_source`; see `quality.config`), so one
+batch may hold documents scored by differently configured instances of one scorer; each
+instance computes its documents as one batch.
+
 Decision order (the first failing check names the reason): scorers with `action: filter`, in
 config order (`gopher_quality:word_count`, ...); toxicity with `action: filter`
 (`toxicity:classifier`, then `toxicity:lexicon`); bias with `policy: drop`
@@ -30,7 +35,7 @@ from quality.config import QualityConfig
 from quality.lexicon import load_lexicon
 from quality.pii import PiiRedactor
 from quality.scorers.base import Scorer
-from quality.scorers.registry import build_scorer
+from quality.scorers.registry import build_scorer, scorer_class
 from quality.text import TextView
 from quality.toxicity import ToxicityClassifier
 
@@ -54,8 +59,7 @@ def quality_columns(cfg: QualityConfig) -> list[str]:
         return []
     cols = ["quality"]
     for sc in cfg.active_scorers():
-        cls = type(build_scorer(sc.name, sc.thresholds))
-        cols += [cls.column(f) for f in cls.main_features]
+        cols += scorer_class(sc.name).columns()
     if cfg.toxicity.enabled:
         cols += ["toxicity", "toxicity_mean"]
         if cfg.toxicity.lexicon:
@@ -65,20 +69,43 @@ def quality_columns(cfg: QualityConfig) -> list[str]:
     return cols
 
 
+LANGUAGE_COLUMN = "language"
+
+
+def label_columns(score_columns: list[str]) -> list[str]:
+    """String shard columns that come with the score columns: `language` with `language_score`."""
+    return [LANGUAGE_COLUMN] if "language_score" in score_columns else []
+
+
 class QualityStage:
     """Scores and decides batches of texts; build cheaply, `load()` once per worker."""
 
     def __init__(self, cfg: QualityConfig) -> None:
         self.cfg = cfg
-        self.scorers: list[tuple[Scorer, str, float]] = [
-            (build_scorer(s.name, s.thresholds), s.action, s.quality_weight)
-            for s in cfg.active_scorers()
-        ]
+        self._instances: dict[tuple[str, str], Scorer] = {}  # (name, thresholds) -> scorer
+        self._by_source: dict[str | None, list[tuple[Scorer, str, float]]] = {}
+        self.scorers = self.scorers_for(None)
         self.classifier: ToxicityClassifier | None = None
         self.lexicon: PhraseAutomaton | None = None
         self.tagger: IdentityTagger | None = None
         self.redactor: PiiRedactor | None = None
         self._loaded = False
+
+    def scorers_for(self, source: str | None) -> list[tuple[Scorer, str, float]]:
+        """(scorer, action, quality weight) per active scorer, as they apply to `source`."""
+        found = self._by_source.get(source)
+        if found is None:
+            policy = self.cfg.policy_of(source)
+            found = []
+            for sc in self.cfg.active_scorers():
+                action, thresholds = sc.settings(policy, source)
+                key = (sc.name, repr(sorted(thresholds.items())))
+                scorer = self._instances.get(key)
+                if scorer is None:
+                    scorer = self._instances[key] = build_scorer(sc.name, thresholds)
+                found.append((scorer, action, sc.quality_weight))
+            self._by_source[source] = found
+        return found
 
     def load(self) -> QualityStage:
         """Loads the classifier and lexicons (seconds); idempotent."""
@@ -99,9 +126,13 @@ class QualityStage:
         self._loaded = True
         return self
 
-    def score_batch(self, texts: list[str]) -> list[DocResult]:
-        """One result per text, in order; never raises for a bad document."""
+    def score_batch(self, texts: list[str], sources: list[str] | None = None) -> list[DocResult]:
+        """One result per text, in order; never raises for a bad document.
+
+        `sources` (one per text) selects each document's policy; None: the default policy.
+        """
         self.load()
+        sources = list(sources) if sources is not None else [None] * len(texts)
         results: list[DocResult] = []
         views: list[TextView | None] = []
         for text in texts:
@@ -114,7 +145,7 @@ class QualityStage:
             except Exception as exc:  # noqa: BLE001 - a bad record must not stop the batch
                 results.append(_error(self._redact_or_keep(text), exc))
                 views.append(None)
-        self._add_scores(results, views)
+        self._add_scores(results, views, sources)
         if self.classifier is not None:
             self._add_toxicity(results, views)
         for result, view in zip(results, views, strict=True):
@@ -125,8 +156,8 @@ class QualityStage:
                     _fail(result, exc)
         return results
 
-    def score_text(self, text: str) -> DocResult:
-        return self.score_batch([text])[0]
+    def score_text(self, text: str, source: str | None = None) -> DocResult:
+        return self.score_batch([text], [source])[0]
 
     # Steps --------------------------------------------------------------------------------------
     def _redact_or_keep(self, text: str) -> str:
@@ -138,26 +169,33 @@ class QualityStage:
         except Exception:  # noqa: BLE001
             return text
 
-    def _add_scores(self, results: list[DocResult], views: list[TextView | None]) -> None:
+    def _add_scores(
+        self, results: list[DocResult], views: list[TextView | None], sources: list[str | None]
+    ) -> None:
         """Features, verdicts, the first filter failure and the composite quality of each doc."""
         live = [i for i, v in enumerate(views) if v is not None]
         totals = dict.fromkeys(live, 0.0)
-        weight_sum = 0.0
-        for scorer, action, weight in self.scorers:
-            for i, features in self._compute(scorer, results, views, live):
-                result = results[i]
-                if features is None:
-                    totals.pop(i, None)
-                    continue
-                for key, value in features.items():
-                    result.meta[scorer.column(key)] = value
-                failure = scorer.first_failure(features)
-                result.verdicts[scorer.name] = failure.reason if failure else ""
-                if failure and action == "filter" and result.reason is None:
-                    result.reason, result.detail = failure.reason, failure.detail
-                if weight > 0 and i in totals:
-                    totals[i] += weight * scorer.soft_pass(features)
-            weight_sum += weight if weight > 0 else 0.0
+        per_doc = {src: self.scorers_for(src) for src in {sources[i] for i in live}}
+        weight_sum = sum(w for _, _, w in self.scorers if w > 0)
+        for j in range(len(self.scorers)):
+            groups: dict[int, list[int]] = {}  # one batch per scorer instance
+            for i in live:
+                groups.setdefault(id(per_doc[sources[i]][j][0]), []).append(i)
+            for members in groups.values():
+                scorer = per_doc[sources[members[0]]][j][0]
+                for i, features in self._compute(scorer, results, views, members):
+                    result = results[i]
+                    if features is None:
+                        totals.pop(i, None)
+                        continue
+                    _, action, weight = per_doc[sources[i]][j]
+                    result.meta.update(scorer.meta(features))
+                    failure = scorer.first_failure(features)
+                    result.verdicts[scorer.name] = failure.reason if failure else ""
+                    if failure and action == "filter" and result.reason is None:
+                        result.reason, result.detail = failure.reason, failure.detail
+                    if weight > 0 and i in totals:
+                        totals[i] += weight * scorer.soft_pass(features)
             live = [i for i in live if i in totals]
         for i in live:
             results[i].meta["quality"] = totals[i] / weight_sum if weight_sum else 1.0

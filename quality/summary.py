@@ -2,7 +2,9 @@
 
 Per corpus and per source: documents, kept, rejections by reason, per-scorer pass/fail counts
 (`score_only` scorers included: a fail there is "would have been rejected") with the failing
-rule, a toxicity histogram, PII counts per type, and the identity-group report of
+rule, a toxicity histogram, the language mix (documents per identified language, before
+filtering), the trained classifier's score histogram, PII counts per type, and the
+identity-group report of
 `quality.bias.BiasAccumulator`. All state is integers (the toxicity sum in millionths), so
 merging partial summaries in any order and grouping gives identical JSON.
 """
@@ -31,7 +33,13 @@ def _scope() -> dict[str, Any]:
             "histogram": [0] * HISTOGRAM_BINS,
         },
         "pii": {"docs_with_pii": 0, "counts": {}},
+        "languages": {},
+        "classifier": {"scored": 0, "histogram": [0] * HISTOGRAM_BINS},
     }
+
+
+def _bin(value: float) -> int:
+    return max(0, min(int(value * HISTOGRAM_BINS), HISTOGRAM_BINS - 1))
 
 
 def _bump(d: dict[str, int], key: str, n: int = 1) -> None:
@@ -56,6 +64,11 @@ def _merge_scope(into: dict[str, Any], other: dict[str, Any]) -> None:
     into["pii"]["docs_with_pii"] += other["pii"]["docs_with_pii"]
     for kind, n in other["pii"]["counts"].items():
         _bump(into["pii"]["counts"], kind, n)
+    for lang, n in other["languages"].items():
+        _bump(into["languages"], lang, n)
+    cls, ocls = into["classifier"], other["classifier"]
+    cls["scored"] += ocls["scored"]
+    cls["histogram"] = [a + b for a, b in zip(cls["histogram"], ocls["histogram"], strict=True)]
 
 
 def _scope_json(scope: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +96,12 @@ def _scope_json(scope: dict[str, Any]) -> dict[str, Any]:
         "pii": {
             "docs_with_pii": scope["pii"]["docs_with_pii"],
             "counts": dict(sorted(scope["pii"]["counts"].items())),
+        },
+        # Most frequent first, ties by code: the language mix reads top-down.
+        "languages": dict(sorted(scope["languages"].items(), key=lambda kv: (-kv[1], kv[0]))),
+        "classifier": {
+            "scored": scope["classifier"]["scored"],
+            "histogram": list(scope["classifier"]["histogram"]),
         },
     }
 
@@ -128,7 +147,14 @@ class ScoringSummary:
             tox["scored"] += 1
             tox["above_threshold"] += toxicity >= self.toxicity_threshold
             tox["sum_micro"] += round(toxicity * _MICRO)
-            tox["histogram"][min(int(toxicity * HISTOGRAM_BINS), HISTOGRAM_BINS - 1)] += 1
+            tox["histogram"][_bin(toxicity)] += 1
+        language = result.meta.get("language")
+        if language is not None:
+            _bump(scope["languages"], language)
+        score = result.meta.get("classifier")
+        if score is not None:
+            scope["classifier"]["scored"] += 1
+            scope["classifier"]["histogram"][_bin(score)] += 1
         pii = result.meta.get("pii")
         if pii:
             scope["pii"]["docs_with_pii"] += any(pii.values())

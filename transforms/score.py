@@ -15,6 +15,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from quality.config import QualityConfig
+from quality.scorers.classifier import classifier_models
 from quality.stage import QualityStage, quality_columns
 from quality.summary import ScoringSummary
 from transforms.record import Record, Rejection
@@ -26,9 +27,11 @@ _SUMMARY = "summary"
 def score_columns(cfg: QualityConfig) -> list[str]:
     """The float meta keys that become float32 score columns of the shards (fixed for a config).
 
-    "quality", the main features of each enabled scorer (`<scorer>.<feature>`), "toxicity" and
-    "toxicity_mean" (and "toxicity_lexicon_hits" with a lexicon), "bias_weight". Every kept
-    record carries all of them.
+    "quality", the main features of each enabled scorer (`<scorer>.<feature>`; `language_score`
+    for `language_v1`, `classifier` for `classifier_v1`), "toxicity" and "toxicity_mean" (and
+    "toxicity_lexicon_hits" with a lexicon), "bias_weight". Every kept record carries all of
+    them. With `language_v1`, shards also get a string column `language` (see
+    `quality.stage.label_columns`).
     """
     return quality_columns(cfg)
 
@@ -53,7 +56,7 @@ class _ScoreBatch(beam.DoFn):
 
     def process(self, batch: list[Record]):
         summary = ScoringSummary.for_config(self._cfg)
-        results = self._stage.score_batch([r.text for r in batch])
+        results = self._stage.score_batch([r.text for r in batch], [r.source for r in batch])
         for record, result in zip(batch, results, strict=True):
             meta = dict(record.meta)
             meta.update(result.meta)
@@ -90,7 +93,11 @@ class _MergeSummaries(beam.CombineFn):
         return first
 
     def extract_output(self, acc: ScoringSummary) -> dict:
-        return acc.to_json()
+        out = acc.to_json()
+        models = classifier_models(self._cfg)
+        if models:
+            out["classifier_models"] = models
+        return out
 
 
 class ScoreAndFilter(beam.PTransform):

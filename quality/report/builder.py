@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from quality.report import plots, stage_sections
+from quality.report import model_sections, plots, stage_sections
 from quality.report import sections as sec
 from quality.report.render import fmt, render_value
 from quality.report_config import ReportConfig
@@ -82,6 +82,7 @@ class _Page:
             ("dedup", self._dedup),
             ("decontamination", self._decontamination),
             ("quality", self._quality),
+            ("policies", self._policies),
             ("sampling", self._sampling),
             ("examples", self._examples),
             ("validation", self._validation),
@@ -280,6 +281,15 @@ class _Page:
 
     def _quality(self) -> dict | None:
         return stage_sections.quality(self.stats, self._img, self.cfg.image_dpi)
+
+    def _policies(self) -> dict | None:
+        """Decisions per source under its policy, language mix, classifier scores."""
+        out = {
+            "decisions": model_sections.decisions(self.stats, self.manifest),
+            "languages": model_sections.languages(self.stats),
+            "classifier": model_sections.classifier(self.stats, self._img, self.cfg.image_dpi),
+        }
+        return out if any(out.values()) else None
 
     def _sampling(self) -> dict | None:
         return stage_sections.sampling(self.stats, self._img, self.cfg.image_dpi)

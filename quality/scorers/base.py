@@ -111,6 +111,15 @@ class Scorer(ABC):
         """The meta key of one feature: `<versioned name>.<feature>`."""
         return f"{cls.name}.{feature}"
 
+    @classmethod
+    def columns(cls) -> list[str]:
+        """The meta keys that become float32 shard columns (the main features by default)."""
+        return [cls.column(f) for f in cls.main_features]
+
+    def meta(self, features: dict[str, Any]) -> dict[str, Any]:
+        """What a document's meta records of its features; scorers with plain keys override it."""
+        return {self.column(key): value for key, value in features.items()}
+
 
 def check_fraction(problems: list[str], **values: Any) -> None:
     """Appends a problem for every value that is set and outside [0, 1]."""

@@ -11,12 +11,14 @@ from typing import Any
 
 from quality.scorers.base import Scorer
 from quality.scorers.c4 import C4
+from quality.scorers.classifier import Classifier
 from quality.scorers.fineweb import FineWeb
 from quality.scorers.gopher_quality import GopherQuality
 from quality.scorers.gopher_repetition import GopherRepetition
+from quality.scorers.language import LanguageId
 
 SCORERS: dict[str, type[Scorer]] = {
-    cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb)
+    cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb, LanguageId, Classifier)
 }
 
 

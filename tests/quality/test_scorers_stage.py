@@ -27,7 +27,14 @@ TOXIC = PROSE + "\nShut up, you damn idiot, this is shit."
 
 
 def test_registry_names_are_versioned():
-    assert sorted(SCORERS) == ["c4_v1", "fineweb_v1", "gopher_quality_v1", "gopher_repetition_v1"]
+    assert sorted(SCORERS) == [
+        "c4_v1",
+        "classifier_v1",
+        "fineweb_v1",
+        "gopher_quality_v1",
+        "gopher_repetition_v1",
+        "language_v1",
+    ]
 
 
 def test_config_builds_from_yaml_dict_and_reports_every_problem(tmp_path):
@@ -113,7 +120,8 @@ def test_stage_keeps_prose_rejects_code_with_reason_and_redacts(stage):
 
 
 def test_score_only_records_verdicts_without_rejecting():
-    cfg = QualityConfig(scorers=[ScorerConfig(n, action="score_only") for n in SCORERS])
+    names = [n for n in SCORERS if n != "classifier_v1"]  # that one needs a trained model file
+    cfg = QualityConfig(scorers=[ScorerConfig(n, action="score_only") for n in names])
     result = QualityStage(cfg).score_text(CODE)
     assert result.reason is None
     assert result.verdicts["gopher_quality_v1"] == "gopher_quality:word_count"

@@ -36,6 +36,8 @@ DEFAULT_SCORES: dict[str, float] = {
     "toxicity": 0.0,
     "bias_weight": 1.0,
     "dsir": 0.0,
+    "classifier": 1.0,  # quality.scorers.classifier; neutral where the scorer is off
+    "language_score": 1.0,  # quality.scorers.language
 }
 FUNCTIONS = {"exp": 1, "log": 1, "min": -2, "max": -2, "clip": 3}  # arity; -2 = two or more
 
