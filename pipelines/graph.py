@@ -153,11 +153,10 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         pool_accumulator(plan.dsir),
         plan.label_columns,
     )
-    tokenized = {
-        "runs": spill.runs,
-        "decisions": decisions,
-        "boilerplate": dedup.boilerplate,
-    } | "ApplyAndTokenize" >> ApplyAndTokenize(apply_fn)
+    stage2_inputs = {"runs": spill.runs, "decisions": decisions}
+    if dedup.boilerplate is not None:
+        stage2_inputs["boilerplate"] = dedup.boilerplate
+    tokenized = stage2_inputs | "ApplyAndTokenize" >> ApplyAndTokenize(apply_fn)
     runs = funnel.take(tokenized)
     if dedup.audit is not None:
         funnel.sections["dedup.near_audit"] = (
