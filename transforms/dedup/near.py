@@ -8,15 +8,19 @@ Input: `NearCandidate`s (id, source, MinHash signature bytes, keep-priority rank
 3. verification (optional): pair edges whose estimated Jaccard (full signature) is below the
    threshold are dropped, after two joins that bring both signatures to the edge; star edges
    of oversized buckets are kept as they are (they only glue a component; step 5 decides);
-4. components: a mergeable union-find `CombineFn` over the edges (see components.py for its
-   memory limit); every node labelled by the smallest id of its component;
+4. components: on distributed runners, rounds of large-star/small-star, each a GroupByKey
+   (`ConnectedComponents`, components_beam.py: no worker holds a component, hot nodes are
+   split into sub-keys); on the local runner (`components: auto`), one union-find combiner,
+   which gives the same labels without the rounds' fixed cost; every node labelled by the
+   smallest id of its component;
 5. per component (GroupByKey on the label): `resolve_component` keeps a document unless it is
    similar to an already kept better-ranked one, so removal never loses content through
    transitivity (see clusters.py).
 
 Outputs (dict of PCollections): "removed" (`Removal`, stage "near"), "clusters"
 ((kept id, cluster id) for every kept document with at least one removed near-copy),
-"cluster_sizes" (one dict {size: count}, size 1 = documents in no such cluster), "audit"
+"cluster_sizes" (one dict {size: count}, size 1 = documents in no such cluster; a combiner whose
+accumulator has one entry per distinct size), "audit"
 (dicts with pairwise estimated Jaccard inside a deterministic sample of clusters). Cluster ids
 are "near:" + kept id. The result depends only on the input set, config and seed.
 """
@@ -32,7 +36,8 @@ import xxhash
 from apache_beam.coders import FastPrimitivesCoder
 
 from transforms.dedup.clusters import Member, resolve_component
-from transforms.dedup.components import UnionFind, bucket_edges
+from transforms.dedup.components import bucket_edges
+from transforms.dedup.components_beam import Components
 from transforms.dedup.config import NearDedupConfig
 from transforms.dedup.lsh import band_keys, optimal_bands
 from transforms.dedup.minhash import estimate_jaccard
@@ -156,30 +161,6 @@ class _VerifyFn(beam.DoFn):
                 self.dropped.inc()
 
 
-class UnionFindCombineFn(beam.CombineFn):
-    """Edges -> {node: component label}; accumulators are mergeable `UnionFind`s.
-
-    The whole edge set ends in one accumulator: see components.py for the memory limit.
-    """
-
-    def create_accumulator(self) -> UnionFind:
-        return UnionFind()
-
-    def add_input(self, acc: UnionFind, edge: tuple[str, str]) -> UnionFind:
-        acc.union(edge[0], edge[1])
-        return acc
-
-    def merge_accumulators(self, accs) -> UnionFind:
-        accs = iter(accs)
-        out = next(accs)
-        for other in accs:
-            out.merge(other)
-        return out
-
-    def extract_output(self, acc: UnionFind) -> dict[str, str]:
-        return acc.labels()
-
-
 def _with_label(keyed):
     _, group = keyed
     labels, cands = list(group["label"]), list(group["cand"])
@@ -223,10 +204,31 @@ class _ResolveFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("audit", (priority, cid, 1 + len(removed), ids))
 
 
-def _size_histogram(sizes: list[tuple[int, int]], n_candidates: int) -> dict[int, int]:
-    hist = {int(size): int(count) for size, count in sizes}
-    in_clusters = sum(size * count for size, count in hist.items())
-    singles = n_candidates - in_clusters
+class SizeHistogramFn(beam.CombineFn):
+    """Cluster sizes -> {size: clusters}; the accumulator has one entry per distinct size."""
+
+    def create_accumulator(self) -> dict[int, int]:
+        return {}
+
+    def add_input(self, acc: dict[int, int], size: int) -> dict[int, int]:
+        acc[size] = acc.get(size, 0) + 1
+        return acc
+
+    def merge_accumulators(self, accs) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for acc in accs:
+            for size, n in acc.items():
+                out[size] = out.get(size, 0) + n
+        return out
+
+    def extract_output(self, acc: dict[int, int]) -> dict[int, int]:
+        return acc
+
+
+def _with_singles(hist: dict[int, int], n_candidates: int) -> dict[int, int]:
+    """Adds size 1: candidates in no cluster with a removal."""
+    hist = {int(size): int(count) for size, count in hist.items()}
+    singles = n_candidates - sum(size * count for size, count in hist.items())
     if singles > 0:
         hist[1] = singles
     return dict(sorted(hist.items()))
@@ -276,9 +278,8 @@ class NearDedup(beam.PTransform):
         labels = (
             (pairs, edges[_BucketEdgesFn.STAR])
             | "AllEdges" >> beam.Flatten()
-            | "Components" >> beam.CombineGlobally(UnionFindCombineFn())
-            | "ComponentLabels" >> beam.FlatMap(lambda d: sorted(d.items()))
-        )
+            | "Components" >> Components(cfg.components, cfg.max_component_rounds)
+        )["labels"]
         resolved = (
             {"cand": keyed, "label": labels}
             | "JoinLabels" >> beam.CoGroupByKey()
@@ -289,13 +290,17 @@ class NearDedup(beam.PTransform):
                 "clusters", "sizes", "audit", main="removed"
             )
         )
+        # bounded: one count
         n_cands = cands | "CountCandidates" >> beam.combiners.Count.Globally()
         cluster_sizes = (
             resolved.sizes
-            | "CountSizes" >> beam.combiners.Count.PerElement()
-            | "SizesToList" >> beam.combiners.ToList()
-            | "SizeHistogram"
-            >> beam.Map(_size_histogram, n_candidates=beam.pvalue.AsSingleton(n_cands))
+            # bounded: the accumulator has one entry per distinct cluster size
+            | "SizeHistogram" >> beam.CombineGlobally(SizeHistogramFn())
+            | "WithSingles"
+            >> beam.Map(
+                _with_singles,
+                n_candidates=beam.pvalue.AsSingleton(n_cands),  # bounded: one count
+            )
         )
         audit = (resolved.audit, keyed) | "Audit" >> ClusterAudit(cfg.audit_clusters)
         return {

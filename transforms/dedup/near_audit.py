@@ -66,6 +66,8 @@ class ClusterAudit(beam.PTransform):
             return samples | "NoAudit" >> beam.Filter(lambda _: False)
         sample = (
             samples
+            # bounded: a Top-N accumulator of n_clusters (config constant) small tuples, each
+            # with at most AUDIT_MEMBERS ids
             | "SampleClusters" >> beam.combiners.Top.Smallest(self.n_clusters)
             | "SampleRows"
             >> beam.FlatMap(lambda rows: [(cid, (s, ids)) for _, cid, s, ids in rows])
