@@ -137,3 +137,20 @@ def test_invalid_config_fails_at_construction():
     problems = NearDedupConfig(components="spark", max_component_rounds=0).validate()
     assert len(problems) == 2 and "components" in problems[0]
     assert np.isclose(NearDedupConfig().effective_lsh_threshold(), 0.7)
+
+
+def test_audit_rows_pair_every_member_with_the_kept_one_first():
+    from transforms.dedup.near_audit import audit_rows
+
+    a = np.arange(10, dtype=np.uint32)
+    b, c = a.copy(), a.copy()
+    b[:2] += 100
+    c[:5] += 100
+    rows = audit_rows("near:x", 7, ["x", "y", "z"], [a, b, c])
+    assert [(r["a"], r["b"], r["a_kept"]) for r in rows] == [
+        ("x", "y", True),
+        ("x", "z", True),
+        ("y", "z", False),
+    ]
+    assert [r["est_jaccard"] for r in rows] == [0.8, 0.5, 0.7]
+    assert all(r["cluster"] == "near:x" and r["cluster_size"] == 7 for r in rows)

@@ -47,7 +47,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms.dedup.clusters import Member, resolve_component
 from transforms.dedup.components_beam import Components
 from transforms.dedup.config import NearDedupConfig
-from transforms.dedup.lsh import band_hashes, optimal_bands
+from transforms.dedup.lsh import SharedBandSketch, band_hashes, optimal_bands
 from transforms.dedup.near_audit import AUDIT_MEMBERS, ClusterAudit, audit_rows
 from transforms.record import Removal
 
@@ -104,25 +104,76 @@ def resolve_bands(cfg: NearDedupConfig) -> tuple[int, int]:
     return lsh_params(key)
 
 
+def _well_formed(c: NearCandidate, num_perm: int) -> bool:
+    return isinstance(c.minhash, bytes) and len(c.minhash) == 4 * num_perm
+
+
+def _signature_matrix(cands: list[NearCandidate]) -> np.ndarray:
+    return np.frombuffer(b"".join(c.minhash for c in cands), "<u4").reshape(len(cands), -1)
+
+
+class BandSketchFn(beam.CombineFn):
+    """Candidates -> `SharedBandSketch` of their band hashes (signatures hashed per batch).
+
+    Bounded: the accumulator is two fixed-size bit arrays plus at most `batch` pending
+    signatures.
+    """
+
+    def __init__(self, num_perm: int, bands: int, rows: int, batch: int = 2048) -> None:
+        self.num_perm, self.bands, self.rows, self.batch = num_perm, bands, rows, batch
+
+    def create_accumulator(self):
+        return SharedBandSketch(), []
+
+    def _flush(self, acc):
+        sketch, pending = acc
+        if pending:
+            sketch.add(band_hashes(_signature_matrix(pending), self.bands, self.rows))
+        return sketch, []
+
+    def add_input(self, acc, c):
+        if _well_formed(c, self.num_perm):
+            acc[1].append(c)
+            if len(acc[1]) >= self.batch:
+                return self._flush(acc)
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = [self._flush(a) for a in accs]
+        out = accs[0][0]
+        for sketch, _ in accs[1:]:
+            out.merge(sketch)
+        return out, []
+
+    def compact(self, acc):
+        return self._flush(acc)
+
+    def extract_output(self, acc) -> SharedBandSketch:
+        return self._flush(acc)[0]
+
+
 class _BandKeysFn(beam.DoFn):
     """Candidates -> (band key, candidate tuple) per band; band hashes computed per batch.
 
     The candidate travels with its band keys so that buckets verify their own pairs: no join
-    of every candidate with the edges (see the module docstring for the shuffle cost).
-    Malformed signatures are counted and passed over (the document is kept).
+    of every candidate with the edges (see the module docstring for the shuffle cost). Band
+    keys that the sketch shows to be unique (most of them: one-document buckets) are not
+    emitted. Malformed signatures are counted and passed over (the document is kept).
     """
 
     def __init__(self, num_perm: int, bands: int, rows: int, batch: int = 2048) -> None:
         self.num_perm, self.bands, self.rows, self.batch = num_perm, bands, rows, batch
         self.bad = beam.metrics.Metrics.counter(_NS, "bad_signature")
+        self.unique = beam.metrics.Metrics.counter(_NS, "band_keys_not_shuffled")
 
     def start_bundle(self):
         self._buf: list[NearCandidate] = []
 
-    def process(self, c: NearCandidate):
-        if not (isinstance(c.minhash, bytes) and len(c.minhash) == 4 * self.num_perm):
+    def process(self, c, sketch):
+        if not _well_formed(c, self.num_perm):
             self.bad.inc()
             return
+        self._sketch = sketch  # kept for the flush in finish_bundle (no side input there)
         self._buf.append(c)
         if len(self._buf) >= self.batch:
             yield from self._flush(windowed=False)
@@ -134,14 +185,12 @@ class _BandKeysFn(beam.DoFn):
         if not self._buf:
             return
         cands, self._buf = self._buf, []
-        sigs = np.frombuffer(b"".join(c.minhash for c in cands), "<u4").reshape(len(cands), -1)
-        keys = band_hashes(sigs, self.bands, self.rows).tolist()
-        for c, row in zip(cands, keys, strict=True):
-            item = tuple(c)
-            for key in row:
-                yield (
-                    WindowedValue((key, item), MIN_TIMESTAMP, _GLOBAL) if windowed else (key, item)
-                )
+        hashes = band_hashes(_signature_matrix(cands), self.bands, self.rows)
+        keep = self._sketch.may_repeat(hashes)
+        self.unique.inc(int(keep.size - np.count_nonzero(keep)))
+        for i, b in zip(*np.nonzero(keep), strict=True):
+            kv = (int(hashes[i, b]), tuple(cands[i]))
+            yield WindowedValue(kv, MIN_TIMESTAMP, _GLOBAL) if windowed else kv
 
 
 class _BucketEdgesFn(beam.DoFn):
@@ -284,9 +333,16 @@ class NearDedup(beam.PTransform):
 
     def expand(self, cands) -> dict[str, Any]:
         cfg = self.cfg
+        sketch = cands | "BandSketch" >> beam.CombineGlobally(
+            BandSketchFn(cfg.num_perm, self.bands, self.rows)
+        )  # bounded: two fixed-size bit arrays (SharedBandSketch)
         buckets = (
             cands
-            | "BandKeys" >> beam.ParDo(_BandKeysFn(cfg.num_perm, self.bands, self.rows))
+            | "BandKeys"
+            >> beam.ParDo(
+                _BandKeysFn(cfg.num_perm, self.bands, self.rows),
+                beam.pvalue.AsSingleton(sketch),  # bounded: the fixed-size sketch
+            )
             | "GroupBuckets" >> beam.GroupByKey()
             | "BucketEdges"
             >> beam.ParDo(_BucketEdgesFn(cfg.max_bucket, cfg.threshold, cfg.verify)).with_outputs(
