@@ -19,7 +19,7 @@ worker processes), so the ratios are per core and hold on a machine shared with 
 Targets (issue 10): >= 2x datasketch and >= 20x datatrove per core.
 
 Run: `python benchmarks/bench_dedup_speed.py [--docs 4000] [--running-mode in_memory]
-[--skip-datatrove]`.
+[--components rounds] [--skip-datatrove] [--skip-datasketch]`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def write_corpus(n: int, path: str) -> float:
     return size / 1e6
 
 
-def ours(path: str, running_mode: str | None, out_dir: str) -> int:
+def ours(path: str, running_mode: str | None, out_dir: str, components: str = "auto") -> int:
     """The shipped path; returns the number of documents removed as near duplicates."""
     import apache_beam as beam
 
@@ -78,6 +78,7 @@ def ours(path: str, running_mode: str | None, out_dir: str) -> int:
     if run_cfg.running_mode == "in_memory":
         run_cfg.workers = 1  # in_memory is one in-process worker (Beam warns otherwise)
     dedup = DedupConfig(boilerplate=BoilerplateConfig(enabled=False))
+    dedup.near.components = components
     featurizer = DedupFeaturizer(dedup, run_cfg.seed)
 
     class Featurize(beam.DoFn):  # buffers a bundle and featurizes it in one call (SpillRecords)
@@ -177,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=4000)
     ap.add_argument("--running-mode", default=None, help="default: what `auto` resolves to")
+    ap.add_argument("--components", default="auto", help="dedup.near.components (auto: local)")
     ap.add_argument("--skip-datatrove", action="store_true")
     ap.add_argument("--skip-datasketch", action="store_true")
     args = ap.parse_args(argv)
@@ -192,9 +194,12 @@ def main(argv: list[str] | None = None) -> None:
 
         resolve_bands(NearDedupConfig())  # LSH parameter search is a one-off, not per document
         mode = args.running_mode or resolve_running_mode(RunConfig(), os.path.getsize(path))
-        print(f"{n_docs} documents, {mb:.1f} MB in {path}; curate running mode {mode}")
+        print(
+            f"{n_docs} documents, {mb:.1f} MB in {path}; curate running mode {mode}, "
+            f"components {args.components}"
+        )
         rows = {}
-        rows["curate"] = _timed(ours, path, mode, tmp)
+        rows["curate"] = _timed(ours, path, mode, tmp, args.components)
         if not args.skip_datasketch:
             rows["datasketch"] = _timed(datasketch_side, path)
         if not args.skip_datatrove and os.path.exists(DATATROVE_PY):
