@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 
 import apache_beam as beam
+from apache_beam.transforms.combiners import TopCombineFn
 
 from transforms.dedup.components import (
     HOT_MIN,
@@ -97,6 +98,10 @@ class _LargeStarKeysFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(self.HOT, (key[0], value))
             else:
                 yield key, value
+
+
+def _by_degree(kv: tuple[str, int]) -> tuple[int, str]:
+    return kv[1], kv[0]
 
 
 def _ends(edge):
@@ -188,11 +193,9 @@ class ConnectedComponents(beam.PTransform):
             | f"Ends{r}" >> beam.FlatMap(_ends)
             | f"Degrees{r}" >> beam.CombinePerKey(sum)  # lifted: partial sums per bundle
             | f"HotNodes{r}" >> beam.Filter(lambda kv, c: kv[1] > c, cap)
-            # bounded: the Top-N accumulator and the table hold at most hot_table nodes
             | f"HotTable{r}"
-            >> beam.CombineGlobally(
-                beam.combiners.TopCombineFn(size, key=lambda kv: (kv[1], kv[0]))
-            ).without_defaults()
+            # bounded: the Top-N accumulator and the table hold at most hot_table nodes
+            >> beam.CombineGlobally(TopCombineFn(size, key=_by_degree)).without_defaults()
             | f"SaltTable{r}" >> beam.Map(hot_salts, cap, size)
         )
         return beam.pvalue.AsSingleton(hot, default_value={})  # bounded: <= hot_table entries

@@ -333,9 +333,9 @@ class NearDedup(beam.PTransform):
 
     def expand(self, cands) -> dict[str, Any]:
         cfg = self.cfg
-        sketch = cands | "BandSketch" >> beam.CombineGlobally(
-            BandSketchFn(cfg.num_perm, self.bands, self.rows)
-        )  # bounded: two fixed-size bit arrays (SharedBandSketch)
+        sketch_fn = BandSketchFn(cfg.num_perm, self.bands, self.rows)
+        # bounded: two fixed-size bit arrays (SharedBandSketch) + at most one batch pending
+        sketch = cands | "BandSketch" >> beam.CombineGlobally(sketch_fn)
         buckets = (
             cands
             | "BandKeys"
