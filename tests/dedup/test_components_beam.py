@@ -5,6 +5,7 @@ import random
 
 import apache_beam as beam
 import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from transforms.dedup.components import (
@@ -17,7 +18,7 @@ from transforms.dedup.components import (
     node_degrees,
     star_rounds,
 )
-from transforms.dedup.components_beam import ConnectedComponents
+from transforms.dedup.components_beam import Components, ConnectedComponents
 
 
 def _ids(rng, n):
@@ -141,3 +142,30 @@ def test_no_convergence_within_max_rounds_fails_with_a_clear_error(tmp_path):
 def test_invalid_arguments_fail_at_construction():
     with pytest.raises(ValueError):
         ConnectedComponents(max_rounds=0)
+
+
+class FakeRemoteRunner(beam.runners.runner.PipelineRunner):
+    """Stands for Dataflow/Flink/Spark: only its name matters (the graph is built, not run)."""
+
+
+def _labels_in_graph(runner):
+    p = beam.Pipeline(runner=runner)
+    _ = p | beam.Create([("a", "b")]) | "CC" >> Components("auto", max_rounds=3)
+    seen = []
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            seen.append(node.full_label)
+
+        def visit_transform(self, node):
+            seen.append(node.full_label)
+
+    p.visit(Visitor())
+    return seen
+
+
+def test_auto_components_are_rounds_off_this_machine_and_union_find_on_it():
+    remote = _labels_in_graph(FakeRemoteRunner())
+    assert "CC/Rounds" in remote and not any("UnionFind" in label for label in remote)
+    local = _labels_in_graph(FnApiRunner())
+    assert "CC/UnionFind" in local and "CC/Rounds" not in local

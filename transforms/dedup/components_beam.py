@@ -62,7 +62,13 @@ _log = logging.getLogger(__name__)
 # Runners that execute the whole pipeline on this machine, where every PCollection already lives
 # in this machine's memory (DESIGN.md, "Scale").
 _LOCAL_RUNNERS = frozenset(
-    {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
+    {
+        "FnApiRunner",
+        "DirectRunner",
+        "SwitchingDirectRunner",
+        "BundleBasedDirectRunner",
+        "PrismRunner",
+    }
 )
 
 
