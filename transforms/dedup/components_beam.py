@@ -307,7 +307,7 @@ class Components(beam.PTransform):
             edges
             # local runner only (see the class docstring): the accumulator holds every node
             # with an edge; distributed runners get the rounds above
-            | "UnionFind" >> beam.CombineGlobally(UnionFindCombineFn())
+            | "UnionFind" >> beam.CombineGlobally(UnionFindCombineFn()).without_defaults()
             | "Labels" >> beam.FlatMap(lambda d: sorted(d.items()))
         )
         return {"labels": labels}

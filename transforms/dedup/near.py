@@ -188,7 +188,10 @@ class _BandKeysFn(beam.DoFn):
             return
         cands, self._buf = self._buf, []
         hashes = band_hashes(_signature_matrix(cands), self.bands, self.rows)
-        keep = self._sketch.may_repeat(hashes)
+        if self._sketch is None:  # an empty sketch input: keep every key (always correct)
+            keep = np.ones(hashes.shape, dtype=bool)
+        else:
+            keep = self._sketch.may_repeat(hashes)
         self.unique.inc(int(keep.size - np.count_nonzero(keep)))
         for i, b in zip(*np.nonzero(keep), strict=True):
             kv = (int(hashes[i, b]), tuple(cands[i]))
@@ -308,9 +311,10 @@ class SizeHistogramFn(beam.CombineFn):
         return acc
 
 
-def _with_singles(hist: dict[int, int], n_candidates: int) -> dict[int, int]:
-    """Adds size 1: candidates in no cluster with a removal."""
+def _with_singles(hist: dict[int, int]) -> dict[int, int]:
+    """Adds size 1 (candidates in no cluster with a removal); key 0 counted the candidates."""
     hist = {int(size): int(count) for size, count in hist.items()}
+    n_candidates = hist.pop(0, 0)
     singles = n_candidates - sum(size * count for size, count in hist.items())
     if singles > 0:
         hist[1] = singles
@@ -337,13 +341,13 @@ class NearDedup(beam.PTransform):
         cfg = self.cfg
         sketch_fn = BandSketchFn(cfg.num_perm, self.bands, self.rows)
         # bounded: two fixed-size bit arrays (SharedBandSketch) + at most one batch pending
-        sketch = cands | "BandSketch" >> beam.CombineGlobally(sketch_fn)
+        sketch = cands | "BandSketch" >> beam.CombineGlobally(sketch_fn).without_defaults()
         buckets = (
             cands
             | "BandKeys"
             >> beam.ParDo(
                 _BandKeysFn(cfg.num_perm, self.bands, self.rows),
-                beam.pvalue.AsSingleton(sketch),  # bounded: the fixed-size sketch
+                beam.pvalue.AsSingleton(sketch, default_value=None),  # bounded: fixed-size
             )
             | "GroupBuckets" >> beam.GroupByKey()
             | "BucketEdges"
@@ -373,17 +377,13 @@ class NearDedup(beam.PTransform):
                 "clusters", "sizes", "audit", main="removed"
             )
         )
-        # bounded: one count
-        n_cands = cands | "CountCandidates" >> beam.combiners.Count.Globally()
         cluster_sizes = (
-            resolved.sizes
-            # bounded: the accumulator has one entry per distinct cluster size
+            (resolved.sizes, cands | "CandidateMarks" >> beam.Map(lambda _: 0))
+            | "SizesAndCandidates" >> beam.Flatten()
+            # bounded: the accumulator has one entry per distinct cluster size (0 counts the
+            # candidates)
             | "SizeHistogram" >> beam.CombineGlobally(SizeHistogramFn())
-            | "WithSingles"
-            >> beam.Map(
-                _with_singles,
-                n_candidates=beam.pvalue.AsSingleton(n_cands),  # bounded: one count
-            )
+            | "WithSingles" >> beam.Map(_with_singles)
         )
         audit = resolved.audit | "Audit" >> ClusterAudit(cfg.audit_clusters)
         return {

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.transforms.combiners import TopCombineFn
 
 from transforms.dedup.minhash import estimate_jaccard
 
@@ -60,6 +61,9 @@ class ClusterAudit(beam.PTransform):
             samples
             # bounded: a Top-N accumulator of n_clusters (config constant) samples of at most
             # AUDIT_MEMBERS * (AUDIT_MEMBERS - 1) / 2 rows each
-            | "SampleClusters" >> beam.combiners.Top.Smallest(self.n_clusters, key=_sample_key)
+            | "SampleClusters"
+            >> beam.CombineGlobally(
+                TopCombineFn(self.n_clusters, key=_sample_key, reverse=True)
+            ).without_defaults()
             | "SampleRows" >> beam.FlatMap(lambda top: [row for s in top for row in s[3]])
         )
