@@ -61,3 +61,20 @@ def test_bucket_edges_all_pairs_for_small_and_star_for_giant_buckets():
     edges, star = bucket_edges(reversed(giant), max_bucket=64)
     assert star and len(edges) == 9_999 and all(u == "id00000" for u, _ in edges)
     assert bucket_edges(["solo"], 5) == ([], False)
+
+
+def test_shared_band_sketch_never_drops_a_repeated_hash_and_merges_like_one_pass():
+    from transforms.dedup.lsh import SharedBandSketch
+
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**64 - 1, size=(4000, 20), dtype=np.uint64, endpoint=True)
+    hashes[100, 3] = hashes[2000, 3]  # a shared bucket across two halves
+    hashes[7, 0] = hashes[8, 0]  # and one inside a half
+    whole = SharedBandSketch(log2_cells=16).add(hashes)
+    a = SharedBandSketch(log2_cells=16).add(hashes[:1500])
+    merged = a.merge(SharedBandSketch(log2_cells=16).add(hashes[1500:]))
+    assert (merged.twice == whole.twice).all() and (merged.seen == whole.seen).all()
+    keep = whole.may_repeat(hashes)
+    assert keep[100, 3] and keep[2000, 3] and keep[7, 0] and keep[8, 0]
+    assert keep.mean() < 0.8  # 80k hashes in 65k cells: ~1 - e^-1.2 kept, the rest dropped
+    assert SharedBandSketch(log2_cells=20).add(hashes).may_repeat(hashes).mean() < 0.1

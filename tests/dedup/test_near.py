@@ -112,6 +112,16 @@ def test_result_is_the_same_whatever_the_input_order_and_runner_mode(tmp_path):
     assert first["removed"]
 
 
+def test_distributed_components_give_the_local_result(tmp_path):
+    """components: rounds (what distributed runners get) == the local union-find."""
+    cands = _candidates(_corpus(2), {"chain-a": 9, "chain-b": 5})
+    local = _run(cands, NearDedupConfig(components="local", max_bucket=3), tmp_path)
+    rounds = _run(cands, NearDedupConfig(components="rounds", max_bucket=3), tmp_path)
+    for key in ("removed", "clusters", "cluster_sizes", "audit"):
+        assert sorted(map(repr, local[key])) == sorted(map(repr, rounds[key])), key
+    assert len(local["removed"]) >= 18
+
+
 def test_malformed_signatures_are_kept_not_crashed(tmp_path):
     cands = _candidates({"a": "x " * 50, "b": "x " * 50})
     cands.append(NearCandidate("bad", "src", b"\x00\x01", (0,)))
@@ -124,4 +134,23 @@ def test_invalid_config_fails_at_construction():
     with pytest.raises(ValueError, match="threshold"):
         NearDedup(NearDedupConfig(threshold=1.5))
     assert NearDedupConfig(bands=4).validate()
+    problems = NearDedupConfig(components="spark", max_component_rounds=0).validate()
+    assert len(problems) == 2 and "components" in problems[0]
     assert np.isclose(NearDedupConfig().effective_lsh_threshold(), 0.7)
+
+
+def test_audit_rows_pair_every_member_with_the_kept_one_first():
+    from transforms.dedup.near_audit import audit_rows
+
+    a = np.arange(10, dtype=np.uint32)
+    b, c = a.copy(), a.copy()
+    b[:2] += 100
+    c[:5] += 100
+    rows = audit_rows("near:x", 7, ["x", "y", "z"], [a, b, c])
+    assert [(r["a"], r["b"], r["a_kept"]) for r in rows] == [
+        ("x", "y", True),
+        ("x", "z", True),
+        ("y", "z", False),
+    ]
+    assert [r["est_jaccard"] for r in rows] == [0.8, 0.5, 0.7]
+    assert all(r["cluster"] == "near:x" and r["cluster_size"] == 7 for r in rows)

@@ -2,6 +2,7 @@
 
 Pure algorithms (no Beam import): shingles, minhash, lsh, components, clusters, rolling,
 repetition, bloom, decontam, keys, audit, features. Beam steps: near.NearDedup,
+components_beam.ConnectedComponents (large-star/small-star rounds),
 boilerplate.BoilerplateLines, reference.ApplyReferenceFilters / BloomUnion.
 """
 

@@ -51,6 +51,13 @@ class NearDedupConfig:
     strip_punct: bool = True  # every non-alphanumeric character is a word separator
     fold_digits: bool = False  # map ASCII digits to 0 (datatrove norm_numbers does the same)
     audit_clusters: int = 20  # clusters sampled (deterministically) for the audit output
+    # Large-star/small-star rounds built into the graph for connected components: rounds grow
+    # like log(diameter) (a 20,000-node path in sorted id order needs 15); a run whose graph
+    # still changes in the last round fails with a message naming this setting.
+    max_component_rounds: int = 16
+    # Connected components: "rounds" (large-star/small-star, scales out), "local" (one
+    # union-find in one worker), "auto" = local on Beam's in-process runners, else rounds.
+    components: Literal["auto", "rounds", "local"] = "auto"
 
     def validate(self) -> list[str]:
         out = []
@@ -74,6 +81,10 @@ class NearDedupConfig:
             out.append(f"max_bucket must be >= 2, got {self.max_bucket}")
         if self.audit_clusters < 0:
             out.append("audit_clusters must be >= 0")
+        if self.components not in ("auto", "rounds", "local"):
+            out.append(f"components must be auto, rounds or local, got {self.components!r}")
+        if self.max_component_rounds < 1:
+            out.append(f"max_component_rounds must be >= 1, got {self.max_component_rounds}")
         return out
 
     def effective_lsh_threshold(self) -> float:

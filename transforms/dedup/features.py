@@ -14,6 +14,12 @@ from transforms.dedup.minhash import MinHasher
 from transforms.dedup.rolling import line_hashes
 from transforms.dedup.shingles import Shingler
 
+# Text per vectorised signature batch. Large enough that numpy's per-call overhead vanishes, small
+# enough that the temporaries and the rolling-hash power table (8 bytes per byte of the batch,
+# kept for the process) stay a few MB: one 64 MB spill batch at once took 10x longer and held
+# ~1 GB of power tables.
+_SIGNATURE_BATCH_CHARS = 1 << 20
+
 
 class DocFeatures(NamedTuple):
     minhash: bytes | None  # uint32 little-endian signature; None when near dedup is disabled
@@ -52,9 +58,23 @@ class DedupFeaturizer:
         if self.near.enabled and texts:
             if self._hasher is None:
                 self._build()
-            batch = self._shingler.hash_batch(texts)
-            sigs = [row.astype("<u4").tobytes() for row in self._hasher.signatures(batch)]
+            sigs = []
+            for lo, hi in _chunks(texts, _SIGNATURE_BATCH_CHARS):
+                batch = self._shingler.hash_batch(texts[lo:hi])
+                sigs += [row.astype("<u4").tobytes() for row in self._hasher.signatures(batch)]
         lines: list[bytes | None] = [None] * len(texts)
         if self.boilerplate.enabled:
             lines = [line_hashes(t, self.boilerplate.min_line_chars).tobytes() for t in texts]
         return [DocFeatures(m, h) for m, h in zip(sigs, lines, strict=True)]
+
+
+def _chunks(texts: list[str], max_chars: int) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges of consecutive texts of about `max_chars` each (at least one)."""
+    out, lo, size = [], 0, 0
+    for i, t in enumerate(texts):
+        if size and size + len(t) > max_chars:
+            out.append((lo, i))
+            lo, size = i, 0
+        size += len(t)
+    out.append((lo, len(texts)))
+    return out

@@ -54,3 +54,40 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
     """One shuffle key per band of one signature: 2-byte band index + 8-byte band hash."""
     hashes = band_hashes(signature[None, :], bands, rows)[0]
     return [band.to_bytes(2, "big") + int(h).to_bytes(8, "big") for band, h in enumerate(hashes)]
+
+
+class SharedBandSketch:
+    """Which band hashes may occur more than once: a mergeable two-bit-per-cell sketch.
+
+    Most LSH buckets hold one document and produce no edge; shuffling them is most of the
+    cost of bucketing. Cell = the top `log2_cells` bits of a band hash; `seen` marks cells hit
+    once, `twice` cells hit at least twice. `may_repeat(hashes)` is True for every hash that
+    occurs twice or more (never a false negative: a repeated hash hits its cell twice), and for
+    a few singletons whose cell another hash shares. Size is fixed (2 x 2^log2_cells bytes),
+    so it is bounded whatever the corpus; once a corpus has many more band hashes than cells,
+    every cell is `twice` and the filter keeps everything (correct, just no saving).
+    """
+
+    def __init__(self, log2_cells: int = 22) -> None:
+        self.shift = np.uint64(64 - log2_cells)
+        self.seen = np.zeros(1 << log2_cells, dtype=bool)
+        self.twice = np.zeros(1 << log2_cells, dtype=bool)
+
+    def cells(self, hashes: np.ndarray) -> np.ndarray:
+        return (np.asarray(hashes, dtype=np.uint64) >> self.shift).astype(np.int64).ravel()
+
+    def add(self, hashes: np.ndarray) -> SharedBandSketch:
+        cells, counts = np.unique(self.cells(hashes), return_counts=True)
+        self.twice[cells[counts > 1]] = True
+        self.twice[cells] |= self.seen[cells]
+        self.seen[cells] = True
+        return self
+
+    def merge(self, other: SharedBandSketch) -> SharedBandSketch:
+        self.twice |= other.twice | (self.seen & other.seen)
+        self.seen |= other.seen
+        return self
+
+    def may_repeat(self, hashes: np.ndarray) -> np.ndarray:
+        """Boolean array shaped like `hashes`."""
+        return self.twice[self.cells(hashes)].reshape(np.shape(hashes))

@@ -2,21 +2,33 @@
 
 Input: `NearCandidate`s (id, source, MinHash signature bytes, keep-priority rank). Steps:
 
-1. band keys: each signature gives `bands` keys (band index + band hash); GroupByKey;
+1. band keys: each signature gives `bands` keys (a 64-bit hash of band index and values,
+   computed for a batch of signatures at once); the candidate itself is the value, so
+   GroupByKey brings each bucket its members' signatures;
 2. bucket edges: every pair of a small bucket, a star from the smallest id for buckets larger
    than `max_bucket`;
-3. verification (optional): pair edges whose estimated Jaccard (full signature) is below the
-   threshold are dropped, after two joins that bring both signatures to the edge; star edges
-   of oversized buckets are kept as they are (they only glue a component; step 5 decides);
-4. components: a mergeable union-find `CombineFn` over the edges (see components.py for its
-   memory limit); every node labelled by the smallest id of its component;
+3. verification (optional), inside the bucket: pair edges whose estimated Jaccard (full
+   signature) is below the threshold are dropped; star edges of oversized buckets are kept as
+   they are (they only glue a component; step 5 decides). Members with an edge are emitted
+   once per id: only they are joined with their labels in step 5. Shuffle cost: `bands`
+   copies of the ~0.6 kB candidate (~12 kB per document at 20 bands) instead of three joins of
+   every candidate with the edges (~2.5 kB per document in all, but three more shuffles of
+   every document); on the local runner the joins cost more than the bytes (measured);
+4. components: on distributed runners, rounds of large-star/small-star, each a GroupByKey
+   (`ConnectedComponents`, components_beam.py: no worker holds a component, hot nodes are
+   split into sub-keys); on the local runner (`components: auto`), one union-find combiner,
+   which gives the same labels without the rounds' fixed cost; every node labelled by the
+   smallest id of its component;
 5. per component (GroupByKey on the label): `resolve_component` keeps a document unless it is
    similar to an already kept better-ranked one, so removal never loses content through
-   transitivity (see clusters.py).
+   transitivity (see clusters.py). This walk is sequential (best first), so one element holds
+   one component's members (~0.6 kB each: a 16k-member template family is ~10 MB); it grows
+   with the largest family, not with the corpus.
 
 Outputs (dict of PCollections): "removed" (`Removal`, stage "near"), "clusters"
 ((kept id, cluster id) for every kept document with at least one removed near-copy),
-"cluster_sizes" (one dict {size: count}, size 1 = documents in no such cluster), "audit"
+"cluster_sizes" (one dict {size: count}, size 1 = documents in no such cluster; a combiner whose
+accumulator has one entry per distinct size), "audit"
 (dicts with pairwise estimated Jaccard inside a deterministic sample of clusters). Cluster ids
 are "near:" + kept id. The result depends only on the input set, config and seed.
 """
@@ -30,16 +42,19 @@ import apache_beam as beam
 import numpy as np
 import xxhash
 from apache_beam.coders import FastPrimitivesCoder
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.dedup.clusters import Member, resolve_component
-from transforms.dedup.components import UnionFind, bucket_edges
+from transforms.dedup.components_beam import Components
 from transforms.dedup.config import NearDedupConfig
-from transforms.dedup.lsh import band_keys, optimal_bands
-from transforms.dedup.minhash import estimate_jaccard
-from transforms.dedup.near_audit import AUDIT_MEMBERS, ClusterAudit
+from transforms.dedup.lsh import SharedBandSketch, band_hashes, optimal_bands
+from transforms.dedup.near_audit import AUDIT_MEMBERS, ClusterAudit, audit_rows
 from transforms.record import Removal
 
 _NS = "dedup_near"
+_GLOBAL = (GlobalWindow(),)
 
 
 class NearCandidate(NamedTuple):
@@ -91,100 +106,150 @@ def resolve_bands(cfg: NearDedupConfig) -> tuple[int, int]:
     return lsh_params(key)
 
 
-class _ValidSignatureFn(beam.DoFn):
-    """Passes candidates with a well-formed signature; counts the others (they are kept)."""
+def _well_formed(c: NearCandidate, num_perm: int) -> bool:
+    return isinstance(c.minhash, bytes) and len(c.minhash) == 4 * num_perm
 
-    def __init__(self, num_perm: int) -> None:
-        self.num_perm = num_perm
+
+def _signature_matrix(cands: list[NearCandidate]) -> np.ndarray:
+    return np.frombuffer(b"".join(c.minhash for c in cands), "<u4").reshape(len(cands), -1)
+
+
+class BandSketchFn(beam.CombineFn):
+    """Candidates -> `SharedBandSketch` of their band hashes (signatures hashed per batch).
+
+    Bounded: the accumulator is two fixed-size bit arrays plus at most `batch` pending
+    signatures.
+    """
+
+    def __init__(self, num_perm: int, bands: int, rows: int, batch: int = 2048) -> None:
+        self.num_perm, self.bands, self.rows, self.batch = num_perm, bands, rows, batch
+
+    def create_accumulator(self):
+        return SharedBandSketch(), []
+
+    def _flush(self, acc):
+        sketch, pending = acc
+        if pending:
+            sketch.add(band_hashes(_signature_matrix(pending), self.bands, self.rows))
+        return sketch, []
+
+    def add_input(self, acc, c):
+        if _well_formed(c, self.num_perm):
+            acc[1].append(c)
+            if len(acc[1]) >= self.batch:
+                return self._flush(acc)
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = [self._flush(a) for a in accs]
+        out = accs[0][0]
+        for sketch, _ in accs[1:]:
+            out.merge(sketch)
+        return out, []
+
+    def compact(self, acc):
+        return self._flush(acc)
+
+    def extract_output(self, acc) -> SharedBandSketch:
+        return self._flush(acc)[0]
+
+
+class _BandKeysFn(beam.DoFn):
+    """Candidates -> (band key, candidate tuple) per band; band hashes computed per batch.
+
+    The candidate travels with its band keys so that buckets verify their own pairs: no join
+    of every candidate with the edges (see the module docstring for the shuffle cost). Band
+    keys that the sketch shows to be unique (most of them: one-document buckets) are not
+    emitted. Malformed signatures are counted and passed over (the document is kept).
+    """
+
+    def __init__(self, num_perm: int, bands: int, rows: int, batch: int = 2048) -> None:
+        self.num_perm, self.bands, self.rows, self.batch = num_perm, bands, rows, batch
         self.bad = beam.metrics.Metrics.counter(_NS, "bad_signature")
+        self.unique = beam.metrics.Metrics.counter(_NS, "band_keys_not_shuffled")
 
-    def process(self, c: NearCandidate):
-        if isinstance(c.minhash, bytes) and len(c.minhash) == 4 * self.num_perm:
-            yield c
-        else:
+    def start_bundle(self):
+        self._buf: list[NearCandidate] = []
+
+    def process(self, c, sketch):
+        if not _well_formed(c, self.num_perm):
             self.bad.inc()
+            return
+        self._sketch = sketch  # kept for the flush in finish_bundle (no side input there)
+        self._buf.append(c)
+        if len(self._buf) >= self.batch:
+            yield from self._flush(windowed=False)
 
+    def finish_bundle(self):
+        yield from self._flush(windowed=True)
 
-def _band_keys(c: NearCandidate, bands: int, rows: int):
-    for key in band_keys(_signature(c), bands, rows):
-        yield key, c.id
+    def _flush(self, windowed: bool):
+        if not self._buf:
+            return
+        cands, self._buf = self._buf, []
+        hashes = band_hashes(_signature_matrix(cands), self.bands, self.rows)
+        if self._sketch is None:  # an empty sketch input: keep every key (always correct)
+            keep = np.ones(hashes.shape, dtype=bool)
+        else:
+            keep = self._sketch.may_repeat(hashes)
+        self.unique.inc(int(keep.size - np.count_nonzero(keep)))
+        for i, b in zip(*np.nonzero(keep), strict=True):
+            kv = (int(hashes[i, b]), tuple(cands[i]))
+            yield WindowedValue(kv, MIN_TIMESTAMP, _GLOBAL) if windowed else kv
 
 
 class _BucketEdgesFn(beam.DoFn):
-    STAR = "star"
+    """One LSH bucket -> its edges, and its members that have one (tagged "members").
 
-    def __init__(self, max_bucket: int) -> None:
-        self.max_bucket = max_bucket
+    Small buckets: every pair, dropped unless its estimated Jaccard (full signature) reaches
+    the threshold when `verify`. Buckets over `max_bucket`: a star from the smallest id, not
+    verified (it only glues a component; survivor choice compares signatures).
+    """
+
+    STAR, MEMBERS = "star", "members"
+
+    def __init__(self, max_bucket: int, threshold: float, verify: bool) -> None:
+        self.max_bucket, self.threshold, self.verify = max_bucket, threshold, verify
         self.oversized = beam.metrics.Metrics.counter(_NS, "oversized_buckets")
-
-    def process(self, keyed):
-        _, ids = keyed
-        edges, is_star = bucket_edges(ids, self.max_bucket)
-        if is_star:
-            self.oversized.inc()
-        for edge in edges:
-            yield beam.pvalue.TaggedOutput(self.STAR, edge) if is_star else edge
-
-
-def _edge_halves(keyed):
-    """(u, {cand, edge: [v]}) -> (v, (u, signature of u))."""
-    _, group = keyed
-    cands = list(group["cand"])
-    if not cands:
-        return
-    u = cands[0]
-    for v in group["edge"]:
-        yield v, (u.id, u.minhash)
-
-
-class _VerifyFn(beam.DoFn):
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
         self.dropped = beam.metrics.Metrics.counter(_NS, "edges_rejected_by_verification")
 
     def process(self, keyed):
-        _, group = keyed
-        cands = list(group["cand"])
-        if not cands:
+        _, items = keyed
+        by_id = {item[0]: item for item in items}
+        if len(by_id) < 2:
             return
-        v = cands[0]
-        sig_v = _signature(v)
-        for u_id, u_minhash in group["half"]:
-            if estimate_jaccard(np.frombuffer(u_minhash, "<u4"), sig_v) >= self.threshold:
-                yield u_id, v.id
-            else:
-                self.dropped.inc()
+        ids = sorted(by_id)
+        if len(ids) > self.max_bucket:
+            self.oversized.inc()
+            for v in ids[1:]:
+                yield beam.pvalue.TaggedOutput(self.STAR, (ids[0], v))
+            for i in ids:
+                yield beam.pvalue.TaggedOutput(self.MEMBERS, (i, by_id[i]))
+            return
+        iu, iv = np.triu_indices(len(ids), k=1)
+        if self.verify:
+            sigs = np.frombuffer(b"".join(by_id[i][2] for i in ids), "<u4").reshape(len(ids), -1)
+            equal = np.count_nonzero(sigs[iu] == sigs[iv], axis=1)
+            ok = equal >= self.threshold * sigs.shape[1]
+            self.dropped.inc(int(len(ok) - np.count_nonzero(ok)))
+            iu, iv = iu[ok], iv[ok]
+        for a, b in zip(iu.tolist(), iv.tolist(), strict=True):
+            yield ids[a], ids[b]
+        for i in sorted(set(iu.tolist()) | set(iv.tolist())):
+            yield beam.pvalue.TaggedOutput(self.MEMBERS, (ids[i], by_id[ids[i]]))
 
 
-class UnionFindCombineFn(beam.CombineFn):
-    """Edges -> {node: component label}; accumulators are mergeable `UnionFind`s.
-
-    The whole edge set ends in one accumulator: see components.py for the memory limit.
-    """
-
-    def create_accumulator(self) -> UnionFind:
-        return UnionFind()
-
-    def add_input(self, acc: UnionFind, edge: tuple[str, str]) -> UnionFind:
-        acc.union(edge[0], edge[1])
-        return acc
-
-    def merge_accumulators(self, accs) -> UnionFind:
-        accs = iter(accs)
-        out = next(accs)
-        for other in accs:
-            out.merge(other)
-        return out
-
-    def extract_output(self, acc: UnionFind) -> dict[str, str]:
-        return acc.labels()
+def _first(values):
+    """Any one of equal values (every copy of a candidate is the same tuple)."""
+    return next(iter(values))
 
 
 def _with_label(keyed):
-    _, group = keyed
-    labels, cands = list(group["label"]), list(group["cand"])
-    if labels and cands:
-        yield labels[0], cands[0]
+    """(id, [(0, candidate tuple), (1, label)]) -> (label, candidate)."""
+    _, tagged = keyed
+    found = dict(tagged)
+    if 0 in found and 1 in found:
+        yield found[1], NearCandidate(*found[0])
 
 
 class _ResolveFn(beam.DoFn):
@@ -200,6 +265,7 @@ class _ResolveFn(beam.DoFn):
         _, cands = keyed
         by_id = {c.id: c for c in cands}
         members = [Member(c.id, c.rank, _signature(c)) for c in by_id.values()]
+        sig_of = {m.id: m.signature for m in members}
         decisions = resolve_component(members, self.threshold)
         self.components.inc()
         clusters: dict[str, list] = {}
@@ -220,13 +286,36 @@ class _ResolveFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("sizes", 1 + len(removed))
             ids = [kept_id] + [d.id for d in removed][: AUDIT_MEMBERS - 1]  # kept first
             priority = xxhash.xxh64_intdigest(f"{self.seed}:{cid}".encode())
-            yield beam.pvalue.TaggedOutput("audit", (priority, cid, 1 + len(removed), ids))
+            rows = audit_rows(cid, 1 + len(removed), ids, [sig_of[i] for i in ids])
+            yield beam.pvalue.TaggedOutput("audit", (priority, cid, 1 + len(removed), rows))
 
 
-def _size_histogram(sizes: list[tuple[int, int]], n_candidates: int) -> dict[int, int]:
-    hist = {int(size): int(count) for size, count in sizes}
-    in_clusters = sum(size * count for size, count in hist.items())
-    singles = n_candidates - in_clusters
+class SizeHistogramFn(beam.CombineFn):
+    """Cluster sizes -> {size: clusters}; the accumulator has one entry per distinct size."""
+
+    def create_accumulator(self) -> dict[int, int]:
+        return {}
+
+    def add_input(self, acc: dict[int, int], size: int) -> dict[int, int]:
+        acc[size] = acc.get(size, 0) + 1
+        return acc
+
+    def merge_accumulators(self, accs) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for acc in accs:
+            for size, n in acc.items():
+                out[size] = out.get(size, 0) + n
+        return out
+
+    def extract_output(self, acc: dict[int, int]) -> dict[int, int]:
+        return acc
+
+
+def _with_singles(hist: dict[int, int]) -> dict[int, int]:
+    """Adds size 1 (candidates in no cluster with a removal); key 0 counted the candidates."""
+    hist = {int(size): int(count) for size, count in hist.items()}
+    n_candidates = hist.pop(0, 0)
+    singles = n_candidates - sum(size * count for size, count in hist.items())
     if singles > 0:
         hist[1] = singles
     return dict(sorted(hist.items()))
@@ -250,38 +339,37 @@ class NearDedup(beam.PTransform):
 
     def expand(self, cands) -> dict[str, Any]:
         cfg = self.cfg
-        valid = cands | "ValidSignatures" >> beam.ParDo(_ValidSignatureFn(cfg.num_perm))
-        keyed = valid | "KeyById" >> beam.Map(lambda c: (c.id, c))
-        edges = (
-            valid
-            | "BandKeys" >> beam.FlatMap(_band_keys, self.bands, self.rows)
+        sketch_fn = BandSketchFn(cfg.num_perm, self.bands, self.rows)
+        # bounded: two fixed-size bit arrays (SharedBandSketch) + at most one batch pending
+        sketch = cands | "BandSketch" >> beam.CombineGlobally(sketch_fn).without_defaults()
+        buckets = (
+            cands
+            | "BandKeys"
+            >> beam.ParDo(
+                _BandKeysFn(cfg.num_perm, self.bands, self.rows),
+                beam.pvalue.AsSingleton(sketch, default_value=None),  # bounded: fixed-size
+            )
             | "GroupBuckets" >> beam.GroupByKey()
             | "BucketEdges"
-            >> beam.ParDo(_BucketEdgesFn(cfg.max_bucket)).with_outputs(
-                _BucketEdgesFn.STAR, main="pairs"
+            >> beam.ParDo(_BucketEdgesFn(cfg.max_bucket, cfg.threshold, cfg.verify)).with_outputs(
+                _BucketEdgesFn.STAR, _BucketEdgesFn.MEMBERS, main="pairs"
             )
         )
-        pairs = edges.pairs | "DistinctPairs" >> beam.Distinct()
-        if cfg.verify:
-            halves = (
-                {"cand": keyed, "edge": pairs}
-                | "JoinFirstEnd" >> beam.CoGroupByKey()
-                | "EdgeHalves" >> beam.FlatMap(_edge_halves)
-            )
-            pairs = (
-                {"cand": keyed, "half": halves}
-                | "JoinSecondEnd" >> beam.CoGroupByKey()
-                | "VerifyEdges" >> beam.ParDo(_VerifyFn(cfg.threshold))
-            )
+        pairs = buckets.pairs | "DistinctPairs" >> beam.Distinct()
+        # the candidates with at least one edge (only these are joined with their labels)
+        members = buckets[_BucketEdgesFn.MEMBERS] | "DistinctMembers" >> beam.CombinePerKey(_first)
         labels = (
-            (pairs, edges[_BucketEdgesFn.STAR])
+            (pairs, buckets[_BucketEdgesFn.STAR])
             | "AllEdges" >> beam.Flatten()
-            | "Components" >> beam.CombineGlobally(UnionFindCombineFn())
-            | "ComponentLabels" >> beam.FlatMap(lambda d: sorted(d.items()))
-        )
+            | "Components" >> Components(cfg.components, cfg.max_component_rounds)
+        )["labels"]
         resolved = (
-            {"cand": keyed, "label": labels}
-            | "JoinLabels" >> beam.CoGroupByKey()
+            (
+                members | "TagMembers" >> beam.Map(lambda kv: (kv[0], (0, kv[1]))),
+                labels | "TagLabels" >> beam.Map(lambda kv: (kv[0], (1, kv[1]))),
+            )
+            | "MembersAndLabels" >> beam.Flatten()
+            | "JoinLabels" >> beam.GroupByKey()
             | "KeyByComponent" >> beam.FlatMap(_with_label)
             | "GroupComponents" >> beam.GroupByKey()
             | "ResolveClusters"
@@ -289,15 +377,15 @@ class NearDedup(beam.PTransform):
                 "clusters", "sizes", "audit", main="removed"
             )
         )
-        n_cands = cands | "CountCandidates" >> beam.combiners.Count.Globally()
         cluster_sizes = (
-            resolved.sizes
-            | "CountSizes" >> beam.combiners.Count.PerElement()
-            | "SizesToList" >> beam.combiners.ToList()
-            | "SizeHistogram"
-            >> beam.Map(_size_histogram, n_candidates=beam.pvalue.AsSingleton(n_cands))
+            (resolved.sizes, cands | "CandidateMarks" >> beam.Map(lambda _: 0))
+            | "SizesAndCandidates" >> beam.Flatten()
+            # bounded: the accumulator has one entry per distinct cluster size (0 counts the
+            # candidates)
+            | "SizeHistogram" >> beam.CombineGlobally(SizeHistogramFn())
+            | "WithSingles" >> beam.Map(_with_singles)
         )
-        audit = (resolved.audit, keyed) | "Audit" >> ClusterAudit(cfg.audit_clusters)
+        audit = resolved.audit | "Audit" >> ClusterAudit(cfg.audit_clusters)
         return {
             "removed": resolved.removed,
             "clusters": resolved.clusters,
