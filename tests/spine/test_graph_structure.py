@@ -3,7 +3,7 @@
 Builds the pipeline graph for a config with every stage on (for both shard write paths) and
 walks it. Every gather (a ParDo side input: AsList/AsIter/AsDict/AsSingleton; a CombineGlobally
 or a global combiner such as ToList, ToDict, Top) must be marked in the source, on the line of
-its label, the line above, or the next three lines, with `# bounded: <why>`, so a reader sees the
+its label, the three lines above, or the next three lines, with `# bounded: <why>`, so a reader sees the
 argument next to the code. A gather whose label cannot be found in the source fails too.
 """
 
@@ -89,7 +89,7 @@ def _label_sites() -> list[tuple[re.Pattern, str, list[str], int]]:
     return sites
 
 
-def _is_marked(label: str, sites) -> tuple[bool, list[str]]:
+def _is_marked(label: str, sites, marks=("# bounded:",)) -> tuple[bool, list[str]]:
     """Walks the label from its leaf up to the first component found in the source."""
     for component in reversed(label.split("/")):
         hits = [s for s in sites if s[0].match(component)]
@@ -97,7 +97,7 @@ def _is_marked(label: str, sites) -> tuple[bool, list[str]]:
             continue
         places = [f"{f}:{i + 1}" for _, f, _, i in hits]
         for _, _, lines, i in hits:
-            if any("# bounded:" in w for w in lines[max(0, i - 1) : i + 4]):
+            if any(m in w for w in lines[max(0, i - 3) : i + 4] for m in marks):
                 return True, places
         return False, places
     return False, []
@@ -144,11 +144,15 @@ def full_config(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("write_path", ["local", "shuffle"])
-def test_every_gather_is_marked_bounded(full_config, write_path):
+@pytest.mark.parametrize("target", ["distributed", "local"])
+def test_every_gather_is_marked_bounded(full_config, target):
+    """The graph a distributed runner gets has only bounded gathers; the embedded runner's may
+    also use gathers marked `# local runner only:` (one machine holds the metadata anyway)."""
     cfg = load_config(str(full_config))
+    cfg.dedup.near.components = "rounds" if target == "distributed" else "local"
     plan = prepare(cfg)
-    plan.write_path = write_path
+    write_path = plan.write_path = "shuffle" if target == "distributed" else "local"
+    marks = ("# bounded:",) if target == "distributed" else ("# bounded:", "# local runner only")
     p = beam.Pipeline(runner="FnApiRunner")
     build_graph(p, plan)
     visitor = _Gathers()
@@ -163,7 +167,7 @@ def test_every_gather_is_marked_bounded(full_config, write_path):
     source = _label_sites()
     unmarked = []
     for label, what in sorted(set(visitor.found)):
-        ok, places = _is_marked(label, source)
+        ok, places = _is_marked(label, source, marks)
         if not ok:
             unmarked.append(f"{label} ({what}) at {places or 'no source line found'}")
     assert not unmarked, "gathers without a `# bounded:` reason:\n" + "\n".join(unmarked)

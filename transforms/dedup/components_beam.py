@@ -216,12 +216,14 @@ class ConnectedComponents(beam.PTransform):
             hot_mins = (
                 keyed[_LargeStarKeysFn.HOT]
                 | f"HotMins{r}" >> beam.CombinePerKey(min)  # lifted: one id per hot node
+                # bounded: the salt table side input (at most hot_table nodes)
                 | f"HotMinsToSubkeys{r}" >> beam.FlatMap(hot_min_to_subkeys, salts)
             )
             large = (
                 (keyed.keyed, hot_mins)
                 | f"LargeStarInputs{r}" >> beam.Flatten()
                 | f"LargeStarGroup{r}" >> beam.GroupByKey()
+                # bounded: the salt table side input (at most hot_table nodes)
                 | f"LargeStar{r}"
                 >> beam.ParDo(_RoundFn("large", r), salts).with_outputs(
                     _RoundFn.CHANGED, main="edges"
@@ -231,6 +233,7 @@ class ConnectedComponents(beam.PTransform):
                 large.edges
                 | f"SmallStarKeys{r}" >> beam.FlatMap(small_star_keys, salts)
                 | f"SmallStarGroup{r}" >> beam.GroupByKey()
+                # bounded: the salt table side input (at most hot_table nodes)
                 | f"SmallStar{r}"
                 >> beam.ParDo(_RoundFn("small", r), salts).with_outputs(
                     _RoundFn.CHANGED, main="edges"
