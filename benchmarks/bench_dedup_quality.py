@@ -1,24 +1,42 @@
-"""Near-dedup quality against exact ground truth: ours (Beam NearDedup) vs datasketch vs datatrove.
+"""Near-dedup quality against exact ground truth: `curate run` vs datasketch vs datatrove.
 
-Metrics (see dedup_ground_truth.quality), at threshold 0.8:
-    residual recall   = 1 - (true pairs J >= 0.8 whose two docs both survive) / (pairs J >= 0.8)
-    removal precision = removed docs that still have a surviving doc with J >= 0.7
-    content lost      = removed docs with no surviving doc even at J >= 0.5 (share of removals)
-Targets for ours: recall >= 0.97, precision >= 0.97, content lost <= 0.1%.
+Every method reads the same documents (the ground-truth corpus, `dedup_ground_truth.py`) and
+targets the same definition: word-5-gram Jaccard >= 0.8 is a near-duplicate. Metrics (see
+dedup_ground_truth.quality):
+    residual recall  = 1 - (true pairs J >= 0.8 whose two docs both survive) / (pairs J >= 0.8)
+    precision @0.8   = removed docs that still have a surviving doc with J >= 0.8
+    precision @0.7   = the same at J >= 0.7 (tolerates MinHash estimation error)
+    content lost     = removed docs with no surviving doc even at J >= 0.5 (share of removals)
+Targets for curate: recall >= 0.97, precision @0.7 >= 0.97, content lost <= 0.1%.
 
-Peers on the same documents:
-- datasketch MinHashLSH(threshold=0.8, num_perm=128) over the same word 5-gram shingles (mmh3),
-  greedy in our keep-priority order: keep a document unless an LSH neighbour is already kept;
-- datatrove's MinHash pipeline with its default MinhashConfig, run in its own virtualenv
-  (/work/benchvenv-datatrove) by dedup_datatrove_run.py.
-Ours runs through the real `NearDedup` PTransform on Beam's FnApiRunner.
+Methods:
+- curate: `curate run` itself in a subprocess (`python -m pipelines.cli run`) on the corpus
+  JSONL, near dedup at its defaults (threshold 0.8, 128 perms, LSH banded for 0.7, candidates
+  verified, non-transitive resolution), exact dedup on, keep = longest; quality scoring,
+  boilerplate removal and sampling off so that only dedup removes documents. Removed ids come
+  from its `removed/*.jsonl`, i.e. what the shipped pipeline decided.
+- datasketch MinHashLSH (num_perm 128, word 5-gram shingles hashed with mmh3, the same
+  signatures curate computes), greedy in keep-priority order (longest first, then id):
+  * defaults: `MinHashLSH(threshold=0.8)` and no verification: a document is removed when any
+    already kept document shares a band with it (datasketch's own banding for 0.8);
+  * verified: the same LSH, but a candidate counts only if the Jaccard estimated from the two
+    full signatures is >= 0.8 (`MinHash.jaccard`);
+  * LSH 0.7 + verified: banding for 0.7 (more candidates), verified at 0.8: curate's recipe.
+- datatrove's MinHash pipeline (signatures, buckets, connected components, filter), in its own
+  virtualenv (/work/benchvenv-datatrove, see bench_scoring.py for its packages) by
+  dedup_datatrove_run.py on the same JSONL:
+  * defaults: `MinhashConfig()`, 14 buckets x 8 hashes (LSH threshold ~0.72);
+  * banded for 0.8: 9 buckets x 13 hashes, datasketch's optimal (b, r) for threshold 0.8 and
+    128 permutations. datatrove has no candidate verification: every bucket match is an edge.
 
-Run: `python benchmarks/bench_dedup_quality.py [--real 10000] [--skip-datatrove]`.
+Run: `python benchmarks/bench_dedup_quality.py [--gt /tmp/dedup_gt] [--real 10000]
+[--skip-datatrove]` (builds the ground truth on first use).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import subprocess
@@ -27,51 +45,79 @@ import tempfile
 import time
 from pathlib import Path
 
-import apache_beam as beam
 import mmh3
+import yaml
 from datasketch import MinHash, MinHashLSH
+from datasketch.lsh import _optimal_param
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from dedup_ground_truth import load_or_build, quality  # noqa: E402
 
-from transforms.dedup.config import DedupConfig  # noqa: E402
-from transforms.dedup.features import DedupFeaturizer  # noqa: E402
-from transforms.dedup.near import NearCandidate, NearDedup, resolve_bands  # noqa: E402
 from transforms.dedup.shingles import reference_words  # noqa: E402
 
 DATATROVE_PY = "/work/benchvenv-datatrove/bin/python"
+THRESHOLD = 0.8
+NUM_PERM = 128
+CURATE = "curate run (NearDedup, defaults)"
 
 
-def _rank(text: str) -> tuple:
-    return (len(text),)
-
-
-def _priority(docs):
-    """Keep-priority order shared by every method that has one: longer first, then id."""
+def _priority(docs: list[tuple[str, str]]) -> list[int]:
+    """Keep-priority order shared by every greedy method: longer first, then smaller id."""
     return sorted(range(len(docs)), key=lambda i: (-len(docs[i][1]), docs[i][0]))
 
 
-def _write_ids(removals, path):
-    with open(path, "w") as fh:
-        fh.write("\n".join(sorted(r.id for r in removals)))
+def run_curate(corpus_path: str, work: str) -> tuple[set[str], dict]:
+    """Removed ids of `curate run` on the corpus (near + exact dedup), and its accounting."""
+    out = os.path.join(work, "curate-out")
+    cfg = {
+        "run": {"name": "bench-dedup-quality", "output": out, "progress": False},
+        "input": {
+            "sources": [{"name": "bench", "paths": [corpus_path]}],
+            "max_doc_bytes": 10_000_000,
+        },
+        "quality": {"enabled": False},
+        "dedup": {
+            "exact": {"enabled": True, "keep": "longest"},
+            "near": {"enabled": True, "threshold": THRESHOLD},
+            "boilerplate": {"enabled": False},
+            "cross_release": {"write_filter": False},
+        },
+        "tokenizer": {"vocab_size": 1024, "train_sample_docs": 500},
+        "sampling": {"mode": "all"},
+        "shards": {"min_tokens": 0},
+        "stats": {"enabled": False},
+        "validation": {"enabled": False},
+        "report": {"enabled": False},
+    }
+    cfg_path = os.path.join(work, "curate.yaml")
+    Path(cfg_path).write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--config", cfg_path],
+        capture_output=True, text=True, env=env, cwd=work,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"curate run failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}"
+        )
+    removed: dict[str, str] = {}
+    for path in glob.glob(os.path.join(out, "removed", "*.jsonl*")):
+        with open(path) as fh:
+            for line in fh:
+                r = json.loads(line)
+                removed[r["id"]] = r.get("stage", "?")
+    manifest = json.loads(Path(out, "manifest.json").read_text())
+    return set(removed), {"accounting": manifest["accounting"], "stages": _count(removed)}
 
 
-def run_ours(docs, cfg: DedupConfig) -> set[str]:
-    feats = DedupFeaturizer(cfg, seed=0)
-    cands = []
-    for start in range(0, len(docs), 256):
-        chunk = docs[start : start + 256]
-        for (doc_id, text), f in zip(chunk, feats.featurize([t for _, t in chunk]), strict=True):
-            cands.append(NearCandidate(doc_id, "bench", f.minhash, _rank(text)))
-    with tempfile.TemporaryDirectory() as tmp:
-        out_path = os.path.join(tmp, "removed.txt")
-        with beam.Pipeline(runner="FnApiRunner") as p:
-            out = p | beam.Create(cands) | NearDedup(cfg.near, seed=0)
-            _ = out["removed"] | beam.combiners.ToList() | beam.Map(_write_ids, out_path)
-        removed = set(Path(out_path).read_text().split())
-    return {d for d, _ in docs} - removed
+def _count(removed: dict[str, str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for stage in removed.values():
+        out[stage] = out.get(stage, 0) + 1
+    return out
 
 
 def _shingles(text: str) -> list[bytes]:
@@ -81,31 +127,47 @@ def _shingles(text: str) -> list[bytes]:
     return [" ".join(w[i : i + 5]).encode() for i in range(len(w) - 4)]
 
 
-def run_datasketch(docs) -> set[str]:
+def datasketch_signatures(docs: list[tuple[str, str]]) -> list[MinHash]:
     def h32(b: bytes) -> int:
         return mmh3.hash(b, signed=False)
 
-    mhs = MinHash.bulk((_shingles(t) for _, t in docs), num_perm=128, hashfunc=h32)
-    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    return MinHash.bulk((_shingles(t) for _, t in docs), num_perm=NUM_PERM, hashfunc=h32)
+
+
+def run_datasketch(
+    docs: list[tuple[str, str]], mhs: list[MinHash], lsh_threshold: float, verify: bool
+) -> set[str]:
+    """Greedy in keep-priority order: keep a document unless a kept LSH neighbour matches it.
+
+    With `verify`, a neighbour matches only if its estimated Jaccard (full signatures) is
+    >= THRESHOLD; without, any shared band is a match (MinHashLSH's answer as it is).
+    """
+    lsh = MinHashLSH(threshold=lsh_threshold, num_perm=NUM_PERM)
     for (doc_id, _), m in zip(docs, mhs, strict=True):
         lsh.insert(doc_id, m)
+    index = {doc_id: k for k, (doc_id, _) in enumerate(docs)}
     kept: set[str] = set()
     for i in _priority(docs):
-        if not any(n in kept for n in lsh.query(mhs[i])):
+        near = (n for n in lsh.query(mhs[i]) if n in kept)
+        if verify:
+            near = (n for n in near if mhs[i].jaccard(mhs[index[n]]) >= THRESHOLD)
+        if next(near, None) is None:
             kept.add(docs[i][0])
     return kept
 
 
-def run_datatrove(corpus_path: str) -> tuple[set[str], dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "result.json")
-        subprocess.run(
-            [DATATROVE_PY, str(Path(__file__).with_name("dedup_datatrove_run.py")),
-             "--input", corpus_path, "--work", os.path.join(tmp, "work"), "--out", out],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        result = json.loads(Path(out).read_text())
-    return set(result["survivors"]), result["seconds"]
+def run_datatrove(corpus_path: str, work: str, bands_rows: tuple[int, int] | None) -> set[str]:
+    out = os.path.join(work, "datatrove.json")
+    cmd = [
+        DATATROVE_PY, str(Path(__file__).with_name("dedup_datatrove_run.py")),
+        "--input", corpus_path, "--work", os.path.join(work, "dt"), "--out", out,
+    ]  # fmt: skip
+    if bands_rows:
+        cmd += ["--buckets", str(bands_rows[0]), "--hashes", str(bands_rows[1])]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"datatrove failed:\n{proc.stderr[-3000:]}")
+    return set(json.loads(Path(out).read_text())["survivors"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,40 +175,68 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gt", default="/tmp/dedup_gt", help="ground-truth cache folder")
     ap.add_argument("--real", type=int, default=10_000)
     ap.add_argument("--skip-datatrove", action="store_true")
+    ap.add_argument(
+        "--methods",
+        default="curate,datasketch,datatrove-defaults,datatrove-0.8",
+        help="comma list of sides to run (one line of metrics is printed as each finishes)",
+    )
+    ap.add_argument("--json", help="write every method's metrics here")
     args = ap.parse_args(argv)
 
     docs, pairs = load_or_build(args.gt, args.real)
+    corpus_path = os.path.abspath(os.path.join(args.gt, "corpus.jsonl"))
     ids = [d for d, _ in docs]
-    cfg = DedupConfig()
-    bands, rows = resolve_bands(cfg.near)
-    print(f"documents: {len(docs)}, truth pairs J>=0.5: {len(pairs)}")
-    print(
-        f"ours: threshold {cfg.near.threshold}, num_perm {cfg.near.num_perm}, {bands}x{rows} bands"
-    )
-    results = {}
-    t0 = time.perf_counter()
-    results["ours (NearDedup, Beam)"] = quality(ids, run_ours(docs, cfg), pairs)
-    t1 = time.perf_counter()
-    results["datasketch MinHashLSH greedy"] = quality(ids, run_datasketch(docs), pairs)
-    t2 = time.perf_counter()
-    times = {"ours (NearDedup, Beam)": t1 - t0, "datasketch MinHashLSH greedy": t2 - t1}
-    if not args.skip_datatrove and os.path.exists(DATATROVE_PY):
-        survivors, _ = run_datatrove(os.path.join(args.gt, "corpus.jsonl"))
-        results["datatrove MinHash (defaults)"] = quality(ids, survivors, pairs)
-        times["datatrove MinHash (defaults)"] = time.perf_counter() - t2
-    header = f"{'method':32} {'removed':>8} {'resid.recall':>12} {'precision':>10} {'lost':>8} {'wall s':>7}"
-    print(header)
+    print(f"documents: {len(docs)}, truth pairs J>=0.5: {len(pairs)}, J>=0.8: "
+          f"{int((pairs['jaccard'] >= 0.8).sum())}")  # fmt: skip
+    methods = set(args.methods.split(","))
+    if args.skip_datatrove or not os.path.exists(DATATROVE_PY):
+        methods -= {"datatrove-defaults", "datatrove-0.8"}
+    results: dict[str, dict] = {}
+    b8, r8 = _optimal_param(THRESHOLD, NUM_PERM, 0.5, 0.5)
+    b7, r7 = _optimal_param(THRESHOLD - 0.1, NUM_PERM, 0.5, 0.5)
+    with tempfile.TemporaryDirectory() as work:
+        if "curate" in methods:
+            t0 = time.perf_counter()
+            removed, info = run_curate(corpus_path, work)
+            print(f"curate run: {time.perf_counter() - t0:.0f}s wall, removed by stage "
+                  f"{info['stages']}, accounting {info['accounting']}")  # fmt: skip
+            results[CURATE] = quality(ids, set(ids) - removed, pairs)
+            print(f"{CURATE}: {results[CURATE]}", flush=True)
+
+        if "datasketch" in methods:
+            mhs = datasketch_signatures(docs)
+            for name, lsh_t, verify in (
+                (f"datasketch LSH 0.8 ({b8}x{r8}), unverified", THRESHOLD, False),
+                (f"datasketch LSH 0.8 ({b8}x{r8}), verified", THRESHOLD, True),
+                (f"datasketch LSH 0.7 ({b7}x{r7}), verified", THRESHOLD - 0.1, True),
+            ):
+                results[name] = quality(ids, run_datasketch(docs, mhs, lsh_t, verify), pairs)
+            print(f"datasketch: {results}", flush=True)
+
+        for key, name, br in (
+            ("datatrove-defaults", "datatrove defaults (14x8)", None),
+            ("datatrove-0.8", f"datatrove banded for 0.8 ({b8}x{r8})", (b8, r8)),
+        ):
+            if key in methods:
+                t0 = time.perf_counter()
+                results[name] = quality(ids, run_datatrove(corpus_path, work, br), pairs)
+                print(f"{name}: {time.perf_counter() - t0:.0f}s wall, {results[name]}", flush=True)
+
+    print(f"{'method':42} {'removed':>8} {'resid.recall':>12} {'prec@0.8':>9} {'prec@0.7':>9} "
+          f"{'lost':>8}")  # fmt: skip
     for name, q in results.items():
         print(
-            f"{name:32} {q['removed']:8d} {q['residual_recall']:12.4f} "
-            f"{q['removal_precision']:10.4f} {q['content_lost']:8.4%} {times[name]:7.1f}"
+            f"{name:42} {q['removed']:8d} {q['residual_recall']:12.4f} {q['precision_0.8']:9.4f} "
+            f"{q['precision_0.7']:9.4f} {q['content_lost']:8.2%}"
         )
-    ours = results["ours (NearDedup, Beam)"]
-    ok = ours["residual_recall"] >= 0.97 and ours["removal_precision"] >= 0.97
-    ok = ok and ours["content_lost"] <= 0.001
-    print(
-        f"targets (recall >= 0.97, precision >= 0.97, lost <= 0.1%): {'MET' if ok else 'NOT MET'}"
-    )
+    if CURATE in results:
+        ours = results[CURATE]
+        ok = ours["residual_recall"] >= 0.97 and ours["precision_0.7"] >= 0.97
+        ok = ok and ours["content_lost"] <= 0.001
+        print(f"curate targets (recall >= 0.97, precision@0.7 >= 0.97, lost <= 0.1%): "
+              f"{'MET' if ok else 'NOT MET'}")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Runs datatrove's MinHash dedup (default MinhashConfig) on one JSONL file, single process.
 
+`--buckets B --hashes R` replace the default banding (14 x 8) with B bands of R rows.
+
 Run with the peer's own virtualenv (never the project's):
     /work/benchvenv-datatrove/bin/python benchmarks/dedup_datatrove_run.py \
         --input corpus.jsonl --work /tmp/dt --out result.json
@@ -31,6 +33,8 @@ def main() -> None:
     ap.add_argument("--input", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--buckets", type=int, default=None, help="bands (default: datatrove's)")
+    ap.add_argument("--hashes", type=int, default=None, help="rows per band (default: datatrove's)")
     args = ap.parse_args()
 
     from datatrove.executor.local import LocalPipelineExecutor
@@ -45,6 +49,11 @@ def main() -> None:
     from datatrove.pipeline.writers import JsonlWriter
 
     cfg = MinhashConfig()  # datatrove defaults: 5-grams, 14 buckets x 8 hashes, seed 1
+    if args.buckets or args.hashes:
+        cfg = MinhashConfig(
+            num_buckets=args.buckets or cfg.num_buckets,
+            hashes_per_bucket=args.hashes or cfg.hashes_per_bucket,
+        )
     shutil.rmtree(args.work, ignore_errors=True)
     data_dir = os.path.join(args.work, "input")
     os.makedirs(data_dir)
