@@ -1,0 +1,478 @@
+"""Scale: peak memory and the largest element any step holds, against corpus size (issue 9).
+
+    python benchmarks/bench_scale.py --code /path/to/checkout --sizes 100000,400000,1600000 \\
+        --work /tmp/scale_work --label before
+
+Builds synthetic corpora of N short documents (a few hundred bytes each) with KNOWN structure
+from words of this machine's own text (licences under /usr/share/common-licenses and installed
+packages' metadata): unique documents, exact-duplicate families, near-duplicate chains (each
+document one word edit of the previous), stars (many one-word edits of one document) and one
+giant family (1.5 % of N one-word edits of one template). Each corpus runs through
+`python -m pipelines.cli run` of the checkout under test (default config: exact + near dedup,
+boilerplate, tokenizer trained on a sample, `sampling.mode: all`, shards, stats, validation,
+report; quality scorers off because they would judge word salad) in a child process that
+only adds a hook to keep Beam's `PipelineResult`. Reported per run:
+
+- peak RSS of the whole process tree (the child and every descendant, polled every 0.2 s),
+  wall time, CPU time (rusage of the child and its waited-for descendants);
+- the largest element per PCollection from the SDK harness's own sampled element sizes
+  (`beam:metric:sampled_byte_size:v1`: the first elements of every bundle are always sampled, so
+  a single-element PCollection such as a `ToList` result is always measured), and for every
+  PCollection consumed as a side input, what a worker holds of it: element count x mean size;
+- whether the known structure was found: exact and near removals against the expected counts,
+  every chain/star/giant family resolved to one kept document, the manifest's accounting.
+
+Sizes of elements are Beam's coder-encoded bytes (what crosses a shuffle or fills a side input),
+not Python object sizes (typically 2-5x larger in memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORD = re.compile(r"[A-Za-z][a-z]{2,14}")
+DOC_WORDS = (80, 110)  # ~550-800 bytes of text per document
+GIANT_FRACTION = 0.015
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+def vocabulary(limit: int = 20000) -> list[str]:
+    """Distinct words from licence texts and installed packages' metadata on this machine."""
+    paths = sorted(glob.glob("/usr/share/common-licenses/*"))
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    for root in site[:1]:
+        paths += sorted(glob.glob(os.path.join(root, "*.dist-info", "METADATA")))
+    words: dict[str, None] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="ignore") as fh:
+                for w in WORD.findall(fh.read()):
+                    words.setdefault(w.lower(), None)
+        except (OSError, IsADirectoryError):
+            continue
+        if len(words) >= limit:
+            break
+    vocab = sorted(words)
+    if len(vocab) < 2000:
+        raise SystemExit(f"only {len(vocab)} distinct words found on this machine")
+    return vocab
+
+
+class Corpus:
+    """Generates documents and remembers the ground truth of every duplicate group."""
+
+    def __init__(self, n: int, seed: int, vocab: list[str]) -> None:
+        self.n, self.rng, self.vocab = n, random.Random(seed), vocab
+        self.docs: list[str] = []
+        self._seen: set[int] = set()  # hashes of texts of groups that must not collide exactly
+        # group kind -> list of groups; a group is the list of doc indices (first = seed doc)
+        self.groups: dict[str, list[list[int]]] = {
+            "exact": [],
+            "chain": [],
+            "star": [],
+            "giant": [],
+        }
+
+    def _words(self) -> list[str]:
+        return self.rng.choices(self.vocab, k=self.rng.randint(*DOC_WORDS))
+
+    def _edit(self, words: list[str]) -> list[str]:
+        """One word replaced at a random position: 5 of ~90 word-5-grams change (Jaccard ~0.9)."""
+        out = list(words)
+        out[self.rng.randrange(len(out))] = self.rng.choice(self.vocab)
+        return out
+
+    def _edge_edit(self, words: list[str]) -> list[str]:
+        """The first or the last word replaced: one word-5-gram changes.
+
+        Two such copies of one document stay above Jaccard 0.95 with each other, so every copy in
+        a star or the giant family is a near duplicate of every other, and dedup (which removes a
+        document only if it is similar to a kept better-ranked one) must keep exactly one.
+        """
+        out = list(words)
+        out[self.rng.choice((0, -1))] = self.rng.choice(self.vocab)
+        return out
+
+    def _text(self, words: list[str]) -> str:
+        return " ".join(words).capitalize() + "."
+
+    def _add(self, words: list[str]) -> int:
+        self.docs.append(self._text(words))
+        self._seen.add(hash(self.docs[-1]))
+        return len(self.docs) - 1
+
+    def _add_new(self, make) -> int:
+        """Adds `make()`'s words, drawing again when the text already exists (an edit can undo
+        itself or repeat a sibling's), so exact families are only the ones built as such."""
+        while True:
+            words = make()
+            if hash(self._text(words)) not in self._seen:
+                return self._add(words)
+
+    def build(self) -> None:
+        n, rng = self.n, self.rng
+        giant = [self._add(self._words())]
+        template = self.docs[giant[0]][:-1].lower().split()
+        while len(giant) < max(2, int(GIANT_FRACTION * n)):
+            giant.append(self._add_new(lambda: self._edge_edit(template)))
+        self.groups["giant"].append(giant)
+        for kind, share in (("exact", 0.05), ("chain", 0.10), ("star", 0.05)):
+            budget = int(share * n)
+            while budget > 1:
+                size = min(
+                    budget,
+                    {
+                        "exact": rng.randint(2, 6),
+                        "chain": rng.randint(2, 20),
+                        "star": rng.randint(10, 200),
+                    }[kind],
+                )
+                if size < 2:
+                    break
+                words = self._words()
+                group = [self._add(words)]
+                for _ in range(size - 1):
+                    if kind == "exact":
+                        group.append(self._add(words))
+                    elif kind == "chain":
+                        idx = self._add_new(lambda w=words: self._edit(w))
+                        words = self.docs[idx][:-1].lower().split()
+                        group.append(idx)
+                    else:
+                        group.append(self._add_new(lambda w=words: self._edge_edit(w)))
+                self.groups[kind].append(group)
+                budget -= size
+        while len(self.docs) < n:
+            self._add(self._words())
+
+    def expected(self) -> dict:
+        g = self.groups
+        return {
+            "documents": len(self.docs),
+            "exact_removed": sum(len(x) - 1 for x in g["exact"]),
+            "near_removed": sum(len(x) - 1 for k in ("chain", "star", "giant") for x in g[k]),
+            "groups": {k: len(v) for k, v in g.items()},
+            "group_docs": {k: sum(map(len, v)) for k, v in g.items()},
+            "giant_size": len(g["giant"][0]),
+        }
+
+    def write(self, folder: str, files: int = 8) -> tuple[list[str], dict[str, tuple[str, int]]]:
+        """Shuffled JSONL files; returns ids in index order and id -> (kind, group number)."""
+        os.makedirs(folder, exist_ok=True)
+        order = list(range(len(self.docs)))
+        self.rng.shuffle(order)
+        ids = [f"d{i:09d}" for i in range(len(self.docs))]
+        with contextlib.ExitStack() as stack:
+            outs = [
+                stack.enter_context(open(os.path.join(folder, f"part-{k:02d}.jsonl"), "w"))
+                for k in range(files)
+            ]
+            for rank, idx in enumerate(order):
+                line = json.dumps({"id": ids[idx], "text": self.docs[idx]})
+                outs[rank % files].write(line + "\n")
+        membership = {}
+        for kind, groups in self.groups.items():
+            for gi, group in enumerate(groups):
+                for idx in group:
+                    membership[ids[idx]] = (kind, gi)
+        return ids, membership
+
+
+def ensure_corpus(work: str, n: int, seed: int) -> tuple[str, dict, dict]:
+    folder = os.path.join(work, f"corpus-{n}")
+    truth_path = os.path.join(folder, "truth.json")
+    if not os.path.exists(truth_path):
+        t0 = time.time()
+        corpus = Corpus(n, seed, vocabulary())
+        corpus.build()
+        _, membership = corpus.write(folder)
+        with open(truth_path, "w") as fh:
+            json.dump({"expected": corpus.expected(), "membership": membership}, fh)
+        print(f"built {n:,} documents in {time.time() - t0:.0f}s -> {folder}", flush=True)
+    with open(truth_path) as fh:
+        truth = json.load(fh)
+    return folder, truth["expected"], truth["membership"]
+
+
+# ----------------------------------------------------------------------------- child: the run
+
+CHILD = r"""
+import json, sys
+import apache_beam as beam
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+captured = {}
+_orig_run = fn_runner.FnApiRunner.run_via_runner_api
+def _run(self, pipeline_proto, options):
+    captured["proto"] = pipeline_proto
+    result = _orig_run(self, pipeline_proto, options)
+    captured["result"] = result
+    return result
+fn_runner.FnApiRunner.run_via_runner_api = _run
+from pipelines.cli import main
+rc = 1
+try:
+    rc = main(["run", "--config", sys.argv[1]])
+finally:
+    from apache_beam.metrics import monitoring_infos as mi
+    from apache_beam.portability.api import beam_runner_api_pb2
+    out = {"pcollections": {}, "side_inputs": [], "rc": rc}
+    proto, result = captured.get("proto"), captured.get("result")
+    if proto is not None:
+        comps = proto.components
+        producers = {}
+        for tid, t in comps.transforms.items():
+            for pc in t.outputs.values():
+                if not t.subtransforms:
+                    producers[pc] = t.unique_name
+            if t.spec.urn == "beam:transform:pardo:v1":
+                payload = beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload)
+                for tag in payload.side_inputs:
+                    out["side_inputs"].append([t.unique_name, t.inputs[tag]])
+        names = {pid: producers.get(pid, pc.unique_name) for pid, pc in comps.pcollections.items()}
+        out["names"] = names
+    if result is not None:
+        for info in result.monitoring_infos():
+            pc = info.labels.get("PCOLLECTION")
+            if not pc:
+                continue
+            entry = out["pcollections"].setdefault(pc, {"count": 0, "sum": 0, "sampled": 0, "max": 0})
+            if info.urn == mi.SAMPLED_BYTE_SIZE_URN:
+                count, total, _min, mx = mi.extract_distribution(info)
+                entry["sum"] += total; entry["sampled"] += count
+                entry["max"] = max(entry["max"], mx)
+            elif info.urn == mi.ELEMENT_COUNT_URN:
+                entry["count"] += mi.extract_counter_value(info)
+    with open(sys.argv[2], "w") as fh:
+        json.dump(out, fh)
+sys.exit(rc)
+"""
+
+
+def _tree(proc):
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except Exception:  # noqa: BLE001 - the process may be gone between two polls
+        return [proc]
+
+
+def run_measured(code: str, config_path: str, metrics_path: str, log_path: str, timeout: float):
+    """Runs the child; returns (rc, wall s, cpu s, peak tree RSS bytes, timed_out)."""
+    import resource
+
+    import psutil
+
+    env = dict(os.environ, PYTHONPATH=code, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, config_path, metrics_path],
+            cwd=code,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        ps, peak, timed_out = psutil.Process(proc.pid), 0, False
+        while proc.poll() is None:
+            rss = 0
+            for p in _tree(ps):
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+            peak = max(peak, rss)
+            if time.time() - t0 > timeout:
+                timed_out = True
+                os.killpg(proc.pid, signal.SIGKILL)  # our own child's session, nothing else
+                proc.wait()
+                break
+            time.sleep(0.2)
+    wall = time.time() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
+    return proc.returncode, wall, cpu, peak, timed_out
+
+
+def write_config(path: str, corpus: str, output: str, running_mode: str) -> None:
+    cfg = {
+        "run": {"name": "scale", "output": output, "seed": 7, "running_mode": running_mode},
+        "input": {"sources": [{"name": "synth", "paths": [os.path.join(corpus, "*.jsonl")]}]},
+        "quality": {"enabled": False},
+    }
+    with open(path, "w") as fh:
+        json.dump(cfg, fh)  # JSON is YAML
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_structure(output: str, expected: dict, membership: dict) -> dict:
+    """Compares the removals with the known groups; returns counts per kind of group.
+
+    Exact families, stars and the giant family must each end with exactly one survivor. A chain's
+    far ends are not near duplicates of each other (each step is a fresh edit), and dedup keeps a
+    document unless it is similar to an already kept one, so a chain may keep a few documents:
+    its count is reported, not required. No removal may point outside its own group.
+    """
+    removed_by_stage: dict[str, int] = {}
+    removed: dict[str, str] = {}
+    for path in glob.glob(os.path.join(output, "removed", "*.jsonl*")):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                r = json.loads(line)
+                removed_by_stage[r["stage"]] = removed_by_stage.get(r["stage"], 0) + 1
+                removed[r["id"]] = r["kept_id"]
+    members: dict[tuple, list[str]] = {}
+    for doc_id, group in membership.items():
+        members.setdefault(tuple(group), []).append(doc_id)
+    kinds: dict[str, dict] = {}
+    for (kind, _), ids in members.items():
+        k = kinds.setdefault(
+            kind,
+            {
+                "groups": 0,
+                "docs": 0,
+                "removed": 0,
+                "survivors": 0,
+                "groups_not_one": 0,
+                "misattributed": 0,
+            },
+        )
+        gone = [i for i in ids if i in removed]
+        k["groups"] += 1
+        k["docs"] += len(ids)
+        k["removed"] += len(gone)
+        k["survivors"] += len(ids) - len(gone)
+        k["groups_not_one"] += len(ids) - len(gone) != 1
+        k["misattributed"] += sum(1 for i in gone if removed[i] not in ids)
+    outside = sum(1 for i in removed if i not in membership)
+    with open(os.path.join(output, "manifest.json")) as fh:
+        manifest = json.load(fh)
+    with open(os.path.join(output, "stats.json")) as fh:
+        stats = json.load(fh)
+    acc = manifest["accounting"]
+    ok = (
+        outside == 0
+        and all(k["misattributed"] == 0 for k in kinds.values())
+        and all(kinds[x]["groups_not_one"] == 0 for x in ("exact", "star", "giant") if x in kinds)
+        and removed_by_stage.get("exact", 0) == expected["exact_removed"]
+        and acc.get("read") == expected["documents"]
+        and acc.get("written", 0) + sum(removed_by_stage.values()) == expected["documents"]
+        and bool(manifest.get("accounting_ok"))
+    )
+    return {
+        "structure_ok": ok,
+        "removed_by_stage": removed_by_stage,
+        "kinds": kinds,
+        "removed_outside_groups": outside,
+        "read": acc.get("read"),
+        "written": acc.get("written"),
+        "accounting_ok": manifest.get("accounting_ok"),
+        "validation": manifest.get("validation", {}).get("success"),
+        "worker_seconds": stats.get("worker_seconds", {}),
+        "exact_cluster_sizes": stats.get("dedup", {}).get("exact_cluster_sizes"),
+        "near_cluster_sizes_max": max(
+            map(int, (stats.get("dedup", {}).get("near_cluster_sizes") or {"0": 0})), default=0
+        ),
+        "shards": len(manifest.get("shards", [])),
+        "tokens": stats.get("tokens", {}).get("written"),
+    }
+
+
+def element_report(metrics: dict, top: int = 8) -> dict:
+    """The largest element per step (top-level transform), and what each side input holds.
+
+    A combine's result passes through several PCollections (CombineValues, InjectDefault, UnKey):
+    one row per top-level step keeps the report readable. PCollections the runner adds itself
+    (`pcollection_N`, copies of the same elements between its fused stages) are left out.
+    """
+    names = metrics.get("names", {})
+    pcs = metrics.get("pcollections", {})
+    by_step: dict[str, tuple[int, str, int]] = {}
+    for pid, v in pcs.items():
+        if pid not in names:
+            continue
+        step = names[pid].split("/")[0]
+        if v["max"] > by_step.get(step, (-1,))[0]:
+            by_step[step] = (v["max"], names[pid], v["count"])
+    rows = sorted(by_step.values(), reverse=True)[:top]
+    side = []
+    for consumer, pid in metrics.get("side_inputs", []):
+        v = pcs.get(pid)
+        if v and v["sampled"]:
+            held = int(v["count"] * v["sum"] / v["sampled"])
+            side.append((held, names.get(pid, pid), consumer, v["count"]))
+    side.sort(reverse=True)
+    seen: set[str] = set()
+    side = [r for r in side if not (r[1].split("/")[0] in seen or seen.add(r[1].split("/")[0]))]
+    return {"largest_elements": rows, "side_inputs": side[:top]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--code", required=True, help="checkout under test (PYTHONPATH, cwd)")
+    ap.add_argument("--sizes", default="100000,400000,1600000")
+    ap.add_argument("--work", default="/tmp/scale_work")
+    ap.add_argument("--label", default="run")
+    ap.add_argument("--running-mode", default="auto")
+    ap.add_argument("--timeout", type=float, default=1500)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep-output", action="store_true")
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    code = os.path.abspath(args.code)
+    sha = subprocess.run(
+        ["git", "-C", code, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    for n in [int(s) for s in args.sizes.split(",")]:
+        corpus, expected, membership = ensure_corpus(args.work, n, args.seed)
+        tag = f"{args.label}-{n}"
+        output = os.path.join(args.work, f"out-{tag}")
+        cfg_path = os.path.join(args.work, f"config-{tag}.yaml")
+        metrics_path = os.path.join(args.work, f"metrics-{tag}.json")
+        write_config(cfg_path, corpus, output, args.running_mode)
+        input_mb = sum(os.path.getsize(p) for p in glob.glob(f"{corpus}/*.jsonl")) / 1e6
+        load0 = os.getloadavg()[0]
+        rc, wall, cpu, peak, timed_out = run_measured(
+            code, cfg_path, metrics_path, os.path.join(args.work, f"log-{tag}.txt"), args.timeout
+        )
+        row = {
+            "label": args.label,
+            "code": sha,
+            "n": n,
+            "input_mb": round(input_mb, 1),
+            "rc": rc,
+            "timed_out": timed_out,
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "peak_rss_gb": round(peak / 2**30, 3),
+            "load_start": round(load0, 1),
+            "load_end": round(os.getloadavg()[0], 1),
+            "expected": expected,
+        }
+        if os.path.exists(metrics_path):
+            with open(metrics_path) as fh:
+                row["elements"] = element_report(json.load(fh))
+        if rc == 0:
+            row["structure"] = check_structure(output, expected, membership)
+        with open(os.path.join(args.work, "results.jsonl"), "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(json.dumps(row, indent=1), flush=True)
+        if rc == 0 and not args.keep_output:
+            subprocess.run(["rm", "-rf", output])
+
+
+if __name__ == "__main__":
+    main()
