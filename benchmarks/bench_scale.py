@@ -420,6 +420,79 @@ def element_report(metrics: dict, top: int = 8) -> dict:
     return {"largest_elements": rows, "side_inputs": side[:top]}
 
 
+RATES_CHILD = r"""
+import json, os, sys, time
+sys.path.insert(0, os.getcwd())
+from pipelines.config import NormalizeConfig, SourceConfig
+from transforms.dedup.config import DedupConfig
+from transforms.dedup.features import DedupFeaturizer
+from transforms.hashing import content_key
+from transforms.normalize import Normalizer
+from transforms.readers import plan_read_tasks, read_task
+from transforms.record import Record
+from transforms.tokenize import BatchEncoder, train_bpe
+
+def cpu(fn):
+    t0 = time.process_time(); out = fn(); return out, time.process_time() - t0
+
+result = {}
+for name, path in json.loads(sys.argv[1]).items():
+    tasks = plan_read_tasks([SourceConfig(name, [path])], 64 << 20, 64_000_000)
+    norm = Normalizer.from_config(NormalizeConfig())
+    texts, t_read = cpu(lambda: [norm(r.text) for t in tasks for r in read_task(t)
+                                 if isinstance(r, Record)])
+    mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
+    _, t_key = cpu(lambda: [content_key(t) for t in texts])
+    feat = DedupFeaturizer(DedupConfig(), 7)
+    _, t_feat = cpu(lambda: [f for i in range(0, len(texts), 1000)
+                             for f in feat.featurize(texts[i:i + 1000])])
+    tok = train_bpe(texts[:2000], 8192, ["<|endoftext|>", "<|pad|>"])
+    enc = BatchEncoder(tok.to_str(), 0)
+    ids, t_tok = cpu(lambda: [a for i in range(0, len(texts), 512)
+                              for a in enc.encode(texts[i:i + 512])])
+    n = len(texts)
+    result[name] = {
+        "docs": n, "mb": round(mb, 2), "bytes_per_doc": round(mb * 1e6 / n),
+        "tokens_per_doc": round(sum(map(len, ids)) / n, 1),
+        "read_normalize_mb_s": round(mb / t_read, 2),
+        "content_key_mb_s": round(mb / t_key, 1),
+        "minhash_lines_docs_s": round(n / t_feat), "minhash_lines_mb_s": round(mb / t_feat, 2),
+        "tokenize_mb_s": round(mb / t_tok, 2), "tokenize_docs_s": round(n / t_tok),
+    }
+print(json.dumps(result))
+"""
+
+
+def measure_rates(code: str, work: str, synthetic: str, real_mb: int) -> dict:
+    """Per-core CPU rates of the per-document stages (process CPU time, one Rust thread)."""
+    sys.path.insert(0, code)
+    from pipelines.demo_data import iter_documents
+
+    real = os.path.join(work, f"real-{real_mb}mb.jsonl")
+    if not os.path.exists(real):
+        size = 0
+        with open(real + ".tmp", "w") as fh:
+            for family in ("docs", "man", "code"):
+                budget = size + real_mb * 1e6 / 3
+                for doc_id, text in iter_documents(family, seed=3):
+                    fh.write(json.dumps({"id": doc_id, "text": text}) + "\n")
+                    size += len(text.encode("utf-8", "surrogatepass"))
+                    if size >= budget:
+                        break
+        os.rename(real + ".tmp", real)
+    env = dict(os.environ, PYTHONPATH=code, RAYON_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    inputs = {"synthetic": synthetic, "real": real}
+    out = subprocess.run(
+        [sys.executable, "-c", RATES_CHILD, json.dumps(inputs)],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--code", required=True, help="checkout under test (PYTHONPATH, cwd)")
@@ -430,9 +503,23 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1500)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep-output", action="store_true")
+    ap.add_argument(
+        "--rates",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="instead: per-core CPU rates of read+normalize, MinHash, tokenize on one file of "
+        "the smallest synthetic corpus and on MB of real text from this machine",
+    )
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     code = os.path.abspath(args.code)
+    if args.rates:
+        n = int(args.sizes.split(",")[0])
+        corpus, _, _ = ensure_corpus(args.work, n, args.seed)
+        rates = measure_rates(code, args.work, os.path.join(corpus, "part-00.jsonl"), args.rates)
+        print(json.dumps(rates, indent=1))
+        return
     sha = subprocess.run(
         ["git", "-C", code, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
