@@ -269,7 +269,11 @@ def _tree(proc):
 
 
 def run_measured(code: str, config_path: str, metrics_path: str, log_path: str, timeout: float):
-    """Runs the child; returns (rc, wall s, cpu s, peak tree RSS bytes, timed_out)."""
+    """Runs the child; returns (rc, wall s, cpu s, peak tree RSS, peak one-process RSS, timed_out).
+
+    The largest single process is what one worker needs (multi_processing: the driver process
+    and one SDK worker process per core; in_memory: everything is one process).
+    """
     import resource
 
     import psutil
@@ -286,12 +290,17 @@ def run_measured(code: str, config_path: str, metrics_path: str, log_path: str, 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        ps, peak, timed_out = psutil.Process(proc.pid), 0, False
+        ps, peak, peak_one, timed_out = psutil.Process(proc.pid), 0, 0, False
+        cpu_seen: dict[int, float] = {}  # last CPU seconds seen per process of the tree
         while proc.poll() is None:
             rss = 0
             for p in _tree(ps):
                 with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
+                    one = p.memory_info().rss
+                    rss += one
+                    peak_one = max(peak_one, one)
+                    times = p.cpu_times()
+                    cpu_seen[p.pid] = times.user + times.system
             peak = max(peak, rss)
             if time.time() - t0 > timeout:
                 timed_out = True
@@ -301,8 +310,10 @@ def run_measured(code: str, config_path: str, metrics_path: str, log_path: str, 
             time.sleep(0.2)
     wall = time.time() - t0
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
-    return proc.returncode, wall, cpu, peak, timed_out
+    # rusage counts only descendants that were waited for; the polled sum also sees worker
+    # processes that are killed rather than reaped (it misses at most 0.2 s of each).
+    cpu = max(ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime, sum(cpu_seen.values()))
+    return proc.returncode, wall, cpu, peak, peak_one, timed_out
 
 
 def write_config(path: str, corpus: str, output: str, running_mode: str) -> None:
@@ -523,6 +534,11 @@ def main() -> None:
     sha = subprocess.run(
         ["git", "-C", code, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", code, "diff", "--name-only"], capture_output=True, text=True
+    ).stdout.split()
+    if dirty:  # measured with uncommitted changes: say which files
+        sha += "+local:" + ",".join(dirty)
     for n in [int(s) for s in args.sizes.split(",")]:
         corpus, expected, membership = ensure_corpus(args.work, n, args.seed)
         tag = f"{args.label}-{n}"
@@ -532,7 +548,7 @@ def main() -> None:
         write_config(cfg_path, corpus, output, args.running_mode)
         input_mb = sum(os.path.getsize(p) for p in glob.glob(f"{corpus}/*.jsonl")) / 1e6
         load0 = os.getloadavg()[0]
-        rc, wall, cpu, peak, timed_out = run_measured(
+        rc, wall, cpu, peak, peak_one, timed_out = run_measured(
             code, cfg_path, metrics_path, os.path.join(args.work, f"log-{tag}.txt"), args.timeout
         )
         row = {
@@ -545,6 +561,7 @@ def main() -> None:
             "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1),
             "peak_rss_gb": round(peak / 2**30, 3),
+            "peak_process_rss_gb": round(peak_one / 2**30, 3),
             "load_start": round(load0, 1),
             "load_end": round(os.getloadavg()[0], 1),
             "expected": expected,
