@@ -268,8 +268,10 @@ def _tree(proc):
         return [proc]
 
 
-def run_measured(code: str, config_path: str, metrics_path: str, log_path: str, timeout: float):
-    """Runs the child; returns (rc, wall s, cpu s, peak tree RSS, peak one-process RSS, timed_out).
+def run_measured(
+    code: str, config_path: str, metrics_path: str, log_path: str, timeout: float, max_rss: float
+):
+    """Runs the child; returns (rc, wall s, cpu s, peak tree RSS, peak one-process RSS, stopped).
 
     The largest single process is what one worker needs (multi_processing: the driver process
     and one SDK worker process per core; in_memory: everything is one process).
@@ -302,8 +304,8 @@ def run_measured(code: str, config_path: str, metrics_path: str, log_path: str, 
                     times = p.cpu_times()
                     cpu_seen[p.pid] = times.user + times.system
             peak = max(peak, rss)
-            if time.time() - t0 > timeout:
-                timed_out = True
+            if time.time() - t0 > timeout or rss > max_rss:
+                timed_out = "time" if time.time() - t0 > timeout else "rss"
                 os.killpg(proc.pid, signal.SIGKILL)  # our own child's session, nothing else
                 proc.wait()
                 break
@@ -513,6 +515,12 @@ def main() -> None:
     ap.add_argument("--running-mode", default="auto")
     ap.add_argument("--timeout", type=float, default=1500)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--max-rss-gb",
+        type=float,
+        default=12.0,
+        help="stop a run whose process tree passes this (a shared machine must not swap)",
+    )
     ap.add_argument("--keep-output", action="store_true")
     ap.add_argument(
         "--rates",
@@ -549,7 +557,12 @@ def main() -> None:
         input_mb = sum(os.path.getsize(p) for p in glob.glob(f"{corpus}/*.jsonl")) / 1e6
         load0 = os.getloadavg()[0]
         rc, wall, cpu, peak, peak_one, timed_out = run_measured(
-            code, cfg_path, metrics_path, os.path.join(args.work, f"log-{tag}.txt"), args.timeout
+            code,
+            cfg_path,
+            metrics_path,
+            os.path.join(args.work, f"log-{tag}.txt"),
+            args.timeout,
+            args.max_rss_gb * 2**30,
         )
         row = {
             "label": args.label,
