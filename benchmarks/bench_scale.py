@@ -228,7 +228,7 @@ try:
 finally:
     from apache_beam.metrics import monitoring_infos as mi
     from apache_beam.portability.api import beam_runner_api_pb2
-    out = {"pcollections": {}, "side_inputs": [], "rc": rc}
+    out = {"pcollections": {}, "side_inputs": [], "shuffles": [], "rc": rc}
     proto, result = captured.get("proto"), captured.get("result")
     if proto is not None:
         comps = proto.components
@@ -237,6 +237,8 @@ finally:
             for pc in t.outputs.values():
                 if not t.subtransforms:
                     producers[pc] = t.unique_name
+            if t.spec.urn == "beam:transform:group_by_key:v1":
+                out["shuffles"].extend(t.outputs.values())
             if t.spec.urn == "beam:transform:pardo:v1":
                 payload = beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload)
                 for tag in payload.side_inputs:
@@ -433,6 +435,25 @@ def element_report(metrics: dict, top: int = 8) -> dict:
     return {"largest_elements": rows, "side_inputs": side[:top]}
 
 
+def shuffle_report(metrics: dict, n_docs: int) -> list[tuple[float, str, int]]:
+    """Encoded bytes through each GroupByKey, per input document: (bytes/doc, step, groups).
+
+    A GroupByKey's output holds every value it grouped, so its total size is what the shuffle
+    moved. Combiner shuffles (accumulators after lifting) are not GroupByKeys here and are small.
+    """
+    names, pcs = metrics.get("names", {}), metrics.get("pcollections", {})
+    ids = metrics.get("shuffles") or [
+        pid for pid, name in names.items() if name.rsplit("/", 1)[-1].startswith("Group")
+    ]
+    rows = []
+    for pid in ids:
+        v = pcs.get(pid)
+        if v and v["sampled"]:
+            total = v["count"] * v["sum"] / v["sampled"]
+            rows.append((round(total / n_docs, 1), names.get(pid, pid), v["count"]))
+    return sorted(rows, reverse=True)
+
+
 RATES_CHILD = r"""
 import json, os, sys, time
 sys.path.insert(0, os.getcwd())
@@ -581,7 +602,9 @@ def main() -> None:
         }
         if os.path.exists(metrics_path):
             with open(metrics_path) as fh:
-                row["elements"] = element_report(json.load(fh))
+                metrics = json.load(fh)
+            row["elements"] = element_report(metrics)
+            row["shuffle_bytes_per_doc"] = shuffle_report(metrics, n)
         if rc == 0:
             row["structure"] = check_structure(output, expected, membership)
         with open(os.path.join(args.work, "results.jsonl"), "a") as fh:
