@@ -238,7 +238,7 @@ finally:
                 if not t.subtransforms:
                     producers[pc] = t.unique_name
             if t.spec.urn == "beam:transform:group_by_key:v1":
-                out["shuffles"].extend(t.outputs.values())
+                out["shuffles"].extend(t.inputs.values())
             if t.spec.urn == "beam:transform:pardo:v1":
                 payload = beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload)
                 for tag in payload.side_inputs:
@@ -436,17 +436,19 @@ def element_report(metrics: dict, top: int = 8) -> dict:
 
 
 def shuffle_report(metrics: dict, n_docs: int) -> list[tuple[float, str, int]]:
-    """Encoded bytes through each GroupByKey, per input document: (bytes/doc, step, groups).
+    """Encoded bytes into each GroupByKey, per input document: (bytes/doc, step, elements).
 
-    A GroupByKey's output holds every value it grouped, so its total size is what the shuffle
-    moved. Combiner shuffles (accumulators after lifting) are not GroupByKeys here and are small.
+    Measured on the GroupByKey's input (many elements of similar size, so the sampled mean is
+    steady); its grouped output can hold a few huge groups that sampling may or may not catch.
+    Combiner shuffles (accumulators after lifting) are not GroupByKeys here and are small.
+    Metrics written before the inputs were recorded fall back to the outputs, named "Group*".
     """
     names, pcs = metrics.get("names", {}), metrics.get("pcollections", {})
     ids = metrics.get("shuffles") or [
         pid for pid, name in names.items() if name.rsplit("/", 1)[-1].startswith("Group")
     ]
     rows = []
-    for pid in ids:
+    for pid in dict.fromkeys(ids):
         v = pcs.get(pid)
         if v and v["sampled"]:
             total = v["count"] * v["sum"] / v["sampled"]
