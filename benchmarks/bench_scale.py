@@ -95,6 +95,12 @@ class Corpus:
         out[self.rng.randrange(len(out))] = self.rng.choice(self.vocab)
         return out
 
+    def _both_ends_edit(self, words: list[str]) -> list[str]:
+        """The first and the last word replaced: two word-5-grams change (Jaccard > 0.9)."""
+        out = list(words)
+        out[0], out[-1] = self.rng.choice(self.vocab), self.rng.choice(self.vocab)
+        return out
+
     def _edge_edit(self, words: list[str]) -> list[str]:
         """The first or the last word replaced: one word-5-gram changes.
 
@@ -114,20 +120,29 @@ class Corpus:
         self._seen.add(hash(self.docs[-1]))
         return len(self.docs) - 1
 
-    def _add_new(self, make) -> int:
+    def _add_new(self, make, again=None) -> int:
         """Adds `make()`'s words, drawing again when the text already exists (an edit can undo
-        itself or repeat a sibling's), so exact families are only the ones built as such."""
-        while True:
-            words = make()
+        itself or repeat a sibling's), so exact families are only the ones built as such.
+
+        After 20 collisions in a row `again()` draws instead: one-word edge edits of one template
+        have only 2 x vocabulary distinct results, fewer than the giant family needs at 1.6M.
+        """
+        for attempt in range(1_000_000):
+            words = make() if again is None or attempt < 20 else again()
             if hash(self._text(words)) not in self._seen:
                 return self._add(words)
+        raise RuntimeError("no new document after a million draws")
 
     def build(self) -> None:
         n, rng = self.n, self.rng
         giant = [self._add(self._words())]
         template = self.docs[giant[0]][:-1].lower().split()
         while len(giant) < max(2, int(GIANT_FRACTION * n)):
-            giant.append(self._add_new(lambda: self._edge_edit(template)))
+            giant.append(
+                self._add_new(
+                    lambda: self._edge_edit(template), lambda: self._both_ends_edit(template)
+                )
+            )
         self.groups["giant"].append(giant)
         for kind, share in (("exact", 0.05), ("chain", 0.10), ("star", 0.05)):
             budget = int(share * n)
@@ -152,7 +167,12 @@ class Corpus:
                         words = self.docs[idx][:-1].lower().split()
                         group.append(idx)
                     else:
-                        group.append(self._add_new(lambda w=words: self._edge_edit(w)))
+                        group.append(
+                            self._add_new(
+                                lambda w=words: self._edge_edit(w),
+                                lambda w=words: self._both_ends_edit(w),
+                            )
+                        )
                 self.groups[kind].append(group)
                 budget -= size
         while len(self.docs) < n:
