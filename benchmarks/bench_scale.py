@@ -340,12 +340,16 @@ def run_measured(
     return proc.returncode, wall, cpu, peak, peak_one, timed_out
 
 
-def write_config(path: str, corpus: str, output: str, running_mode: str) -> None:
+def write_config(
+    path: str, corpus: str, output: str, running_mode: str, extra: dict | None = None
+) -> None:
     cfg = {
         "run": {"name": "scale", "output": output, "seed": 7, "running_mode": running_mode},
         "input": {"sources": [{"name": "synth", "paths": [os.path.join(corpus, "*.jsonl")]}]},
         "quality": {"enabled": False},
     }
+    for section, values in (extra or {}).items():
+        cfg.setdefault(section, {}).update(values)
     with open(path, "w") as fh:
         json.dump(cfg, fh)  # JSON is YAML
 
@@ -507,6 +511,32 @@ for name, path in json.loads(sys.argv[1]).items():
     ids, t_tok = cpu(lambda: [a for i in range(0, len(texts), 512)
                               for a in enc.encode(texts[i:i + 512])])
     n = len(texts)
+    # Shard writing as the shard writer does it (Arrow IPC stream, fsync, sha256), and the
+    # statistics accumulators it feeds with every row, when this checkout has them.
+    import hashlib, tempfile
+    import pyarrow as pa
+    table = pa.table({
+        "id": [str(i) for i in range(n)], "source": ["s"] * n,
+        "input_ids": pa.array(ids, pa.list_(pa.int32())),
+        "n_tokens": pa.array([len(a) for a in ids], pa.int32()), "text": texts,
+    })
+    def write():
+        with tempfile.NamedTemporaryFile(dir=os.environ.get("TMPDIR", "/tmp")) as fh:
+            with pa.ipc.new_stream(fh, table.schema) as w:
+                w.write_table(table, max_chunksize=1024)
+            fh.flush(); os.fsync(fh.fileno()); fh.seek(0)
+            hashlib.sha256(fh.read()).hexdigest()
+    _, t_write = cpu(write)
+    t_stats = None
+    try:
+        from pipelines.config import CurateConfig
+        from transforms.corpus_stats import writer_accumulators
+        def stats():
+            for f in writer_accumulators(CurateConfig(), 8192).values():
+                f().add_table(table)
+        _, t_stats = cpu(stats)
+    except ImportError:
+        pass
     result[name] = {
         "docs": n, "mb": round(mb, 2), "bytes_per_doc": round(mb * 1e6 / n),
         "tokens_per_doc": round(sum(map(len, ids)) / n, 1),
@@ -514,6 +544,8 @@ for name, path in json.loads(sys.argv[1]).items():
         "content_key_mb_s": round(mb / t_key, 1),
         "minhash_lines_docs_s": round(n / t_feat), "minhash_lines_mb_s": round(mb / t_feat, 2),
         "tokenize_mb_s": round(mb / t_tok, 2), "tokenize_docs_s": round(n / t_tok),
+        "shard_write_mb_s": round(mb / t_write, 1),
+        "stats_accumulators_mb_s": round(mb / t_stats, 2) if t_stats else None,
     }
 print(json.dumps(result))
 """
@@ -564,6 +596,12 @@ def main() -> None:
         default=12.0,
         help="stop a run whose process tree passes this (a shared machine must not swap)",
     )
+    ap.add_argument(
+        "--config-extra",
+        default="{}",
+        help="JSON merged into the generated config per section, e.g. "
+        '\'{"shards": {"write_path": "shuffle"}}\'',
+    )
     ap.add_argument("--keep-output", action="store_true")
     ap.add_argument(
         "--rates",
@@ -596,7 +634,7 @@ def main() -> None:
         output = os.path.join(args.work, f"out-{tag}")
         cfg_path = os.path.join(args.work, f"config-{tag}.yaml")
         metrics_path = os.path.join(args.work, f"metrics-{tag}.json")
-        write_config(cfg_path, corpus, output, args.running_mode)
+        write_config(cfg_path, corpus, output, args.running_mode, json.loads(args.config_extra))
         input_mb = sum(os.path.getsize(p) for p in glob.glob(f"{corpus}/*.jsonl")) / 1e6
         load0 = os.getloadavg()[0]
         rc, wall, cpu, peak, peak_one, timed_out = run_measured(
