@@ -581,9 +581,55 @@ def measure_rates(code: str, work: str, synthetic: str, real_mb: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+FIXED_BY_CONFIG = ("ReleaseFilter",)  # the Bloom filter: sized by expected_items, not by N
+
+
+def summarize(rows: list[dict]) -> str:
+    """Markdown table of the runs, and per-million slopes between each label's extreme sizes."""
+    out = [
+        "| code | N | wall s | CPU s | peak RSS (tree) | largest element | largest element "
+        "growing with N | structure |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    by_label: dict[str, list[dict]] = {}
+    for r in rows:
+        largest = (r.get("elements") or {}).get("largest_elements") or []
+        grow = [e for e in largest if not e[1].startswith(FIXED_BY_CONFIG)]
+        r["_largest"] = largest[0] if largest else None
+        r["_grow"] = grow[0] if grow else None
+        s = r.get("structure") or {}
+        verdict = (
+            ("ok" if s.get("structure_ok") else "WRONG")
+            if s
+            else ("stopped: " + str(r.get("timed_out")) if r.get("timed_out") else f"rc {r['rc']}")
+        )
+        fmt = lambda e: f"{e[0] / 1e6:.2f} MB `{e[1]}`" if e else "-"  # noqa: E731
+        out.append(
+            f"| {r['label']} {r['code'].split(':')[0]} | {r['n']:,} | {r['wall_s']:.0f} | "
+            f"{r['cpu_s']:.0f} | {r['peak_rss_gb']:.2f} GB | {fmt(r['_largest'])} | "
+            f"{fmt(r['_grow'])} | {verdict} |"
+        )
+        if r["rc"] == 0:
+            by_label.setdefault(r["label"], []).append(r)
+    out.append("")
+    for label, rs in by_label.items():
+        rs.sort(key=lambda r: r["n"])
+        lo, hi = rs[0], rs[-1]
+        if hi["n"] == lo["n"]:
+            continue
+        dn = (hi["n"] - lo["n"]) / 1e6
+        rss = (hi["peak_rss_gb"] - lo["peak_rss_gb"]) / dn
+        grow = ((hi["_grow"] or [0])[0] - (lo["_grow"] or [0])[0]) / 1e6 / dn
+        out.append(
+            f"{label}: per million documents ({lo['n']:,} -> {hi['n']:,}): peak RSS "
+            f"{rss:+.2f} GB, largest growing element {grow:+.2f} MB"
+        )
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--code", required=True, help="checkout under test (PYTHONPATH, cwd)")
+    ap.add_argument("--code", help="checkout under test (PYTHONPATH, cwd); required to run")
     ap.add_argument("--sizes", default="100000,400000,1600000")
     ap.add_argument("--work", default="/tmp/scale_work")
     ap.add_argument("--label", default="run")
@@ -611,7 +657,20 @@ def main() -> None:
         help="instead: per-core CPU rates of read+normalize, MinHash, tokenize on one file of "
         "the smallest synthetic corpus and on MB of real text from this machine",
     )
+    ap.add_argument(
+        "--summarize",
+        nargs="*",
+        metavar="LABEL",
+        help="instead: print a Markdown table of WORK/results.jsonl (only these labels if given)",
+    )
     args = ap.parse_args()
+    if args.summarize is not None:
+        with open(os.path.join(args.work, "results.jsonl")) as fh:
+            rows = [json.loads(line) for line in fh]
+        print(summarize([r for r in rows if not args.summarize or r["label"] in args.summarize]))
+        return
+    if not args.code:
+        ap.error("--code is required (the checkout to measure)")
     os.makedirs(args.work, exist_ok=True)
     code = os.path.abspath(args.code)
     if args.rates:
