@@ -253,11 +253,20 @@ finally:
     if proto is not None:
         comps = proto.components
         producers = {}
+        # GroupByKeys inside a CombinePerKey are lifted by the runner: only accumulators move.
+        lifted, todo = set(), [
+            tid for tid, t in comps.transforms.items()
+            if t.spec.urn == "beam:transform:combine_per_key:v1"
+        ]
+        while todo:
+            tid = todo.pop()
+            lifted.add(tid)
+            todo.extend(comps.transforms[tid].subtransforms)
         for tid, t in comps.transforms.items():
             for pc in t.outputs.values():
                 if not t.subtransforms:
                     producers[pc] = t.unique_name
-            if t.spec.urn == "beam:transform:group_by_key:v1":
+            if t.spec.urn == "beam:transform:group_by_key:v1" and tid not in lifted:
                 out["shuffles"].extend(t.inputs.values())
             if t.spec.urn == "beam:transform:pardo:v1":
                 payload = beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload)
@@ -464,7 +473,8 @@ def shuffle_report(metrics: dict, n_docs: int) -> list[tuple[float, str, int]]:
 
     Measured on the GroupByKey's input (many elements of similar size, so the sampled mean is
     steady); its grouped output can hold a few huge groups that sampling may or may not catch.
-    Combiner shuffles (accumulators after lifting) are not GroupByKeys here and are small.
+    GroupByKeys inside a CombinePerKey are left out: the runner lifts them and moves only the
+    (small, bounded) accumulators.
     Metrics written before the inputs were recorded fall back to the outputs, named "Group*".
     """
     names, pcs = metrics.get("names", {}), metrics.get("pcollections", {})
