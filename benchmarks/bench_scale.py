@@ -1,29 +1,36 @@
 """Scale: peak memory and the largest element any step holds, against corpus size (issue 9).
 
-    python benchmarks/bench_scale.py --code /path/to/checkout --sizes 100000,400000,1600000 \\
-        --work /tmp/scale_work --label before
+    python benchmarks/bench_scale.py --code /work/wt-before --sizes 100000,400000 --label before
+    python benchmarks/bench_scale.py --code /work/wt-after --sizes 100000,400000 --label after
+    python benchmarks/bench_scale.py --summarize            # the table and per-million slopes
+    python benchmarks/bench_scale.py --code . --rates 30    # per-core rates for docs/scaling.md
 
-Builds synthetic corpora of N short documents (a few hundred bytes each) with KNOWN structure
-from words of this machine's own text (licences under /usr/share/common-licenses and installed
-packages' metadata): unique documents, exact-duplicate families, near-duplicate chains (each
-document one word edit of the previous), stars (many one-word edits of one document) and one
-giant family (1.5 % of N one-word edits of one template). Each corpus runs through
-`python -m pipelines.cli run` of the checkout under test (default config: exact + near dedup,
-boilerplate, tokenizer trained on a sample, `sampling.mode: all`, shards, stats, validation,
-report; quality scorers off because they would judge word salad) in a child process that
-only adds a hook to keep Beam's `PipelineResult`. Reported per run:
+Compares two checkouts of curate (before/after a change) on the same corpora, one run at a time.
+Builds synthetic corpora of N short documents (~780 bytes) with KNOWN structure from words of
+this machine's own text (licences under /usr/share/common-licenses and installed packages'
+metadata): unique documents, exact-duplicate families (5 % of N), near-duplicate chains (10 %,
+each document one word edit of the previous), stars (5 %, one-word edge edits of one document)
+and one giant family (1.5 % of N edge edits of one template). Each corpus runs through
+`python -m pipelines.cli run` of the checkout under test (default config with quality scoring
+off, because it would judge word salad: exact + near dedup, boilerplate, release Bloom filter,
+a BPE trained on a sample, `sampling.mode: all`, shards, stats, validation, report;
+`run.running_mode: auto`) in a child process that only adds a hook keeping Beam's result.
+Reported per run, appended to WORK/results.jsonl:
 
-- peak RSS of the whole process tree (the child and every descendant, polled every 0.2 s),
-  wall time, CPU time (rusage of the child and its waited-for descendants);
-- the largest element per PCollection from the SDK harness's own sampled element sizes
+- peak RSS of the whole process tree and of its largest process (psutil every 0.2 s), wall time,
+  CPU time of the tree; a run whose tree passes `--max-rss-gb` is stopped (a shared machine must
+  not swap) and reported as such;
+- the largest element per step from the SDK harness's own sampled element sizes
   (`beam:metric:sampled_byte_size:v1`: the first elements of every bundle are always sampled, so
-  a single-element PCollection such as a `ToList` result is always measured), and for every
-  PCollection consumed as a side input, what a worker holds of it: element count x mean size;
-- whether the known structure was found: exact and near removals against the expected counts,
-  every chain/star/giant family resolved to one kept document, the manifest's accounting.
+  a single-element PCollection such as a `ToList` result is always measured), what each side
+  input holds (element count x mean size), and the bytes into each GroupByKey per document;
+- whether the known structure was found: one survivor per exact family, star and the giant
+  family, chains reported (a far end is kept when nothing kept is similar to it), no removal
+  outside its group, `read = written + removed`, the manifest's accounting and validation.
 
-Sizes of elements are Beam's coder-encoded bytes (what crosses a shuffle or fills a side input),
-not Python object sizes (typically 2-5x larger in memory).
+Sizes are Beam's coder-encoded bytes (what crosses a shuffle or fills a side input), not Python
+object sizes (typically 2-5x larger in memory). Wall time on a loaded machine means little; CPU
+seconds, memory and element sizes do not depend on load.
 """
 
 from __future__ import annotations
@@ -40,7 +47,6 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 WORD = re.compile(r"[A-Za-z][a-z]{2,14}")
 DOC_WORDS = (80, 110)  # ~550-800 bytes of text per document
 GIANT_FRACTION = 0.015
