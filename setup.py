@@ -49,7 +49,7 @@ TRAIN = [
     "peft>=0.18",
     "safetensors>=0.4",
 ]
-DEV = TRAIN + ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.6"]
+DEV = TRAIN + ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6", "ruff>=0.6", "psutil>=5.9"]
 
 setup(
     name="curate",
