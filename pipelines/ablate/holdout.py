@@ -188,6 +188,8 @@ def split_holdout(
         path = os.path.join(out_dir, "train", f"{name}.jsonl.gz")
         os.replace(path + ".tmp", path)
     counts["eval"] = len(evals)
+    # Pass 2 skipped the eval documents themselves too: count only their other exact copies.
+    counts["eval_copies"] -= len(evals)
     counts["eval_by_source"] = dict(Counter(e[3] for e in evals))
     train = [
         SourceConfig(name, [os.path.join(out_dir, "train", f"{name}.jsonl.gz")], "jsonl")
