@@ -74,3 +74,13 @@ def test_bad_config_lists_every_problem_before_any_work(junk_corpus, tmp_path):
     problems = "\n".join(err.value.problems)
     assert "threshold" in problems and "lr" in problems
     assert not (tmp_path / "abl").exists(), "nothing may be written before the config is valid"
+
+
+def test_cli_exits_2_on_a_bad_config(tmp_path, capsys):
+    from pipelines.cli import main
+
+    bad = tmp_path / "ablation.yaml"
+    bad.write_text("arms: [full]\ntrain: {tokens: 0}\nbase: nope.yaml\n")
+    assert main(["ablate", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "include 'raw'" in err and "tokens must be > 0" in err and "nope.yaml" in err
