@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--budget-share", type=float, default=0.5)
     ap.add_argument("--eval-docs", type=int, default=300)
+    ap.add_argument("--eval-doc-tokens", type=int, default=1024, help="tokens scored per eval doc")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
@@ -125,7 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     cfg = {
         "output": str(out / "ablation"),
         "base": base_config(sources),
-        "holdout": {"fraction": 0.05, "max_docs": args.eval_docs},
+        "holdout": {
+            "fraction": 0.05,
+            "max_docs": args.eval_docs,
+            "max_doc_tokens": args.eval_doc_tokens,
+        },
         "tokenizer": {"vocab_size": args.vocab, "train_sample_docs": 2000},
         "arms": ["raw", "dedup", "dedup+filters", {"name": "full", "preset": "full"}],
         "train": {

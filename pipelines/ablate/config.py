@@ -105,6 +105,9 @@ class HoldoutConfig:
     fraction: float = 0.05  # raw documents whose content hash falls below this go to eval
     max_docs: int = 500  # at most this many (the smallest hashes: order-independent)
     near_copies: bool = True  # also keep near copies (MinHash-LSH) of eval docs out of training
+    # Eval documents are scored on their first N tokens: bounds evaluation cost (a few long
+    # documents would otherwise cost more than the training runs themselves on CPU).
+    max_doc_tokens: int = 2048
     eval_sets: list[EvalSetSpec] = field(default_factory=list)
     ngram: int = 13  # decontamination n-gram (GPT-3's 13)
     primary: str = "heldout"  # the eval set of the verdicts: heldout or a user eval set name
@@ -115,6 +118,8 @@ class HoldoutConfig:
             out.append(f"fraction must be in (0, 0.5), got {self.fraction}")
         if self.max_docs < 1:
             out.append(f"max_docs must be >= 1, got {self.max_docs}")
+        if self.max_doc_tokens < 2:
+            out.append(f"max_doc_tokens must be >= 2, got {self.max_doc_tokens}")
         if self.ngram < 1:
             out.append(f"ngram must be >= 1, got {self.ngram}")
         names = ["heldout"] + [e.name for e in self.eval_sets]

@@ -219,9 +219,16 @@ class Ablation:
                 continue
             path = os.path.join(folder, name.replace(":", "__") + ".arrow")
             self.eval_entries[name] = _write_shard(
-                path, items, self.tokenizer_path, self.tok_info.eos_id
-            )
+                path, items, self.tokenizer_path, self.tok_info.eos_id,
+                self.cfg.holdout.max_doc_tokens,
+            )  # fmt: skip
             self.eval_sets[name] = [path]
+        # `heldout` is the union of the per-source sets: scored from their sums, not a second pass.
+        sources = [n for n in self.eval_sets if n.startswith("heldout:")]
+        self.scored_sets = {
+            n: p for n, p in self.eval_sets.items() if n != "heldout" or not sources
+        }
+        self.pooled = {"heldout": sources} if sources else {}
         primary = self.cfg.holdout.primary
         if primary not in self.eval_sets:
             raise ValueError(f"the primary eval set {primary!r} is empty")
@@ -264,8 +271,8 @@ class Ablation:
                 run_id = training.run_identity(identity, run_cfg, seed, self.eval_identity)
                 run_dir = os.path.join(self.out, "runs", os.path.basename(arm_dir), f"seed-{seed}")
                 result, was_reused = training.run_seed(
-                    manifest_path, run_dir, run_cfg, run_id, self.eval_sets, self.tok_info.pad_id
-                    if self.tok_info.pad_id is not None else self.tok_info.eos_id,
+                    manifest_path, run_dir, run_cfg, run_id, self.scored_sets, self.tok_info.pad_id
+                    if self.tok_info.pad_id is not None else self.tok_info.eos_id, self.pooled,
                 )  # fmt: skip
                 reused_runs += was_reused
                 runs.append({"seed": seed, **result})
@@ -352,13 +359,16 @@ class Ablation:
         return report
 
 
-def _write_shard(path: str, items: list[tuple[str, str]], tokenizer_path: str, eos_id: int) -> dict:
-    """An Arrow IPC stream shard (id, input_ids + EOS) of `items`; its manifest entry."""
+def _write_shard(
+    path: str, items: list[tuple[str, str]], tokenizer_path: str, eos_id: int, max_tokens: int
+) -> dict:
+    """An Arrow IPC stream shard (id, input_ids + EOS, at most `max_tokens` of each document) of
+    `items`; its manifest entry."""
     import pyarrow as pa
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(tokenizer_path)
-    ids = [e.ids + [eos_id] for e in tok.encode_batch([t for _, t in items])]
+    ids = [(e.ids + [eos_id])[:max_tokens] for e in tok.encode_batch([t for _, t in items])]
     table = pa.table(
         {"id": [i for i, _ in items], "input_ids": pa.array(ids, pa.list_(pa.int32()))}
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -121,8 +122,12 @@ def run_seed(
     identity: str,
     eval_sets: dict[str, list[str]],
     pad_id: int,
+    pooled: dict[str, list[str]] | None = None,
 ) -> tuple[dict, bool]:
     """(result, reused): trains one seed (resuming a killed run) and evaluates the final model.
+
+    `pooled` names sets scored as the token-weighted union of other sets (exactly the token-mean
+    loss over their documents), e.g. `heldout` from its per-source parts, without another pass.
 
     A finished run whose identity (arm, train config, seed, eval data) is unchanged is reused; a
     run folder of another identity is discarded first.
@@ -155,6 +160,11 @@ def run_seed(
         parsed.data.max_seq_len,
         parsed.data.micro_batch_size,
     )
+    for name, parts in (pooled or {}).items():
+        tokens = sum(evals[p]["tokens"] for p in parts)
+        loss = sum(evals[p]["loss"] * evals[p]["tokens"] for p in parts) / max(1, tokens)
+        evals[name] = {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "tokens": tokens,
+                       "docs": sum(evals[p]["docs"] for p in parts)}  # fmt: skip
     result = {
         "identity": identity,
         "eval": evals,
