@@ -57,7 +57,10 @@ setup(
     description="Beam-native corpus curation into tokenized Arrow shards, with a LoRA training stage",
     python_requires=">=3.10",
     packages=find_packages(include=["pipelines*", "transforms*", "quality*", "train*"]),
-    package_data={"quality": ["lexicons/*.txt", "report/templates/*"]},
+    package_data={
+        "quality": ["lexicons/*.txt", "report/templates/*"],
+        "pipelines": ["ablate/templates/*"],
+    },
     install_requires=CURATE,
     extras_require={"train": TRAIN, "dev": DEV, "gcp": ["apache-beam[gcp]>=2.77,<3"]},
     entry_points={"console_scripts": ["curate=pipelines.cli:main"]},

@@ -4,6 +4,7 @@
     curate report OUT
     curate train --manifest OUT/manifest.json --config configs/train/lora_demo.yaml [--set KEY=VALUE] [--force]
     curate classifier train --positives GLOB (--negatives GLOB | --config YAML) --out MODEL.safetensors
+    curate ablate --config configs/ablation_demo.yaml [--set KEY=VALUE] [--output DIR]
 
 Unknown flags of `curate run` are Beam pipeline options and pass through unchanged
 (`--runner DataflowRunner --project ... --region ... --temp_location gs://... --setup_file ./setup.py`).
@@ -207,6 +208,19 @@ def _classifier_parser(sub) -> None:
     ct.set_defaults(func=cmd_classifier_train)
 
 
+def cmd_ablate(args, _beam_args) -> int:
+    from pipelines.ablate import load_ablation_config, run_ablation
+
+    cfg = load_ablation_config(args.config, args.set)
+    if args.output:
+        cfg.output = args.output
+    result = run_ablation(cfg)  # a ConfigError (exit 2) is raised before any work
+    for arm in result["arms"].values():
+        print(f"{arm['name']:>16}: {arm['verdict']}")
+    print(f"ablation.json and report: {result['output']} ({result['report']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="curate", description="Beam-native corpus curation and LoRA training"
@@ -244,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--output", help="adapter output folder (overrides the train config)")
     tr.set_defaults(func=cmd_train)
     _classifier_parser(sub)
+    ab = sub.add_parser(
+        "ablate", help="train one model per curation variant, compare on held-out data"
+    )
+    ab.add_argument("--config", required=True, help="an ablation YAML (configs/ablation_demo.yaml)")
+    ab.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ab.add_argument("--output", help="output folder (overrides the config's output)")
+    ab.set_defaults(func=cmd_ablate)
     return ap
 
 

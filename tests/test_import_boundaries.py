@@ -63,3 +63,19 @@ def test_curation_never_loads_torch():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False False", out.stdout
+
+
+def test_ablate_imports_train_only_lazily_and_nothing_imports_ablate():
+    """curate ablate joins both halves: it may call train (inside functions, so importing it never
+    loads torch) and the curation packages; neither side may depend on it."""
+    files = _package_files("pipelines/ablate")
+    assert files, "pipelines/ablate is missing"
+    for f in files:
+        bad = _imports(f, module_level_only=True) & {"train", "torch", "transformers"}
+        assert not bad, f"{f.relative_to(ROOT)} imports {bad} at module level"
+    for pkg in ("train", "transforms", "quality"):
+        for f in _package_files(pkg):
+            text = f.read_text()
+            assert "pipelines.ablate" not in text, (
+                f"{f.relative_to(ROOT)} depends on pipelines.ablate"
+            )

@@ -50,18 +50,32 @@ class TrainerState:
 
 
 def save_adapter(model: torch.nn.Module, directory: Path) -> None:
-    """adapter_model.safetensors + adapter_config.json, loadable by `PeftModel.from_pretrained`."""
+    """adapter_model.safetensors + adapter_config.json, loadable by `PeftModel.from_pretrained`.
+
+    A plain model (adapter.type none: every weight trained) is saved whole as model.safetensors.
+    """
     from peft import get_peft_model_state_dict
 
+    if not hasattr(model, "peft_config"):
+        from safetensors.torch import save_model
+
+        save_model(model, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        return
     state = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
     save_file(state, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
     model.peft_config["default"].save_pretrained(str(directory))
 
 
 def load_adapter_weights(model: torch.nn.Module, directory: Path) -> None:
-    """Loads adapter_model.safetensors into `model`'s active adapter, exactly."""
+    """Loads adapter_model.safetensors into `model`'s active adapter (or model.safetensors into a
+    fully trained plain model), exactly."""
     from peft import set_peft_model_state_dict
 
+    if not hasattr(model, "peft_config"):
+        from safetensors.torch import load_model
+
+        load_model(model, str(directory / "model.safetensors"), strict=True)
+        return
     result = set_peft_model_state_dict(
         model, load_file(str(directory / "adapter_model.safetensors"))
     )

@@ -85,9 +85,11 @@ class ModelConfig:
 
 @dataclass
 class AdapterConfig:
-    """The trainable part: LoRA (optionally rsLoRA/DoRA), prompt tuning or prefix tuning (peft)."""
+    """The trainable part: LoRA (optionally rsLoRA/DoRA), prompt tuning or prefix tuning (peft), or
+    `none`: no adapter, every parameter of the model is trained (pretraining a from_config model
+    from scratch, e.g. for `curate ablate`; full weights are saved as safetensors)."""
 
-    type: Literal["lora", "prompt_tuning", "prefix_tuning"] = "lora"
+    type: Literal["lora", "prompt_tuning", "prefix_tuning", "none"] = "lora"
     r: int = 8
     alpha: float = 16.0
     dropout: float = 0.0
@@ -246,7 +248,7 @@ class TrainConfig:
 
     def validate(self) -> list[str]:
         out = []
-        if self.adapter.type != "lora" and self.data.packing:
+        if self.adapter.type in ("prompt_tuning", "prefix_tuning") and self.data.packing:
             # Virtual tokens are prepended once per row; packed documents after the first could not see them.
             out.append(
                 f"adapter.type {self.adapter.type!r} needs data.packing: false (one document per row)"
@@ -255,6 +257,11 @@ class TrainConfig:
             out.append("output.merge is only possible for adapter.type 'lora'")
         if self.adapter.use_dora and self.adapter.type != "lora":
             out.append("adapter.use_dora applies to LoRA only")
+        if self.adapter.type == "none" and self.train.kl_weight > 0:
+            # The KL term compares with the base model, which full training does not keep.
+            out.append(
+                "train.kl_weight needs an adapter (the frozen base); adapter.type 'none' trains it all"
+            )
         return out
 
 

@@ -16,7 +16,13 @@ import numpy as np
 
 from train.batch import Batch, collate
 from train.config import DataConfig
-from train.packing import PackedRows, epoch_order, one_document_per_row, pack_documents
+from train.packing import (
+    PackedRows,
+    epoch_order,
+    one_document_per_row,
+    pack_documents,
+    shuffle_rows,
+)
 from train.shards import ShardDocuments
 
 
@@ -34,11 +40,19 @@ class DataCursor:
 def make_plan(
     docs: ShardDocuments, doc_indices: np.ndarray, cfg: DataConfig, epoch: int, shuffle: bool = True
 ) -> PackedRows:
-    """The packing plan of one epoch over `doc_indices`."""
+    """The packing plan of one epoch over `doc_indices`.
+
+    Rows are shuffled after packing (`shuffle_rows`), so a batch is a sample of the epoch's rows
+    rather than consecutive chunks of one long document. With `shuffle=False` (evaluation) the
+    documents keep their order but the rows are still shuffled, with a fixed seed: the first
+    `max_batches` eval batches are then a sample of the whole eval set, not its first documents.
+    """
     order = epoch_order(doc_indices, cfg.seed, epoch, shuffle=shuffle)
     if cfg.packing:
-        return pack_documents(order, docs.lengths, cfg.max_seq_len, cfg.pack_window)
-    return one_document_per_row(order, docs.lengths, cfg.max_seq_len)
+        plan = pack_documents(order, docs.lengths, cfg.max_seq_len, cfg.pack_window)
+    else:
+        plan = one_document_per_row(order, docs.lengths, cfg.max_seq_len)
+    return shuffle_rows(plan, cfg.seed if shuffle else 0, epoch)
 
 
 class TrainLoader:

@@ -164,6 +164,22 @@ def describe(model: nn.Module) -> dict:
     }
 
 
+def is_full_training(model: nn.Module) -> bool:
+    """True for a plain model trained whole (adapter.type none), False for a peft model."""
+    return not hasattr(model, "peft_config")
+
+
+def save_full_model(model: nn.Module, directory: Path, tokenizer_path: Path) -> None:
+    """Writes a fully trained model (config.json + model.safetensors) and its tokenizer.
+
+    The packed-attention hook is a training-time detail: the saved config names plain `sdpa`, so
+    `AutoModelForCausalLM.from_pretrained(directory)` loads it anywhere.
+    """
+    model.set_attn_implementation("sdpa")
+    model.save_pretrained(str(directory), safe_serialization=True)
+    (directory / "tokenizer.json").write_bytes(tokenizer_path.read_bytes())
+
+
 def save_base_model(model: nn.Module, directory: Path, tokenizer_path: Path) -> None:
     """Writes the (random, from_config) base model and tokenizer so the adapter can be used later."""
     model.save_pretrained(str(directory))
@@ -182,6 +198,9 @@ def prepare_for_training(
 ) -> tuple[nn.Module, int]:
     """Attention implementation, adapter, fused LoRA, checkpointing, device and compilation.
 
+    With `adapter_cfg.type == "none"` no adapter is attached: every parameter of `base` becomes
+    trainable and the plain model is returned (full training).
+
     Args:
         base: the frozen base model from `build_base_model`.
         model_cfg: model settings (checkpointing, compile).
@@ -190,14 +209,17 @@ def prepare_for_training(
         device: where to train.
 
     Returns:
-        (peft model, number of LoRA layers switched to the fused path).
+        (peft model, or the base itself for full training; LoRA layers on the fused path).
     """
     from train.attention import register_packed_attention
     from train.fused_lora import fuse_lora_layers
 
     base.set_attn_implementation("sdpa" if attention == "hf" else register_packed_attention())
-    model = attach_adapter(base, adapter_cfg)
-    fused = fuse_lora_layers(model) if adapter_cfg.fused and adapter_cfg.type == "lora" else 0
+    if adapter_cfg.type == "none":
+        model, fused = base.requires_grad_(True), 0
+    else:
+        model = attach_adapter(base, adapter_cfg)
+        fused = fuse_lora_layers(model) if adapter_cfg.fused and adapter_cfg.type == "lora" else 0
     if model_cfg.gradient_checkpointing:
         enable = (
             getattr(base, "activation_checkpointing_enable", None)

@@ -39,9 +39,11 @@ from train.model import (
     build_base_model,
     count_params,
     describe,
+    is_full_training,
     prepare_for_training,
     resolve_dtype,
     save_base_model,
+    save_full_model,
 )
 from train.objective import CausalLMObjective, chunked_loss_supported
 from train.optim import build_optimizer, warmup_cosine
@@ -191,7 +193,8 @@ class LoRARecipe:
         cfg, env, tok = self.cfg, self.env, self.manifest.tokenizer
         dtype = resolve_dtype(cfg.model.dtype, env.device)
         base = build_base_model(cfg.model, tok, dtype, cfg.data.max_seq_len)
-        if cfg.model.from_config is not None:
+        full = cfg.adapter.type == "none"
+        if cfg.model.from_config is not None and not full:
             # A random base is part of the result: the adapter is useless without these weights.
             if (
                 cfg.output.save_base_model
@@ -201,7 +204,7 @@ class LoRARecipe:
                 save_base_model(base, self.out / "base_model", tok.path)
             base_ref = str(self.out / "base_model")
         else:
-            base_ref = str(Path(cfg.model.path).expanduser().resolve())
+            base_ref = str(Path(cfg.model.path).expanduser().resolve()) if cfg.model.path else ""
         if cfg.data.packing:  # probed once per process: what this torch runs, not its version
             choice = resolve_attention(cfg.model.attention, env.device, dtype)
             self.attention, self.attention_reason = choice.backend, choice.reason
@@ -211,7 +214,8 @@ class LoRARecipe:
         self.model, self.fused_layers = prepare_for_training(
             base, cfg.model, cfg.adapter, self.attention, env.device
         )
-        self.model.peft_config["default"].base_model_name_or_path = base_ref
+        if not is_full_training(self.model):
+            self.model.peft_config["default"].base_model_name_or_path = base_ref
 
         chunked = (
             cfg.train.loss != "full"
@@ -360,7 +364,9 @@ class LoRARecipe:
             state.eval_curve.append(evaluate(self.objective, self.eval_set, state.step, env))
         if not (self.out / "checkpoints" / f"step-{state.step:08d}").exists():
             self._save_checkpoint()
-        if env.is_main:
+        if env.is_main and is_full_training(self.model):
+            save_full_model(self.model, self.out / "model", self.manifest.tokenizer.path)
+        elif env.is_main:
             save_adapter(self.model, self.out)
         self.scalars.close()
         return finish_run(self, throughput)

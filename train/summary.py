@@ -98,6 +98,7 @@ def finish_run(recipe: LoRARecipe, throughput: Throughput) -> dict:
         "peak_flops_source": recipe.peak_source,
     }
     evals = state.eval_curve
+    full = cfg.adapter.type == "none"
     report = {
         "format_version": REPORT_FORMAT_VERSION,
         "manifest": {
@@ -148,8 +149,10 @@ def finish_run(recipe: LoRARecipe, throughput: Throughput) -> dict:
         "bad_steps": state.bad_steps,
         "resumed_from": state.resumed_from,
         "outputs": {
-            "adapter": "adapter_model.safetensors",
-            "adapter_config": "adapter_config.json",
+            # adapter.type none: the whole trained model is the result (model/, safetensors).
+            "adapter": None if full else "adapter_model.safetensors",
+            "adapter_config": None if full else "adapter_config.json",
+            "model": "model" if full else None,
             "tokenizer": "tokenizer.json",
             "loss_plot": None,
             "base_model": "base_model" if (out / "base_model" / "config.json").exists() else None,

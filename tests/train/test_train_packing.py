@@ -125,3 +125,69 @@ def test_ranks_read_disjoint_rows_whose_union_is_the_single_process_batch(tmp_pa
         assert ranks[0].advance(cursor) == single.advance(cursor)
         cursor = single.advance(cursor)
     assert cursor.epoch == 1
+
+
+def _hypergeom_tail(rows: int, chunks: int, batch: int, k: int) -> float:
+    """P(X >= k) for X ~ Hypergeometric(rows, chunks, batch): chunks of one document in a batch."""
+    from math import comb
+
+    hits = sum(comb(chunks, j) * comb(rows - chunks, batch - j) for j in range(k, batch + 1))
+    return hits / comb(rows, batch)
+
+
+def test_a_long_documents_chunks_are_spread_over_the_epoch_not_packed_into_a_few_batches(tmp_path):
+    """One document 100x longer than the others: no batch holds much more than its fair share.
+
+    The bound, precisely: after the row shuffle the long document's chunks in a batch of B rows
+    follow Hypergeometric(R rows, c chunks, B). We take k, the smallest count whose tail
+    P(X >= k) is below 1e-9 / (number of batches checked), and require every batch of every
+    (seed, epoch) checked to hold fewer than k chunks: a correct shuffle fails this with
+    probability < 1e-9. The old packer put B of B rows of that document in ~c/B consecutive
+    batches, which this bound rejects (checked below too).
+    """
+    n_short, short_len, max_len, mb = 300, 120, 128, 32
+    docs = [[7] * (short_len - 1) + [0] for _ in range(n_short)]
+    docs.append([9] * (100 * short_len - 1) + [0])  # document n_short: 100x longer
+    store = ShardDocuments([_write_stream(tmp_path / "s.arrow", docs)])
+    long_doc = n_short
+    cfg = DataConfig(max_seq_len=max_len, micro_batch_size=mb, pack_window=8)
+    seeds_epochs = [(s, e) for s in range(3) for e in range(2)]
+    loaders = []
+    for seed, epoch in seeds_epochs:
+        loader = TrainLoader(
+            store, np.arange(len(docs)), DataConfig(**{**cfg.__dict__, "seed": seed}), 1, 1, 0, 1
+        )
+        loaders.append((loader, epoch))
+    plan = loaders[0][0].plan(0)
+    rows, chunks = len(plan), -(-100 * short_len // max_len)
+    n_batches = sum(loader.steps_in_epoch(e) for loader, e in loaders)
+    k = next(k for k in range(mb + 1) if _hypergeom_tail(rows, chunks, mb, k) < 1e-9 / n_batches)
+    fair = mb * chunks / rows
+    assert k < mb, "the bound must be able to reject a batch made of one document"
+    for loader, epoch in loaders:
+        for step in range(loader.steps_in_epoch(epoch)):
+            (rows_of_batch,) = loader.step_rows(DataCursor(epoch, step))
+            held = sum(any(d == long_doc for d, _, _ in row) for row in rows_of_batch)
+            assert held < k, (
+                f"batch {step} holds {held} chunks of the long document (fair {fair:.1f})"
+            )
+    # The same check on the packer's unshuffled row order fails: the bound has teeth.
+    unshuffled = pack_documents(epoch_order(np.arange(len(docs)), 0, 0), store.lengths, max_len)
+    worst = max(
+        sum(any(d == long_doc for d, _, _ in unshuffled.segments(r)) for r in range(s, s + mb))
+        for s in range(0, len(unshuffled) - mb + 1, mb)
+    )
+    assert worst >= k
+
+
+def test_row_order_is_a_function_of_seed_and_epoch_only(tmp_path):
+    """Every rank (and a resumed run) rebuilds the same shuffled plan from (seed, epoch)."""
+    lengths = np.random.default_rng(1).integers(1, 600, size=300)
+    docs = [[3] * (int(n) - 1) + [0] for n in lengths]
+    store = ShardDocuments([_write_stream(tmp_path / "s.arrow", docs)])
+    cfg = DataConfig(max_seq_len=128, micro_batch_size=4)
+    idx = np.arange(len(docs))
+    a = [TrainLoader(store, idx, cfg, 1, 2, r, 1).plan(1).fingerprint() for r in range(2)]
+    b = TrainLoader(store, idx, cfg, 1, 2, 0, 1).plan(1).fingerprint()
+    assert a[0] == a[1] == b
+    assert TrainLoader(store, idx, cfg, 1, 2, 0, 1).plan(2).fingerprint() != b

@@ -1,0 +1,86 @@
+"""A killed `curate ablate` resumes: finished arms (curation and training) are reused."""
+
+from __future__ import annotations
+
+import pytest
+
+import pipelines.run
+import train.recipe
+from pipelines.ablate import load_ablation_config, run_ablation
+from pipelines.typed_config import ConfigError
+from tests.ablate.conftest import ablation_config
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_killed_after_the_first_arm_reuses_it_on_rerun(junk_corpus, tmp_path, monkeypatch):
+    raw, clean = junk_corpus
+    data = ablation_config(tmp_path, raw, clean, arms=["raw", "full"], tokens=8192)
+    data["train"].update(seeds=[0, 1], eval_every_steps=1000)
+    cfg = load_ablation_config(data)
+
+    curated, trained = [], []
+    real_run, real_train = pipelines.run.run, train.recipe.run_training
+
+    def spy_run(c, *a, **k):
+        curated.append(c.run.output)
+        return real_run(c, *a, **k)
+
+    def spy_train(manifest, config, *a, **k):
+        trained.append(str(k.get("output")))
+        return real_train(manifest, config, *a, **k)
+
+    monkeypatch.setattr(pipelines.run, "run", spy_run)
+    monkeypatch.setattr(train.recipe, "run_training", spy_train)
+
+    def kill_after_raw(name):
+        if name == "raw":
+            raise Killed("killed after the first arm")
+
+    with pytest.raises(Killed):
+        run_ablation(cfg, on_arm_done=kill_after_raw)
+    assert len(curated) == 1 and len(trained) == 2
+    curated.clear(), trained.clear()
+
+    report = run_ablation(cfg)
+    assert [c.rsplit("/", 1)[-1] for c in curated] == ["full"], "raw must not be curated again"
+    assert all("/runs/full/" in t for t in trained) and len(trained) == 2
+    assert report["arms"]["raw"]["curation_reused"] and report["arms"]["raw"]["runs_reused"] == 2
+    assert not report["arms"]["full"]["curation_reused"]
+
+    # A third run reuses everything; a changed arm config re-runs that arm only.
+    curated.clear(), trained.clear()
+    again = run_ablation(cfg)
+    assert curated == [] and trained == []
+    assert again["arms"]["full"]["eval"] == report["arms"]["full"]["eval"]
+
+
+def test_bad_config_lists_every_problem_before_any_work(junk_corpus, tmp_path):
+    raw, clean = junk_corpus
+    data = ablation_config(tmp_path, raw, clean, arms=["full", {"name": "x", "preset": "nope"}])
+    data["train"]["seeds"] = [0]
+    data["base"]["dedup"]["near"]["threshold"] = 3
+    with pytest.raises(ConfigError) as err:
+        load_ablation_config(data)
+    problems = "\n".join(err.value.problems)
+    assert "include 'raw'" in problems and "preset 'nope'" in problems and "seeds" in problems
+    data = ablation_config(tmp_path, raw, clean)
+    data["base"]["dedup"]["near"]["threshold"] = 3
+    data["train"]["set"] = ["train.lr=-1"]
+    with pytest.raises(ConfigError) as err:
+        run_ablation(load_ablation_config(data))
+    problems = "\n".join(err.value.problems)
+    assert "threshold" in problems and "lr" in problems
+    assert not (tmp_path / "abl").exists(), "nothing may be written before the config is valid"
+
+
+def test_cli_exits_2_on_a_bad_config(tmp_path, capsys):
+    from pipelines.cli import main
+
+    bad = tmp_path / "ablation.yaml"
+    bad.write_text("arms: [full]\ntrain: {tokens: 0}\nbase: nope.yaml\n")
+    assert main(["ablate", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "include 'raw'" in err and "tokens must be > 0" in err and "nope.yaml" in err
