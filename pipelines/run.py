@@ -237,7 +237,7 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
         with (
             progress_channel(cfg.run.progress and local, input_bytes, len(plan.tasks), processes),
             _no_duplicate_tracebacks(),
-            beam.Pipeline(options=options) as p,
+            beam.Pipeline(runner=local_runner(options, beam_args), options=options) as p,
         ):
             build_graph(p, plan)
     except BaseException:
@@ -259,6 +259,44 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
             )
     folder.finished()
     return manifest
+
+
+def local_runner(options, beam_args: list[str] | None):
+    """The embedded runner for `multi_processing` runs, with workers started by
+    `pipelines.beam_worker` (Beam's worker main, without its GCP import notice); None otherwise
+    (Beam builds the runner the options name).
+
+    Beam replaces a runner's worker environment when the mode is multi_processing, so the mode is
+    passed as in_memory with the same number of workers: each worker is still a process.
+    """
+    import sys
+
+    direct = options.view_as(DirectOptions)
+    uses_gcp = any("DataflowRunner" in a or "gs://" in a for a in beam_args or [])
+    if (
+        options.view_as(StandardOptions).runner != "FnApiRunner"
+        or direct.direct_running_mode != "multi_processing"
+        or uses_gcp
+    ):
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+    direct.direct_running_mode = "in_memory"
+    logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").addFilter(
+        _ModeNotice()
+    )
+    command = f"{sys.executable} -m pipelines.beam_worker"
+    return FnApiRunner(
+        default_environment=SubprocessSDKEnvironment.from_command_string(command_string=command)
+    )
+
+
+class _ModeNotice(logging.Filter):
+    """Beam warns that in_memory with several workers does not parallelise; here it does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "direct_running_mode should be" not in str(record.msg)
 
 
 @contextmanager

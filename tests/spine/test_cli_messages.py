@@ -69,3 +69,33 @@ def test_train_without_torch_in_a_fresh_process_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "pip install" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_no_gcp_notice_from_local_worker_processes(tmp_path):
+    """multi_processing workers start through pipelines.beam_worker: no notice from them either."""
+    import yaml
+
+    from tests.spine.corpus import sources, write_corpus
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    cfg = {
+        "run": {"output": str(tmp_path / "out"), "running_mode": "multi_processing", "workers": 2},
+        "input": {"sources": sources(corpus), "max_doc_bytes": 10_000},
+        "tokenizer": {"vocab_size": 300, "train_sample_docs": 100},
+    }
+    path = tmp_path / "mp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--config", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "local runner: multi_processing, 2 workers" in proc.stderr
+    assert GCP_NOTICE not in proc.stderr
+    assert "Traceback" not in proc.stderr
