@@ -7,7 +7,7 @@ import logging
 import math
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -21,7 +21,29 @@ from train.typed_config import to_dict
 
 if TYPE_CHECKING:
     from train.checkpoint import TrainerState
-    from train.recipe import LoRARecipe
+
+
+class FinishedRun(Protocol):
+    """What `finish_run` reads of a training run (the recipe provides it; summary never imports
+    the recipe, so the two modules do not depend on each other)."""
+
+    cfg: Any
+    state: TrainerState
+    out: Path
+    manifest: Any
+    corpus: Any
+    model: torch.nn.Module
+    env: Any
+    counts: Any
+    shape: dict
+    attention: str
+    attention_reason: str
+    loss_mode: str
+    fused_layers: int
+    peak: float
+    peak_source: str
+    total_steps: int
+
 
 log = logging.getLogger("train")
 
@@ -89,7 +111,7 @@ def merge_adapter(model: torch.nn.Module, directory: Path, tokenizer_path: Path)
     shutil.copyfile(tokenizer_path, directory / "tokenizer.json")
 
 
-def finish_run(recipe: LoRARecipe, throughput: Throughput) -> dict:
+def finish_run(recipe: FinishedRun, throughput: Throughput) -> dict:
     """Writes training_report.json, the loss plot, the tokenizer copy and (optionally) the merged model."""
     cfg, state, out, manifest = recipe.cfg, recipe.state, recipe.out, recipe.manifest
     speed = {
