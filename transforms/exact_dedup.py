@@ -52,17 +52,24 @@ def exact_cluster_id(key: bytes) -> str:
     return "exact:" + key.hex()[:16]
 
 
+def _position(m: DocMeta) -> int:
+    return m.pos
+
+
 class _PickFirstPosition(beam.DoFn):
     LOSERS = "losers"
 
     def process(self, kv):
+        # Two passes over the group, never a list of it: a runner's grouped values are
+        # re-iterable (paged from the shuffle on Dataflow), so a huge group costs O(1) memory.
         _, metas = kv
-        metas = sorted(metas, key=lambda m: m.pos)
-        yield metas[0]
-        for m in metas[1:]:
-            yield beam.pvalue.TaggedOutput(
-                self.LOSERS, (m.pos, m.id, m.source, metas[0].pos, m.run)
-            )
+        first = min(metas, key=_position)
+        yield first
+        for m in metas:
+            if m.pos != first.pos:
+                yield beam.pvalue.TaggedOutput(
+                    self.LOSERS, (m.pos, m.id, m.source, first.pos, m.run)
+                )
 
 
 class ResolveDuplicateIds(beam.PTransform):
@@ -86,19 +93,22 @@ class _PickRepresentative(beam.DoFn):
         self._rank = KEEP_RULES[keep]
 
     def process(self, kv):
+        # Two passes over the group, never a list of it (see _PickFirstPosition): a family of
+        # millions of copies (an empty-ish boilerplate page) costs O(1) memory. Ranks are unique
+        # (ids are, after duplicate-id resolution), so the minimum is the sort's first element.
         key, metas = kv
-        metas = list(metas)
-        if len(metas) == 1:
-            yield metas[0]
-            return
-        metas.sort(key=self._rank)
-        kept, cluster = metas[0], exact_cluster_id(key)
+        kept = min(metas, key=self._rank)
         yield kept
-        yield beam.pvalue.TaggedOutput(self.CLUSTERS, (kept.id, cluster, len(metas)))
-        for m in metas[1:]:
+        cluster, size = exact_cluster_id(key), 1
+        for m in metas:
+            if m.id == kept.id:
+                continue
+            size += 1
             yield beam.pvalue.TaggedOutput(
                 self.REMOVED, Removal(m.id, m.source, "exact", cluster, kept.id, 1.0)
             )
+        if size > 1:
+            yield beam.pvalue.TaggedOutput(self.CLUSTERS, (kept.id, cluster, size))
 
 
 class ExactDedup(beam.PTransform):
