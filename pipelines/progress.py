@@ -149,6 +149,10 @@ class ProgressBoard:
             return self.read_finished()
         if name == "spill":
             return self.stages["tokenize"].started or self.stages["shards"].started
+        if name == "tokenize" and not self.stages["spill"].started:
+            # Its total is what spill wrote: not final before spill's report is in (a datagram
+            # can arrive after a later stage's).
+            return False
         if name in ("decisions", "tokenize"):
             return self.fraction(name) == 1.0 or any(
                 self.stages[s].started for s in later if s != "decisions"

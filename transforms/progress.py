@@ -22,6 +22,13 @@ ENV = "CURATE_PROGRESS"
 SEND_EVERY_S = 1.0
 
 _lock = threading.Lock()
+_ORDER = ("read", "spill", "tokenize", "shards")
+
+
+def _stage_order(stage: str) -> int:
+    return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
+
+
 _reporter: _Reporter | None = None
 
 
@@ -49,7 +56,8 @@ class _Reporter:
 
     def send(self) -> None:
         with self.lock:
-            changed = {s: list(self.totals[s]) for s in self.dirty}
+            # In pipeline order, so a stage's report never trails a later stage's.
+            changed = {s: list(self.totals[s]) for s in sorted(self.dirty, key=_stage_order)}
             self.dirty.clear()
         for stage, (units, nbytes, docs) in changed.items():
             msg = {"p": self.sender, "s": stage, "u": units, "b": nbytes, "d": docs}

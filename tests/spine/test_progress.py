@@ -62,6 +62,24 @@ def test_tokenize_total_is_what_spill_wrote_and_decisions_sit_between():
     assert "done after 0:05" in board.line("decisions", now=9.0)
 
 
+def test_tokenize_is_not_final_before_spill_reported():
+    """Datagrams can arrive out of stage order: tokenize's line must not close on a 0 total."""
+    out = io.StringIO()
+    printer = ProgressPrinter(input_bytes=100, n_tasks=1, stream=out, tty=False)
+    board = printer.board
+    board.update(_msg("w1", "read", 1, 100, 40), now=1.0)
+    board.update(_msg("w1", "shards", 1, 0, 40), now=2.0)  # later stages' reports first
+    board.update(_msg("w1", "tokenize", 1, 800, 40), now=2.0)
+    assert not board.finished("tokenize")
+    printer.tick(2.0)
+    board.update(_msg("w1", "spill", 1, 800, 40), now=2.1)  # spill's report, late
+    assert board.finished("tokenize")
+    printer.tick(2.2, final=True)
+    printer.sock.close()
+    finals = [line for line in out.getvalue().splitlines() if line.startswith("[curate] tokenize")]
+    assert finals and re.search(r"tokenize +100% +1/1 runs, 40 docs", finals[-1]), finals
+
+
 def test_printer_receives_worker_reports_over_the_local_channel(monkeypatch):
     out = io.StringIO()
     printer = ProgressPrinter(input_bytes=10, n_tasks=1, stream=out, tty=True).start()
