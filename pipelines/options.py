@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from transforms.runners import is_local_runner
+
 log = logging.getLogger("curate")
-LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner")
 
 
 class LocalMode(NamedTuple):
@@ -56,7 +57,7 @@ def pipeline_options(
     std = options.view_as(StandardOptions)
     if not std.runner:
         std.runner = "FnApiRunner"
-    if std.runner in LOCAL_RUNNERS:
+    if is_local_runner(std.runner) and std.runner != "PrismRunner":  # Prism has no direct modes
         flags = " ".join(beam_args or [])
         direct = options.view_as(DirectOptions)
         if "--direct_num_workers" in flags or "--direct_running_mode" in flags:

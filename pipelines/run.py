@@ -16,13 +16,14 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from pipelines.config import DEMO_SOURCES, CurateConfig, SourceConfig
 from pipelines.graph import RunPlan, build_graph
-from pipelines.options import LOCAL_RUNNERS, pipeline_options
+from pipelines.options import pipeline_options
 from pipelines.output_folder import OutputFolder, redirect_inputs, run_outputs
 from pipelines.progress import progress_channel
 from transforms import fs
 from transforms.normalize import Normalizer
 from transforms.readers import plan_read_tasks, read_task
 from transforms.record import Record
+from transforms.runners import is_local_runner
 from transforms.shards import choose_write_path
 from transforms.tokenize import (
     describe_tokenizer,
@@ -229,7 +230,7 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
         plan.started_unix, plan.prepared_unix = t0, time.time()
         input_bytes = sum(t.size for t in plan.tasks)
         options = pipeline_options(cfg.run, beam_args, input_bytes=input_bytes)
-        local = options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+        local = is_local_runner(options.view_as(StandardOptions).runner)
         processes = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
         plan.write_path = choose_write_path(
             cfg.shards.write_path, options.view_as(StandardOptions).runner

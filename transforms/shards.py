@@ -35,17 +35,15 @@ from transforms import fs
 from transforms.accounting import TALLY, TallyingDoFn
 from transforms.hashing import shuffle_key
 from transforms.progress import report as report_progress
+from transforms.runners import is_local_runner
 from transforms.spill import read_run
-
-LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 
 def choose_write_path(setting: str, runner: str | None) -> str:
     """`shards.write_path`: auto = local external sort on the embedded runner, else shuffle."""
     if setting != "auto":
         return setting
-    name = (runner or "FnApiRunner").rsplit(".", 1)[-1]
-    return "local" if name in LOCAL_RUNNERS else "shuffle"
+    return "local" if is_local_runner(runner) else "shuffle"
 
 
 class ShardTask(NamedTuple):

@@ -54,22 +54,12 @@ from transforms.dedup.components import (
     small_star,
     small_star_keys,
 )
+from transforms.runners import is_local_runner
 
 _NS = "dedup_components"
 DEGREE_CAP = 4096  # neighbours per (node, salt) key before a node is split into sub-keys
 HOT_TABLE = 4096  # nodes split per round at most (the side input stays this small)
 _log = logging.getLogger(__name__)
-# Runners that execute the whole pipeline on this machine, where every PCollection already lives
-# in this machine's memory (DESIGN.md, "Scale").
-_LOCAL_RUNNERS = frozenset(
-    {
-        "FnApiRunner",
-        "DirectRunner",
-        "SwitchingDirectRunner",
-        "BundleBasedDirectRunner",
-        "PrismRunner",
-    }
-)
 
 
 class _RoundFn(beam.DoFn):
@@ -279,8 +269,7 @@ class UnionFindCombineFn(beam.CombineFn):
 
 def runs_on_this_machine(pipeline: beam.Pipeline) -> bool:
     """True for Beam's in-process runners (FnApiRunner, DirectRunner), whatever their mode."""
-    runner = getattr(pipeline, "runner", None)
-    return type(runner).__name__ in _LOCAL_RUNNERS
+    return is_local_runner(getattr(pipeline, "runner", None))
 
 
 class Components(beam.PTransform):
