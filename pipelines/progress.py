@@ -20,6 +20,7 @@ counters (`curate.<place>`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sys
@@ -197,7 +198,7 @@ class ProgressBoard:
         at = f"at {_clock(until - self.t0)}"
         if frac is None:
             return "  ".join(p for p in (f"{name:<9}", what, shown, at) if p)
-        pct = f"{100 * frac:3.0f}%"
+        pct = f"{math.floor(100 * frac):3d}%"  # floor: 99.9% never shows as 100%
         if bar:
             filled = int(BAR * frac)
             pct = f"|{'#' * filled}{'-' * (BAR - filled)}| {pct}"

@@ -34,6 +34,7 @@ def test_read_share_stays_below_100_until_every_task_is_done():
     board = ProgressBoard(input_bytes=1000, n_tasks=2, started=0.0)
     board.update(_msg("w1", "read", 1, 1000, 5), now=1.0)  # bytes counted, one task still open
     assert board.fraction("read") == 0.999 and not board.finished("read")
+    assert " 99%" in board.line("read", now=2.0) and "100%" not in board.line("read", now=2.0)
 
 
 def test_rate_and_eta():
