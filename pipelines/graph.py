@@ -133,7 +133,9 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     metas = funnel.take(spill)
 
     # Decisions on metadata only, routed to the spill run that holds each record.
-    dedup = metas | "Dedup" >> DedupDecisions(cfg.dedup, cfg.run.seed)
+    dedup = {"metas": metas, "runs": spill.runs} | "Dedup" >> DedupDecisions(
+        cfg.dedup, cfg.run.seed
+    )
     decisions = funnel.take(dedup)
 
     # Stage 2 (parallel over spill runs): apply the run's decisions, tokenize, write sorted runs.

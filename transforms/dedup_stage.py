@@ -1,6 +1,8 @@
 """Stage: every dedup decision, made on small per-record metadata and routed to its spill run.
 
-`DedupDecisions` takes the `DocMeta` of every spilled record and returns a `DedupOutcome`:
+`DedupDecisions` takes the `DocMeta` of every spilled record and the spill runs (whose files hold
+the records' MinHash signatures and line hashes, see transforms/dedup/run_features.py) and
+returns a `DedupOutcome`:
 its main output is the decisions keyed by spill run (`transforms.decisions.RouteDecisions`),
 plus the boilerplate line hashes (stage 2 strips them), the near-dup audit sample, and the
 `stats.json` sections (cluster-size histograms, boilerplate line count). In order:
@@ -22,7 +24,6 @@ from transforms.exact_dedup import (
     ExactDedup,
     ResolveDuplicateIds,
     SizeHistogram,
-    near_rank,
 )
 from transforms.stage_output import StageOutput
 
@@ -33,22 +34,9 @@ class DedupOutcome(StageOutput):
     audit: beam.PCollection | None = None  # audited near-dup pairs (a bounded sample)
 
 
-class _NearCandidates(beam.DoFn):
-    def __init__(self, keep: str) -> None:
-        self._keep = keep
-
-    def setup(self) -> None:
-        self._rank = near_rank(self._keep)
-
-    def process(self, m):
-        from transforms.dedup.near import NearCandidate
-
-        if m.minhash is not None:
-            yield NearCandidate(m.id, m.source, m.minhash, self._rank(m))
-
-
-def _line_hashes(m):
-    return [m.line_hashes] if m.line_hashes else []
+def _loser_drop(loser):
+    pos, _id, _source, _kept_pos, run = loser
+    return run, pos
 
 
 def _cluster_of(t):
@@ -60,7 +48,7 @@ def _size_of(t):
 
 
 class DedupDecisions(beam.PTransform):
-    """DocMeta -> `DedupOutcome` (see the module docstring).
+    """{"metas": DocMeta, "runs": SpillRun} -> `DedupOutcome` (see the module docstring).
 
     Args:
         cfg: the `dedup` config section.
@@ -71,13 +59,16 @@ class DedupDecisions(beam.PTransform):
         super().__init__()
         self.cfg, self.seed = cfg, seed
 
-    def expand(self, metas):
+    def expand(self, parts: dict):
         cfg = self.cfg
+        metas = parts["metas"]
         ids = metas | "DuplicateIds" >> ResolveDuplicateIds()
         kept, removed, clusters, sections = ids["kept"], [], [], {}
+        drops = [ids["losers"] | "LoserDrops" >> beam.Map(_loser_drop)]
         if cfg.exact.enabled:
             exact = kept | "Exact" >> ExactDedup(cfg.exact.keep)
             kept = exact["kept"]
+            drops.append(exact["dropped"])
             removed.append(exact["removed"])
             clusters.append(exact["clusters"] | "ExactClusterIds" >> beam.Map(_cluster_of))
             sections["dedup.exact_cluster_sizes"] = (
@@ -86,30 +77,36 @@ class DedupDecisions(beam.PTransform):
                 # bounded: one counter per distinct cluster size
                 | "ExactHistogram" >> beam.CombineGlobally(SizeHistogram())
             )
+        p = metas.pipeline
+        work = None
+        if cfg.boilerplate.enabled or cfg.near.enabled:
+            from transforms.dedup.run_features import RunsWithDrops
+
+            # The survivors' features, read from their spill runs (no per-record join).
+            work = {
+                "runs": parts["runs"],
+                "drops": flatten_or_empty(drops, p, "Drops"),
+            } | "SurvivingRuns" >> RunsWithDrops()
         boilerplate = None
         if cfg.boilerplate.enabled:
             from transforms.dedup.boilerplate import BoilerplateLines
+            from transforms.dedup.run_features import RunLineHashes
 
             boilerplate = (
-                kept
-                | "LineHashes" >> beam.FlatMap(_line_hashes)
+                work
+                | "LineHashes" >> RunLineHashes()
                 | "Boilerplate" >> BoilerplateLines(cfg.boilerplate)
             )
             sections["dedup.boilerplate_lines"] = boilerplate | "CountBoilerplate" >> beam.Map(len)
         audit = None
         if cfg.near.enabled:
-            from transforms.dedup.near import NearDedup
+            from transforms.dedup.run_features import NearDedupOverRuns
 
-            near = (
-                kept
-                | "NearCandidates" >> beam.ParDo(_NearCandidates(cfg.exact.keep))
-                | "Near" >> NearDedup(cfg.near, self.seed)
-            )
+            near = work | "Near" >> NearDedupOverRuns(cfg.near, self.seed, cfg.exact.keep)
             removed.append(near["removed"])
             clusters.append(near["clusters"])
             sections["dedup.near_cluster_sizes"] = near["cluster_sizes"]
             audit = near["audit"]
-        p = metas.pipeline
         decisions = {
             "kept": ids["kept"],
             "losers": ids["losers"],

@@ -87,7 +87,7 @@ class ResolveDuplicateIds(beam.PTransform):
 
 
 class _PickRepresentative(beam.DoFn):
-    REMOVED, CLUSTERS = "removed", "clusters"
+    REMOVED, CLUSTERS, DROPPED = "removed", "clusters", "dropped"
 
     def __init__(self, keep: str) -> None:
         self._rank = KEEP_RULES[keep]
@@ -107,12 +107,14 @@ class _PickRepresentative(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 self.REMOVED, Removal(m.id, m.source, "exact", cluster, kept.id, 1.0)
             )
+            yield beam.pvalue.TaggedOutput(self.DROPPED, (m.run, m.pos))
         if size > 1:
             yield beam.pvalue.TaggedOutput(self.CLUSTERS, (kept.id, cluster, size))
 
 
 class ExactDedup(beam.PTransform):
-    """DocMeta -> {"kept": DocMeta, "removed": Removal, "clusters": (kept_id, cluster, size)}."""
+    """DocMeta -> {"kept": DocMeta, "removed": Removal, "clusters": (kept_id, cluster, size),
+    "dropped": (run key, input position) of each removed record}."""
 
     def __init__(self, keep: str = "longest") -> None:
         super().__init__()
@@ -127,10 +129,18 @@ class ExactDedup(beam.PTransform):
             | "GroupByContent" >> beam.GroupByKey()
             | "PickRepresentative"
             >> beam.ParDo(_PickRepresentative(self._keep)).with_outputs(
-                _PickRepresentative.REMOVED, _PickRepresentative.CLUSTERS, main="kept"
+                _PickRepresentative.REMOVED,
+                _PickRepresentative.CLUSTERS,
+                _PickRepresentative.DROPPED,
+                main="kept",
             )
         )
-        return {"kept": out.kept, "removed": out.removed, "clusters": out.clusters}
+        return {
+            "kept": out.kept,
+            "removed": out.removed,
+            "clusters": out.clusters,
+            "dropped": out.dropped,
+        }
 
 
 class SizeHistogram(beam.CombineFn):

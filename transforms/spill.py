@@ -31,6 +31,14 @@ SPILL_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("text", pa.large_string()),
         ("meta", pa.string()),  # JSON of the record's meta
+        # Dedup features stay here, next to the text, instead of riding in `DocMeta` through
+        # the duplicate-id and exact shuffles (transforms/dedup/run_features.py reads them back
+        # for the exact-dedup survivors only): on the local runner every shuffle is held in
+        # memory, and the 512-byte signature was most of each record's metadata.
+        ("quality", pa.float64()),
+        ("n_chars", pa.int64()),
+        ("minhash", pa.binary()),  # null when near dedup is off
+        ("line_hashes", pa.binary()),  # null when boilerplate counting is off
     ]
 )
 
@@ -58,8 +66,6 @@ class DocMeta(NamedTuple):
     key: bytes  # content_key of the normalized text
     n_chars: int
     quality: float
-    minhash: bytes | None = None
-    line_hashes: bytes | None = None  # distinct long-line hashes (boilerplate counting)
     run: int = 0  # `run_key` of the spill run holding the record (decisions go there by key)
 
 
@@ -116,6 +122,7 @@ class SpillRecords(TallyingDoFn):
         recs, self._buf, self._bytes = self._buf, [], 0
         texts = [r.text for r in recs]
         feats = self._featurizer.featurize(texts) if self._featurizer else [None] * len(recs)
+        qualities = [float(r.meta.get("quality", 0.0)) for r in recs]
         table = pa.table(
             [
                 [r.meta["_pos"] for r in recs],
@@ -123,6 +130,10 @@ class SpillRecords(TallyingDoFn):
                 [r.source for r in recs],
                 texts,
                 [_meta_json(r.meta) for r in recs],
+                qualities,
+                [len(t) for t in texts],
+                [getattr(f, "minhash", None) for f in feats],
+                [getattr(f, "line_hashes", None) for f in feats],
             ],
             schema=SPILL_SCHEMA,
         )
@@ -133,7 +144,7 @@ class SpillRecords(TallyingDoFn):
             writer.write_table(table, max_chunksize=4096)
         fs.rename(tmp, path)
         n_bytes = 0
-        for rec, text, feat in zip(recs, texts, feats, strict=True):
+        for rec, text, quality in zip(recs, texts, qualities, strict=True):
             size = len(text.encode("utf-8", "surrogatepass"))
             n_bytes += size
             self.count("spilled", "", rec.source, size)
@@ -145,9 +156,7 @@ class SpillRecords(TallyingDoFn):
                     rec.source,
                     content_key(text),
                     len(text),
-                    float(rec.meta.get("quality", 0.0)),
-                    getattr(feat, "minhash", None),
-                    getattr(feat, "line_hashes", None),
+                    quality,
                     key,
                 ),
             )

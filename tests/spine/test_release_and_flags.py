@@ -17,8 +17,8 @@ from pipelines.run import run
 from transforms.dedup.config import BoilerplateConfig, DedupConfig, ExactDedupConfig
 from transforms.dedup.features import DedupFeaturizer
 from transforms.dedup_stage import DedupDecisions
-from transforms.hashing import content_key
-from transforms.spill import DocMeta
+from transforms.record import Record
+from transforms.spill import Spill
 
 WORDS = [
     "alpha",
@@ -137,16 +137,18 @@ def test_decontamination_flags_are_visible(tmp_path):
     assert "Eval-set contamination" in html and "d004" in html
 
 
-def _metas(texts: dict[str, str], cfg: DedupConfig) -> list[DocMeta]:
-    feats = DedupFeaturizer(cfg, 0).featurize(list(texts.values()))
-    return [
-        DocMeta(i, doc_id, "s", content_key(t), len(t), 0.5, f.minhash, f.line_hashes, 1)
-        for i, ((doc_id, t), f) in enumerate(zip(texts.items(), feats, strict=True))
+def _spilled(p, texts: dict[str, str], cfg: DedupConfig, spill_dir: str) -> dict:
+    """The texts through the real stage-1 spill (features written next to the text)."""
+    records = [
+        Record(doc_id, t, "s", {"_pos": i, "quality": 0.5})
+        for i, (doc_id, t) in enumerate(texts.items())
     ]
+    spill = p | beam.Create(records) | Spill(spill_dir, DedupFeaturizer(cfg, 0))
+    return {"metas": spill.main, "runs": spill.runs}
 
 
 @pytest.mark.parametrize("keep,kept", [("longest", "b-long"), ("first_id", "a-short")])
-def test_near_dedup_honours_keep(keep, kept):
+def test_near_dedup_honours_keep(keep, kept, tmp_path):
     base = _doc(1, 200)
     texts = {"a-short": base, "b-long": base + " omega99 omega98"}
     cfg = DedupConfig(
@@ -154,7 +156,7 @@ def test_near_dedup_honours_keep(keep, kept):
     )
     loser = ({"a-short", "b-long"} - {kept}).pop()
     with TestPipeline(runner="FnApiRunner") as p:
-        out = p | beam.Create(_metas(texts, cfg)) | DedupDecisions(cfg, 0)
+        out = _spilled(p, texts, cfg, str(tmp_path)) | DedupDecisions(cfg, 0)
         removed = (
             out.main
             | beam.Filter(lambda kv: kv[1][0] == "removed")

@@ -9,6 +9,8 @@ choice is the one datasketch users know.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from transforms.dedup.rolling import fmix64
@@ -60,34 +62,191 @@ class SharedBandSketch:
     """Which band hashes may occur more than once: a mergeable two-bit-per-cell sketch.
 
     Most LSH buckets hold one document and produce no edge; shuffling them is most of the
-    cost of bucketing. Cell = the top `log2_cells` bits of a band hash; `seen` marks cells hit
-    once, `twice` cells hit at least twice. `may_repeat(hashes)` is True for every hash that
+    cost of bucketing (and, on the local runner, most of its memory). Cell = the low
+    `log2_cells` bits of a band hash; `seen` marks cells hit once, `twice` cells hit at least
+    twice, both packed 8 cells per byte. `may_repeat(hashes)` is True for every hash that
     occurs twice or more (never a false negative: a repeated hash hits its cell twice), and for
-    a few singletons whose cell another hash shares. Size is fixed (2 x 2^log2_cells bytes),
-    so it is bounded whatever the corpus; once a corpus has many more band hashes than cells,
-    every cell is `twice` and the filter keeps everything (correct, just no saving).
+    the singletons whose cell another hash shares: about the fill of `seen`.
+
+    Size is fixed by `log2_cells` (2 x 2^log2_cells bits: 64 MiB at the default 2^28 cells,
+    enough to keep ~8 % of singletons at 22M band hashes, i.e. 1.6M documents x 14 bands), so
+    it is bounded whatever the corpus; past ~2^log2_cells hashes every cell fills and the filter
+    keeps everything (correct, just no saving). `folded()` halves the sketch while it stays
+    sparse, so a small corpus ships a small side input; folding keeps cells aligned because a
+    cell of the half-size sketch is the low bits of the same hash.
     """
 
-    def __init__(self, log2_cells: int = 22) -> None:
-        self.shift = np.uint64(64 - log2_cells)
-        self.seen = np.zeros(1 << log2_cells, dtype=bool)
-        self.twice = np.zeros(1 << log2_cells, dtype=bool)
+    def __init__(self, log2_cells: int = 28) -> None:
+        if not 3 <= log2_cells <= 34:
+            raise ValueError(f"log2_cells must be in [3, 34], got {log2_cells}")
+        self.log2_cells = log2_cells
+        self.seen = np.zeros(1 << (log2_cells - 3), dtype=np.uint8)
+        self.twice = np.zeros(1 << (log2_cells - 3), dtype=np.uint8)
+
+    @property
+    def mask(self) -> np.uint64:
+        return np.uint64((1 << self.log2_cells) - 1)
 
     def cells(self, hashes: np.ndarray) -> np.ndarray:
-        return (np.asarray(hashes, dtype=np.uint64) >> self.shift).astype(np.int64).ravel()
+        return (np.asarray(hashes, dtype=np.uint64) & self.mask).astype(np.int64).ravel()
 
     def add(self, hashes: np.ndarray) -> SharedBandSketch:
         cells, counts = np.unique(self.cells(hashes), return_counts=True)
-        self.twice[cells[counts > 1]] = True
-        self.twice[cells] |= self.seen[cells]
-        self.seen[cells] = True
+        byte, bit = cells >> 3, (1 << (cells & 7)).astype(np.uint8)
+        again = (counts > 1) | ((self.seen[byte] & bit) != 0)
+        np.bitwise_or.at(self.twice, byte[again], bit[again])
+        np.bitwise_or.at(self.seen, byte, bit)
+        return self
+
+    def fold(self) -> SharedBandSketch:
+        """Halves the sketch in place (cell c and c + 2^(log2_cells - 1) become one cell)."""
+        half = len(self.seen) // 2
+        s_lo, s_hi = self.seen[:half], self.seen[half:]
+        self.twice = self.twice[:half] | self.twice[half:] | (s_lo & s_hi)
+        self.seen = s_lo | s_hi
+        self.log2_cells -= 1
         return self
 
     def merge(self, other: SharedBandSketch) -> SharedBandSketch:
+        while self.log2_cells > other.log2_cells:
+            self.fold()
+        while other.log2_cells > self.log2_cells:
+            other = other.copy().fold()
         self.twice |= other.twice | (self.seen & other.seen)
         self.seen |= other.seen
         return self
 
+    def copy(self) -> SharedBandSketch:
+        out = SharedBandSketch.__new__(SharedBandSketch)
+        out.log2_cells, out.seen, out.twice = self.log2_cells, self.seen.copy(), self.twice.copy()
+        return out
+
+    def fill(self) -> float:
+        """Fraction of cells hit at least once (~ the rate of singletons `may_repeat` keeps)."""
+        return float(np.unpackbits(self.seen).mean()) if len(self.seen) else 0.0
+
+    def folded(self, max_fill: float = 1 / 16, min_log2_cells: int = 10) -> SharedBandSketch:
+        """Folds while the folded sketch would keep at most `max_fill` of the singletons."""
+        while self.log2_cells > min_log2_cells:
+            half = len(self.seen) // 2
+            folded_fill = float(np.unpackbits(self.seen[:half] | self.seen[half:]).mean())
+            if folded_fill > max_fill:
+                break
+            self.fold()
+        return self
+
     def may_repeat(self, hashes: np.ndarray) -> np.ndarray:
         """Boolean array shaped like `hashes`."""
-        return self.twice[self.cells(hashes)].reshape(np.shape(hashes))
+        return _bit_set(self.twice, self.cells(hashes)).reshape(np.shape(hashes))
+
+    def repeat_filter(self) -> RepeatFilter:
+        """What `may_repeat` needs, and nothing else (half the bytes: the side input)."""
+        return RepeatFilter(self.log2_cells, self.twice)
+
+
+def _bit_set(bits: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    return ((bits[cells >> 3] >> (cells & 7).astype(np.uint8)) & 1).astype(bool)
+
+
+class RepeatFilter(NamedTuple):
+    """The `twice` bits of a finished `SharedBandSketch`: `may_repeat` without `seen`."""
+
+    log2_cells: int
+    twice: np.ndarray
+
+    def may_repeat(self, hashes: np.ndarray) -> np.ndarray:
+        mask = np.uint64((1 << self.log2_cells) - 1)
+        cells = (np.asarray(hashes, dtype=np.uint64) & mask).astype(np.int64).ravel()
+        return _bit_set(self.twice, cells).reshape(np.shape(hashes))
+
+
+def sized_for(n_hashes: int, max_fill: float = 1 / 16, max_log2_cells: int = 28) -> int:
+    """log2 of the cells that keep ~`max_fill` of `n_hashes` singletons (at least 2^10)."""
+    need = max(1, int(np.ceil(n_hashes / max_fill)))
+    return int(min(max_log2_cells, max(10, int(np.ceil(np.log2(need))))))
+
+
+class BandSketchAccumulator:
+    """A combine accumulator for `SharedBandSketch`: raw hashes until there are many.
+
+    A small input never allocates the full-size sketch (2 x 2^max_log2_cells bits): it keeps
+    its band hashes (at most `spill` of them, 8 bytes each) and is sized to them at the end.
+    """
+
+    def __init__(self, max_log2_cells: int = 28, spill: int = 1 << 20) -> None:
+        self.max_log2_cells, self.spill = max_log2_cells, spill
+        self.sketch: SharedBandSketch | None = None
+        self.pending: list[np.ndarray] = []
+        self.n_pending = 0
+
+    def add(self, hashes: np.ndarray) -> BandSketchAccumulator:
+        flat = np.asarray(hashes, dtype=np.uint64).ravel()
+        if flat.size:
+            self.pending.append(flat)
+            self.n_pending += flat.size
+            if self.n_pending >= self.spill:
+                self._flush()
+        return self
+
+    def _flush(self) -> None:
+        if self.sketch is None:
+            self.sketch = SharedBandSketch(self.max_log2_cells)
+        if self.pending:
+            self.sketch.add(np.concatenate(self.pending))
+        self.pending, self.n_pending = [], 0
+
+    def merge(self, others) -> BandSketchAccumulator:
+        for o in others:
+            for h in o.pending:
+                self.add(h)
+            if o.sketch is not None:
+                if self.sketch is None:
+                    self.sketch = o.sketch.copy()
+                else:
+                    self.sketch.merge(o.sketch)
+        return self
+
+    def result(self) -> RepeatFilter:
+        if self.sketch is None:  # small input: a sketch sized to it
+            n = self.n_pending
+            sketch = SharedBandSketch(sized_for(n, max_log2_cells=self.max_log2_cells))
+            if self.pending:
+                sketch.add(np.concatenate(self.pending))
+        else:
+            self._flush()
+            sketch = self.sketch
+        return sketch.folded().repeat_filter()
+
+
+class BandSketchAccumulatorCoder:
+    """Bytes of a `BandSketchAccumulator`: raw arrays, and only the nonzero bytes of the bit
+    arrays (a partial sketch of a small bundle is mostly zeros)."""
+
+    @staticmethod
+    def to_tuple(acc: BandSketchAccumulator) -> tuple:
+        pending = np.concatenate(acc.pending) if acc.pending else np.zeros(0, np.uint64)
+        sketch = None
+        if acc.sketch is not None:
+            sk = acc.sketch
+            nz = np.flatnonzero(sk.seen)
+            sketch = (
+                sk.log2_cells,
+                nz.astype("<i8").tobytes(),
+                sk.seen[nz].tobytes(),
+                sk.twice[nz].tobytes(),
+            )
+        return acc.max_log2_cells, acc.spill, pending.astype("<u8").tobytes(), sketch
+
+    @staticmethod
+    def from_tuple(state: tuple) -> BandSketchAccumulator:
+        max_log2, spill, pending, sketch = state
+        acc = BandSketchAccumulator(max_log2, spill)
+        acc.add(np.frombuffer(pending, dtype="<u8"))
+        if sketch is not None:
+            log2, nz, seen, twice = sketch
+            sk = SharedBandSketch(log2)
+            nz = np.frombuffer(nz, dtype="<i8")
+            sk.seen[nz] = np.frombuffer(seen, dtype=np.uint8)
+            sk.twice[nz] = np.frombuffer(twice, dtype=np.uint8)
+            acc.sketch = sk
+        return acc

@@ -49,7 +49,13 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms.dedup.clusters import Member, resolve_component
 from transforms.dedup.components_beam import Components
 from transforms.dedup.config import NearDedupConfig
-from transforms.dedup.lsh import SharedBandSketch, band_hashes, optimal_bands
+from transforms.dedup.lsh import (
+    BandSketchAccumulator,
+    BandSketchAccumulatorCoder,
+    RepeatFilter,
+    band_hashes,
+    optimal_bands,
+)
 from transforms.dedup.near_audit import AUDIT_MEMBERS, ClusterAudit, audit_rows
 from transforms.record import Removal
 
@@ -114,44 +120,71 @@ def _signature_matrix(cands: list[NearCandidate]) -> np.ndarray:
     return np.frombuffer(b"".join(c.minhash for c in cands), "<u4").reshape(len(cands), -1)
 
 
-class BandSketchFn(beam.CombineFn):
-    """Candidates -> `SharedBandSketch` of their band hashes (signatures hashed per batch).
+class BandSketchAccumulatorBeamCoder(beam.coders.Coder):
+    """`BandSketchAccumulator` as primitive bytes (Beam would pickle and compress it)."""
 
-    Bounded: the accumulator is two fixed-size bit arrays plus at most `batch` pending
-    signatures.
+    def __init__(self) -> None:
+        self._inner = FastPrimitivesCoder()
+
+    def encode(self, acc: BandSketchAccumulator) -> bytes:
+        return self._inner.encode(BandSketchAccumulatorCoder.to_tuple(acc))
+
+    def decode(self, encoded: bytes) -> BandSketchAccumulator:
+        return BandSketchAccumulatorCoder.from_tuple(self._inner.decode(encoded))
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+class HashSketchFn(beam.CombineFn):
+    """Arrays of band hashes -> `RepeatFilter` (which hashes may occur more than once).
+
+    Bounded: the accumulator is at most the fixed-size sketch (2 x 2^max_log2_cells bits)
+    plus 2^20 pending hashes; the output is folded down while it stays sparse.
     """
+
+    def __init__(self, max_log2_cells: int = 28) -> None:
+        self.max_log2_cells = max_log2_cells
+
+    def get_accumulator_coder(self):
+        return BandSketchAccumulatorBeamCoder()
+
+    def create_accumulator(self) -> BandSketchAccumulator:
+        return BandSketchAccumulator(self.max_log2_cells)
+
+    def add_input(self, acc: BandSketchAccumulator, hashes) -> BandSketchAccumulator:
+        return acc.add(hashes)
+
+    def merge_accumulators(self, accs) -> BandSketchAccumulator:
+        accs = list(accs)
+        return accs[0].merge(accs[1:])
+
+    def extract_output(self, acc: BandSketchAccumulator) -> RepeatFilter:
+        return acc.result()
+
+
+class _CandidateBandHashes(beam.DoFn):
+    """Candidates -> arrays of their band hashes (a batch of signatures hashed at once)."""
 
     def __init__(self, num_perm: int, bands: int, rows: int, batch: int = 2048) -> None:
         self.num_perm, self.bands, self.rows, self.batch = num_perm, bands, rows, batch
 
-    def create_accumulator(self):
-        return SharedBandSketch(), []
+    def start_bundle(self):
+        self._buf: list[NearCandidate] = []
 
-    def _flush(self, acc):
-        sketch, pending = acc
-        if pending:
-            sketch.add(band_hashes(_signature_matrix(pending), self.bands, self.rows))
-        return sketch, []
-
-    def add_input(self, acc, c):
+    def process(self, c):
         if _well_formed(c, self.num_perm):
-            acc[1].append(c)
-            if len(acc[1]) >= self.batch:
-                return self._flush(acc)
-        return acc
+            self._buf.append(c)
+            if len(self._buf) >= self.batch:
+                yield self._flush()
 
-    def merge_accumulators(self, accs):
-        accs = [self._flush(a) for a in accs]
-        out = accs[0][0]
-        for sketch, _ in accs[1:]:
-            out.merge(sketch)
-        return out, []
+    def finish_bundle(self):
+        if self._buf:
+            yield WindowedValue(self._flush(), MIN_TIMESTAMP, _GLOBAL)
 
-    def compact(self, acc):
-        return self._flush(acc)
-
-    def extract_output(self, acc) -> SharedBandSketch:
-        return self._flush(acc)[0]
+    def _flush(self) -> np.ndarray:
+        cands, self._buf = self._buf, []
+        return band_hashes(_signature_matrix(cands), self.bands, self.rows)
 
 
 class _BandKeysFn(beam.DoFn):
@@ -171,7 +204,7 @@ class _BandKeysFn(beam.DoFn):
     def start_bundle(self):
         self._buf: list[NearCandidate] = []
 
-    def process(self, c, sketch):
+    def process(self, c, sketch: RepeatFilter | None):
         if not _well_formed(c, self.num_perm):
             self.bad.inc()
             return
@@ -296,8 +329,9 @@ class SizeHistogramFn(beam.CombineFn):
     def create_accumulator(self) -> dict[int, int]:
         return {}
 
-    def add_input(self, acc: dict[int, int], size: int) -> dict[int, int]:
-        acc[size] = acc.get(size, 0) + 1
+    def add_input(self, acc: dict[int, int], size) -> dict[int, int]:
+        size, n = size if isinstance(size, tuple) else (size, 1)  # (0, n): n candidates
+        acc[size] = acc.get(size, 0) + n
         return acc
 
     def merge_accumulators(self, accs) -> dict[int, int]:
@@ -339,16 +373,27 @@ class NearDedup(beam.PTransform):
 
     def expand(self, cands) -> dict[str, Any]:
         cfg = self.cfg
-        sketch_fn = BandSketchFn(cfg.num_perm, self.bands, self.rows)
-        # bounded: two fixed-size bit arrays (SharedBandSketch) + at most one batch pending
-        sketch = cands | "BandSketch" >> beam.CombineGlobally(sketch_fn).without_defaults()
-        buckets = (
+        sketch = (
             cands
-            | "BandKeys"
-            >> beam.ParDo(
-                _BandKeysFn(cfg.num_perm, self.bands, self.rows),
-                beam.pvalue.AsSingleton(sketch, default_value=None),  # bounded: fixed-size
-            )
+            | "BandHashes" >> beam.ParDo(_CandidateBandHashes(cfg.num_perm, self.bands, self.rows))
+            # bounded: a fixed-size bit array (RepeatFilter) + at most 2^20 pending hashes
+            | "BandSketch" >> beam.CombineGlobally(HashSketchFn()).without_defaults()
+        )
+        entries = cands | "BandKeys" >> beam.ParDo(
+            _BandKeysFn(cfg.num_perm, self.bands, self.rows),
+            beam.pvalue.AsSingleton(sketch, default_value=None),  # bounded: fixed-size
+        )
+        marks = cands | "CandidateMarks" >> beam.Map(lambda _: (0, 1))
+        return self.from_band_entries(entries, marks)
+
+    def from_band_entries(self, entries, marks) -> dict[str, Any]:
+        """Steps 2-5 of the module docstring, from (band hash, candidate tuple) entries.
+
+        `marks` is (0, n) per n candidates (the size-1 count of the cluster histogram).
+        """
+        cfg = self.cfg
+        buckets = (
+            entries
             | "GroupBuckets" >> beam.GroupByKey()
             | "BucketEdges"
             >> beam.ParDo(_BucketEdgesFn(cfg.max_bucket, cfg.threshold, cfg.verify)).with_outputs(
@@ -378,7 +423,7 @@ class NearDedup(beam.PTransform):
             )
         )
         cluster_sizes = (
-            (resolved.sizes, cands | "CandidateMarks" >> beam.Map(lambda _: 0))
+            (resolved.sizes, marks)
             | "SizesAndCandidates" >> beam.Flatten()
             # bounded: the accumulator has one entry per distinct cluster size (0 counts the
             # candidates)

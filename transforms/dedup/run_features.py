@@ -1,0 +1,207 @@
+"""Dedup features read back from the spill runs, for the exact-dedup survivors only.
+
+Stage 1 writes each record's MinHash signature and line hashes into its spill run, next to the
+text (`transforms/spill.py`), instead of carrying them in `DocMeta` through the duplicate-id and
+exact-dedup shuffles. Those shuffles then move ~100 bytes per record instead of ~700, and on
+the local runner, which holds every shuffle in memory, that is most of the metadata's memory.
+
+Near dedup and boilerplate counting need the features of the records that survive duplicate-id
+resolution and exact dedup. Rather than a join of every record with its features, the few
+records those two steps drop are routed to their spill run (`RunsWithDrops`: one CoGroupByKey of
+the runs with the dropped (run key, input position) pairs), and each run is read once per use,
+its dropped rows masked out:
+
+- `RunLineHashes`: the line-hash bytes of each surviving record (boilerplate counting);
+- `NearDedupOverRuns`: `NearDedup` whose band hashes are computed per run, vectorised over the
+  run's signature column; the sketch of repeated band hashes is built from a first read, and the
+  band entries (band hash, candidate) are emitted from a second read, so no PCollection of every
+  candidate's signature ever exists between stages.
+
+Every element is one run's worth (a run is bounded by the spill size, 64 MiB of text); reads
+are one file each (runs, not runs x anything), memory-mapped when local.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.dedup.lsh import RepeatFilter, band_hashes
+from transforms.dedup.near import HashSketchFn, NearDedup
+from transforms.spill import SpillRun, read_run
+
+_NS = "dedup_near"
+_CHUNK = 8192  # signatures hashed per vectorised call
+
+
+class RunWork(NamedTuple):
+    """One spill run and the input positions of its records dropped before near dedup."""
+
+    path: str
+    key: int
+    dropped: tuple[int, ...] = ()
+
+
+def _run_work(keyed):
+    _, grouped = keyed
+    for run in grouped["run"]:
+        yield RunWork(run.path, run.key, tuple(sorted(grouped["drop"])))
+
+
+class RunsWithDrops(beam.PTransform):
+    """{"runs": SpillRun, "drops": (run key, pos)} -> `RunWork` per run."""
+
+    def expand(self, parts: dict):
+        return (
+            {
+                "run": parts["runs"] | "RunByKey" >> beam.Map(_keyed_run),
+                "drop": parts["drops"],
+            }
+            | "JoinDrops" >> beam.CoGroupByKey()
+            | "RunWork" >> beam.FlatMap(_run_work)
+        )
+
+
+def _keyed_run(run: SpillRun):
+    return run.key, run
+
+
+class _Rank(NamedTuple):
+    quality: float
+    n_chars: int
+
+
+def surviving_rows(work: RunWork, columns: list[str]) -> pa.Table:
+    """The run's rows not dropped, with `pos` and `columns`."""
+    table = read_run(work.path).select(["pos", *columns])
+    if work.dropped:
+        pos = table.column("pos").to_numpy()
+        table = table.filter(pa.array(~np.isin(pos, np.asarray(work.dropped, dtype=np.int64))))
+    return table
+
+
+def signature_rows(col: pa.ChunkedArray, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices of well-formed signatures, their (n, num_perm) uint32 matrix)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    lengths = pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False)
+    ok = np.flatnonzero(lengths == 4 * num_perm)
+    if len(ok) == 0:
+        return ok, np.zeros((0, num_perm), dtype=np.uint32)
+    good = arr.take(pa.array(ok))
+    offsets = np.frombuffer(good.buffers()[1], dtype=np.int32)[
+        good.offset : good.offset + len(good) + 1
+    ]
+    data = np.frombuffer(good.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return ok, data.view("<u4").reshape(len(ok), num_perm)
+
+
+class _RunLineHashesFn(beam.DoFn):
+    def process(self, work: RunWork):
+        col = surviving_rows(work, ["line_hashes"]).column("line_hashes")
+        for value in col.to_pylist():
+            if value:
+                yield value
+
+
+class RunLineHashes(beam.PTransform):
+    """`RunWork` -> the line-hash bytes of every surviving record (boilerplate counting)."""
+
+    def expand(self, work):
+        return work | "ReadLineHashes" >> beam.ParDo(_RunLineHashesFn())
+
+
+class _RunBandsFn(beam.DoFn):
+    """`RunWork` -> band hash arrays (main) and its candidate count (tagged "count"), or, with a
+    `RepeatFilter`, the band entries (band hash, candidate tuple) that may repeat."""
+
+    COUNT = "count"
+
+    def __init__(self, num_perm: int, bands: int, rows: int, keep: str) -> None:
+        self.num_perm, self.bands, self.rows, self.keep = num_perm, bands, rows, keep
+        self.bad = beam.metrics.Metrics.counter(_NS, "bad_signature")
+        self.unique = beam.metrics.Metrics.counter(_NS, "band_keys_not_shuffled")
+
+    def setup(self) -> None:
+        from transforms.exact_dedup import near_rank
+
+        self._rank = near_rank(self.keep)
+
+    def _chunks(self, work: RunWork, count_bad: bool):
+        table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash"])
+        ok, sigs = signature_rows(table.column("minhash"), self.num_perm)
+        if count_bad:
+            self.bad.inc(table.num_rows - len(ok))
+        for lo in range(0, len(ok), _CHUNK):
+            yield table, ok[lo : lo + _CHUNK], sigs[lo : lo + _CHUNK]
+
+    def _columns(self, table: pa.Table) -> list[list]:
+        return [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
+
+    def process(self, work: RunWork, sketch: RepeatFilter | None = None, entries: bool = False):
+        if not entries:
+            n = 0
+            for _, rows, sigs in self._chunks(work, count_bad=True):
+                n += len(rows)
+                yield band_hashes(sigs, self.bands, self.rows)
+            yield beam.pvalue.TaggedOutput(self.COUNT, (0, n))
+            return
+        cols = None
+        for table, rows, sigs in self._chunks(work, count_bad=False):
+            hashes = band_hashes(sigs, self.bands, self.rows)
+            keep = np.ones(hashes.shape, bool) if sketch is None else sketch.may_repeat(hashes)
+            self.unique.inc(int(keep.size - np.count_nonzero(keep)))
+            hit_i, hit_b = np.nonzero(keep)
+            if not len(hit_i):
+                continue
+            if cols is None:  # once per run, and only for a run with a possible duplicate
+                cols = self._columns(table)
+            ids, sources, quality, n_chars = cols
+            cache: dict[int, tuple] = {}
+            for i, b in zip(hit_i.tolist(), hit_b.tolist(), strict=True):
+                cand = cache.get(i)
+                if cand is None:
+                    row = int(rows[i])
+                    rank = self._rank(_Rank(quality[row], n_chars[row]))
+                    cand = (ids[row], sources[row], sigs[i].astype("<u4").tobytes(), rank)
+                    cache[i] = cand
+                yield int(hashes[i, b]), cand
+
+
+class _RunEntriesFn(_RunBandsFn):
+    def process(self, work: RunWork, sketch: RepeatFilter | None):
+        yield from super().process(work, sketch, entries=True)
+
+
+class NearDedupOverRuns(NearDedup):
+    """`NearDedup` of the surviving records of each `RunWork` (see the module docstring).
+
+    Args:
+        cfg: the `dedup.near` config section.
+        seed: run seed.
+        keep: the `dedup.exact.keep` rule (near dedup ranks survivors by the same rule).
+    """
+
+    def __init__(self, cfg, seed: int = 0, keep: str = "longest") -> None:
+        super().__init__(cfg, seed)
+        self.keep = keep
+
+    def expand(self, work):
+        cfg = self.cfg
+        args = (cfg.num_perm, self.bands, self.rows, self.keep)
+        hashed = work | "RunBandHashes" >> beam.ParDo(_RunBandsFn(*args)).with_outputs(
+            _RunBandsFn.COUNT, main="hashes"
+        )
+        sketch = (
+            hashed.hashes
+            # bounded: a fixed-size bit array (RepeatFilter) + at most 2^20 pending hashes
+            | "BandSketch" >> beam.CombineGlobally(HashSketchFn()).without_defaults()
+        )
+        entries = work | "RunBandEntries" >> beam.ParDo(
+            _RunEntriesFn(*args),
+            beam.pvalue.AsSingleton(sketch, default_value=None),  # bounded: fixed-size
+        )
+        return self.from_band_entries(entries, hashed[_RunBandsFn.COUNT])
