@@ -237,3 +237,17 @@ def test_max_members_is_validated():
         "resolve_max_members must be >= 2, got 1"
     ]
     assert NearDedupConfig().validate() == []
+
+
+def test_near_dedup_with_tiny_max_members_gives_the_same_removals(tmp_path):
+    """NearDedup end to end on real text: with resolve_max_members 2 every family (4 copies) and
+    the chain go through sub-groups and levels, and remove the same documents."""
+    from tests.dedup.test_near import _candidates, _corpus
+    from tests.dedup.test_near import _run as run_near
+
+    cands = _candidates(_corpus(3), {"chain-b": 9})
+    whole = run_near(cands, NearDedupConfig(), tmp_path)
+    levels = run_near(cands, NearDedupConfig(resolve_max_members=2), tmp_path)
+    for key in ("removed", "clusters", "cluster_sizes"):
+        assert sorted(map(repr, whole[key])) == sorted(map(repr, levels[key])), key
+    assert len(levels["removed"]) == 6 * 3 + 2
