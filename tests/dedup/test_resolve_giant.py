@@ -7,6 +7,7 @@ import apache_beam as beam
 import numpy as np
 import xxhash
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
@@ -120,10 +121,10 @@ def _dump(items, path):
         pickle.dump(items, fh)
 
 
-def _run(keyed, max_members, tmp_path, checks=None):
+def _run(keyed, max_members, tmp_path, checks=None, options=None):
     """Runs ResolveComponents; returns ({output: sorted elements}, metrics by name)."""
     tmp_path.mkdir(exist_ok=True)
-    p = TestPipeline(runner="FnApiRunner")
+    p = TestPipeline(runner="FnApiRunner", options=options)
     out = p | beam.Create(keyed) | ResolveComponents(THRESHOLD, SEED, max_members)
     for name, pcoll in out._asdict().items():
         _ = (
@@ -217,7 +218,8 @@ def test_loose_family_keeps_the_guarantee_through_orphans(tmp_path):
 
     shuffled = _keyed({"loose": family})
     random.Random(6).shuffle(shuffled)
-    again, _ = _run(shuffled, 100, tmp_path / "b")
+    opts = PipelineOptions(direct_num_workers=2, direct_running_mode="multi_threading")
+    again, _ = _run(shuffled, 100, tmp_path / "b", options=opts)
     assert again == out
 
 
