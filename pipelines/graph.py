@@ -134,7 +134,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
 
     # Decisions on metadata only, routed to the spill run that holds each record.
     dedup = {"metas": metas, "runs": spill.runs} | "Dedup" >> DedupDecisions(
-        cfg.dedup, cfg.run.seed
+        cfg.dedup, cfg.run.seed, fs.join(plan.tmp, "groups")
     )
     decisions = funnel.take(dedup)
 

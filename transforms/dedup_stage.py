@@ -53,11 +53,13 @@ class DedupDecisions(beam.PTransform):
     Args:
         cfg: the `dedup` config section.
         seed: the run seed (audit sample).
+        tmp_dir: a folder the run owns, for shuffles that the local runner does through files
+            (`transforms.disk_group`); None: plain GroupByKeys.
     """
 
-    def __init__(self, cfg, seed: int) -> None:
+    def __init__(self, cfg, seed: int, tmp_dir: str | None = None) -> None:
         super().__init__()
-        self.cfg, self.seed = cfg, seed
+        self.cfg, self.seed, self.tmp_dir = cfg, seed, tmp_dir
 
     def expand(self, parts: dict):
         cfg = self.cfg
@@ -102,7 +104,9 @@ class DedupDecisions(beam.PTransform):
         if cfg.near.enabled:
             from transforms.dedup.run_features import NearDedupOverRuns
 
-            near = work | "Near" >> NearDedupOverRuns(cfg.near, self.seed, cfg.exact.keep)
+            near = work | "Near" >> NearDedupOverRuns(
+                cfg.near, self.seed, cfg.exact.keep, self.tmp_dir
+            )
             removed.append(near["removed"])
             clusters.append(near["clusters"])
             sections["dedup.near_cluster_sizes"] = near["cluster_sizes"]

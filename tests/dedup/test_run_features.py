@@ -55,7 +55,7 @@ def _over_runs(texts, dropped_ids, cfg, tmp_path):
             lambda m: [(m.run, m.pos)] if m.id in dropped_ids else []
         )
         work = {"runs": spilled.runs, "drops": drops} | RunsWithDrops()
-        out = work | NearDedupOverRuns(cfg, seed=0, keep="longest")
+        out = work | NearDedupOverRuns(cfg, 0, "longest", str(tmp_path / "groups"))
         for name in OUTPUTS:
             _ = (
                 out[name]

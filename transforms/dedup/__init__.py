@@ -3,6 +3,7 @@
 Pure algorithms (no Beam import): shingles, minhash, lsh, components, clusters, rolling,
 repetition, bloom, decontam, keys, audit, features. Beam steps: near.NearDedup,
 components_beam.ConnectedComponents (large-star/small-star rounds),
+resolve.ResolveComponents (survivors per component; giant ones in sub-groups and levels),
 boilerplate.BoilerplateLines, reference.ApplyReferenceFilters / BloomUnion.
 """
 

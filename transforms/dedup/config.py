@@ -58,6 +58,10 @@ class NearDedupConfig:
     # Connected components: "rounds" (large-star/small-star, scales out), "local" (one
     # union-find in one worker), "auto" = local on Beam's in-process runners, else rounds.
     components: Literal["auto", "rounds", "local"] = "auto"
+    # Survivor choice: a component with at most this many members is resolved in one element
+    # (~0.6 kB per member: 20,000 is ~12 MB); a larger one in salted sub-groups and levels
+    # (transforms/dedup/resolve.py), so a giant template family is not one hot key.
+    resolve_max_members: int = 20_000
 
     def validate(self) -> list[str]:
         out = []
@@ -85,6 +89,8 @@ class NearDedupConfig:
             out.append(f"components must be auto, rounds or local, got {self.components!r}")
         if self.max_component_rounds < 1:
             out.append(f"max_component_rounds must be >= 1, got {self.max_component_rounds}")
+        if self.resolve_max_members < 2:
+            out.append(f"resolve_max_members must be >= 2, got {self.resolve_max_members}")
         return out
 
     def effective_lsh_threshold(self) -> float:

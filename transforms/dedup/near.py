@@ -19,11 +19,11 @@ Input: `NearCandidate`s (id, source, MinHash signature bytes, keep-priority rank
    split into sub-keys); on the local runner (`components: auto`), one union-find combiner,
    which gives the same labels without the rounds' fixed cost; every node labelled by the
    smallest id of its component;
-5. per component (GroupByKey on the label): `resolve_component` keeps a document unless it is
-   similar to an already kept better-ranked one, so removal never loses content through
-   transitivity (see clusters.py). This walk is sequential (best first), so one element holds
-   one component's members (~0.6 kB each: a 16k-member template family is ~10 MB); it grows
-   with the largest family, not with the corpus.
+5. per component (`ResolveComponents`, resolve.py): `resolve_component` keeps a document
+   unless it is similar to an already kept better-ranked one, so removal never loses content
+   through transitivity (see clusters.py). A component of at most `resolve_max_members` is
+   resolved in one element; a larger one (a 16k-page template family) in salted sub-groups
+   and levels, so no element holds it whole (but for the fallback resolve.py documents).
 
 Outputs (dict of PCollections): "removed" (`Removal`, stage "near"), "clusters"
 ((kept id, cluster id) for every kept document with at least one removed near-copy),
@@ -40,13 +40,11 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
-import xxhash
 from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.dedup.clusters import Member, resolve_component
 from transforms.dedup.components_beam import Components
 from transforms.dedup.config import NearDedupConfig
 from transforms.dedup.lsh import (
@@ -56,8 +54,9 @@ from transforms.dedup.lsh import (
     band_hashes,
     optimal_bands,
 )
-from transforms.dedup.near_audit import AUDIT_MEMBERS, ClusterAudit, audit_rows
-from transforms.record import Removal
+from transforms.dedup.near_audit import ClusterAudit
+from transforms.dedup.resolve import ResolveComponents
+from transforms.disk_group import GroupByKeyOnDisk
 
 _NS = "dedup_near"
 _GLOBAL = (GlobalWindow(),)
@@ -92,10 +91,6 @@ class NearCandidateCoder(beam.coders.Coder):
 
 
 beam.coders.registry.register_coder(NearCandidate, NearCandidateCoder)
-
-
-def _signature(c: NearCandidate) -> np.ndarray:
-    return np.frombuffer(c.minhash, dtype="<u4")
 
 
 @functools.lru_cache(maxsize=32)
@@ -285,44 +280,6 @@ def _with_label(keyed):
         yield found[1], NearCandidate(*found[0])
 
 
-class _ResolveFn(beam.DoFn):
-    """(label, members) -> removals, kept cluster memberships, sizes and audit samples."""
-
-    def __init__(self, threshold: float, seed: int) -> None:
-        self.threshold, self.seed = threshold, seed
-        self.components = beam.metrics.Metrics.counter(_NS, "components")
-        self.removed = beam.metrics.Metrics.counter(_NS, "removed")
-        self.rechained = beam.metrics.Metrics.counter(_NS, "kept_chained_members")
-
-    def process(self, keyed):
-        _, cands = keyed
-        by_id = {c.id: c for c in cands}
-        members = [Member(c.id, c.rank, _signature(c)) for c in by_id.values()]
-        sig_of = {m.id: m.signature for m in members}
-        decisions = resolve_component(members, self.threshold)
-        self.components.inc()
-        clusters: dict[str, list] = {}
-        for d in decisions:
-            clusters.setdefault(d.kept_id, [])
-            if not d.kept:
-                clusters[d.kept_id].append(d)
-                c = by_id[d.id]
-                cid = "near:" + d.kept_id
-                self.removed.inc()
-                yield Removal(c.id, c.source, "near", cid, d.kept_id, d.similarity)
-        self.rechained.inc(len(clusters) - 1)  # representatives beyond the best one
-        for kept_id, removed in clusters.items():
-            if not removed:
-                continue
-            cid = "near:" + kept_id
-            yield beam.pvalue.TaggedOutput("clusters", (kept_id, cid))
-            yield beam.pvalue.TaggedOutput("sizes", 1 + len(removed))
-            ids = [kept_id] + [d.id for d in removed][: AUDIT_MEMBERS - 1]  # kept first
-            priority = xxhash.xxh64_intdigest(f"{self.seed}:{cid}".encode())
-            rows = audit_rows(cid, 1 + len(removed), ids, [sig_of[i] for i in ids])
-            yield beam.pvalue.TaggedOutput("audit", (priority, cid, 1 + len(removed), rows))
-
-
 class SizeHistogramFn(beam.CombineFn):
     """Cluster sizes -> {size: clusters}; the accumulator has one entry per distinct size."""
 
@@ -361,14 +318,17 @@ class NearDedup(beam.PTransform):
     Args:
         cfg: the `dedup.near` config section.
         seed: run seed (picks the audited clusters; signatures carry their own permutations).
+        tmp_dir: a folder the run owns; on an in-process runner the LSH buckets are grouped
+            through files there (`GroupByKeyOnDisk`), not in the runner's memory. None: a
+            plain GroupByKey.
     """
 
-    def __init__(self, cfg: NearDedupConfig, seed: int = 0) -> None:
+    def __init__(self, cfg: NearDedupConfig, seed: int = 0, tmp_dir: str | None = None) -> None:
         super().__init__()
         problems = cfg.validate()
         if problems:
             raise ValueError("invalid dedup.near config: " + "; ".join(problems))
-        self.cfg, self.seed = cfg, seed
+        self.cfg, self.seed, self.tmp_dir = cfg, seed, tmp_dir
         self.bands, self.rows = resolve_bands(cfg)
 
     def expand(self, cands) -> dict[str, Any]:
@@ -394,7 +354,9 @@ class NearDedup(beam.PTransform):
         cfg = self.cfg
         buckets = (
             entries
-            | "GroupBuckets" >> beam.GroupByKey()
+            # the largest shuffle of the run (every band key that may repeat, with its
+            # candidate): on the local runner through files, not the runner's memory
+            | "GroupBuckets" >> GroupByKeyOnDisk(self.tmp_dir)
             | "BucketEdges"
             >> beam.ParDo(_BucketEdgesFn(cfg.max_bucket, cfg.threshold, cfg.verify)).with_outputs(
                 _BucketEdgesFn.STAR, _BucketEdgesFn.MEMBERS, main="pairs"
@@ -416,11 +378,8 @@ class NearDedup(beam.PTransform):
             | "MembersAndLabels" >> beam.Flatten()
             | "JoinLabels" >> beam.GroupByKey()
             | "KeyByComponent" >> beam.FlatMap(_with_label)
-            | "GroupComponents" >> beam.GroupByKey()
             | "ResolveClusters"
-            >> beam.ParDo(_ResolveFn(cfg.threshold, self.seed)).with_outputs(
-                "clusters", "sizes", "audit", main="removed"
-            )
+            >> ResolveComponents(cfg.threshold, self.seed, cfg.resolve_max_members)
         )
         cluster_sizes = (
             (resolved.sizes, marks)

@@ -183,10 +183,11 @@ class NearDedupOverRuns(NearDedup):
         cfg: the `dedup.near` config section.
         seed: run seed.
         keep: the `dedup.exact.keep` rule (near dedup ranks survivors by the same rule).
+        tmp_dir: see `NearDedup`.
     """
 
-    def __init__(self, cfg, seed: int = 0, keep: str = "longest") -> None:
-        super().__init__(cfg, seed)
+    def __init__(self, cfg, seed: int = 0, keep: str = "longest", tmp_dir: str | None = None):
+        super().__init__(cfg, seed, tmp_dir)
         self.keep = keep
 
     def expand(self, work):
