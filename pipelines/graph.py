@@ -25,6 +25,7 @@ from transforms.accounting import TALLY, MergeTallies
 from transforms.apply_decisions import ApplyAndTokenize, ApplyDecisionsAndTokenize
 from transforms.corpus_stats import pool_accumulator, writer_accumulators
 from transforms.dedup_stage import DedupDecisions
+from transforms.disk_group import set_group_dir
 from transforms.normalize import Normalizer
 from transforms.read_stage import ReadAndNormalize
 from transforms.readers import ReadTask
@@ -121,6 +122,9 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
 
     cfg, out = plan.cfg, plan.output
     funnel = Funnel()
+    # On an in-process runner, the large shuffles group through files here instead of in the
+    # runner's memory (transforms/disk_group.py); other runners shuffle as usual.
+    set_group_dir(p, fs.join(plan.tmp, "groups"))
 
     # Stage 1 (fused, parallel over read tasks): read, score, reference filters, spill.
     records = funnel.take(_read(p, plan))
@@ -134,7 +138,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
 
     # Decisions on metadata only, routed to the spill run that holds each record.
     dedup = {"metas": metas, "runs": spill.runs} | "Dedup" >> DedupDecisions(
-        cfg.dedup, cfg.run.seed, fs.join(plan.tmp, "groups")
+        cfg.dedup, cfg.run.seed
     )
     decisions = funnel.take(dedup)
 

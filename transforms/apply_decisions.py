@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from transforms import fs
 from transforms.accounting import TALLY, TallyingDoFn
+from transforms.disk_group import CoGroupByKeyOnDisk
 from transforms.hashing import shuffle_key
 from transforms.progress import report as report_progress
 from transforms.record import DeadLetter, Record, Rejection, Removal
@@ -347,7 +348,7 @@ class ApplyAndTokenize(beam.PTransform):
                 "run": parts["runs"] | "KeyRuns" >> beam.Map(_run_by_key),
                 "decisions": parts["decisions"],
             }
-            | "JoinRunDecisions" >> beam.CoGroupByKey()
+            | "JoinRunDecisions" >> CoGroupByKeyOnDisk()
             # bounded: the boilerplate side input only (see above)
             | "Apply"
             >> beam.ParDo(self._fn, **side).with_outputs(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from transforms.disk_group import CoGroupByKeyOnDisk
 from transforms.record import Removal
 from transforms.spill import DocMeta
 
@@ -59,7 +60,7 @@ class RouteDecisions(beam.PTransform):
                 "cluster": parts["clusters"],
                 "audit": parts["audit"] | "AuditIds" >> beam.FlatMap(_audit_ids),
             }
-            | "JoinDecisionsById" >> beam.CoGroupByKey()
+            | "JoinDecisionsById" >> CoGroupByKeyOnDisk()
             | "RouteById" >> beam.FlatMap(_route_by_id)
         )
         losers = parts["losers"] | "LoserByRun" >> beam.Map(_loser_item)

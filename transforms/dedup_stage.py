@@ -53,13 +53,11 @@ class DedupDecisions(beam.PTransform):
     Args:
         cfg: the `dedup` config section.
         seed: the run seed (audit sample).
-        tmp_dir: a folder the run owns, for shuffles that the local runner does through files
-            (`transforms.disk_group`); None: plain GroupByKeys.
     """
 
-    def __init__(self, cfg, seed: int, tmp_dir: str | None = None) -> None:
+    def __init__(self, cfg, seed: int) -> None:
         super().__init__()
-        self.cfg, self.seed, self.tmp_dir = cfg, seed, tmp_dir
+        self.cfg, self.seed = cfg, seed
 
     def expand(self, parts: dict):
         cfg = self.cfg
@@ -104,9 +102,7 @@ class DedupDecisions(beam.PTransform):
         if cfg.near.enabled:
             from transforms.dedup.run_features import NearDedupOverRuns
 
-            near = work | "Near" >> NearDedupOverRuns(
-                cfg.near, self.seed, cfg.exact.keep, self.tmp_dir
-            )
+            near = work | "Near" >> NearDedupOverRuns(cfg.near, self.seed, cfg.exact.keep)
             removed.append(near["removed"])
             clusters.append(near["clusters"])
             sections["dedup.near_cluster_sizes"] = near["cluster_sizes"]

@@ -18,12 +18,17 @@ So no element of the data ever sits in the runner's buffers: memory is one parti
 (the shuffle's total / `partitions`) in one worker. Output equals `GroupByKey`'s (the order of
 values inside a group, unspecified there, is the file order here). Files go under `tmp_dir`
 (the run's `_tmp`, which the run owns and removes).
+
+`build_graph` names that folder once per pipeline (`set_group_dir`); every `GroupByKeyOnDisk()`
+and `CoGroupByKeyOnDisk()` of that pipeline uses it. A pipeline without one (a unit test, or a
+transform used on its own) gets plain `GroupByKey`/`CoGroupByKey`.
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
+import weakref
 
 import apache_beam as beam
 import xxhash
@@ -36,6 +41,23 @@ from transforms import fs
 from transforms.runners import is_local_runner
 
 _LEN = struct.Struct("<II")
+_GROUP_DIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def set_group_dir(pipeline: beam.Pipeline, path: str) -> None:
+    """Where this pipeline's on-disk groups write their files (a folder the run owns)."""
+    _GROUP_DIRS[pipeline] = path
+
+
+def group_dir(pipeline: beam.Pipeline) -> str | None:
+    """The folder for on-disk grouping, or None for plain shuffles (not set, or a runner
+    that is not in-process: its shuffle service holds the data, not this machine)."""
+    path = _GROUP_DIRS.get(pipeline)
+    if path is None or not is_local_runner(getattr(pipeline, "runner", None)):
+        return None
+    return path
+
+
 _FLUSH_BYTES = 1 << 18  # per partition buffer before it is written out
 
 
@@ -113,21 +135,56 @@ class GroupByKeyOnDisk(beam.PTransform):
     """GroupByKey; through files on an in-process runner (see the module docstring).
 
     Args:
-        tmp_dir: a folder the run owns; None means a plain GroupByKey everywhere.
+        tmp_dir: the folder for the files; None means the pipeline's `group_dir` (and a plain
+            GroupByKey when it has none).
         partitions: files per bundle, and the number of grouping tasks.
     """
 
-    def __init__(self, tmp_dir: str | None, partitions: int = 128) -> None:
+    def __init__(self, tmp_dir: str | None = None, partitions: int = 128) -> None:
         super().__init__()
         self.tmp_dir, self.partitions = tmp_dir, partitions
 
     def expand(self, pcoll):
-        if self.tmp_dir is None or not is_local_runner(getattr(pcoll.pipeline, "runner", None)):
+        tmp = self.tmp_dir or group_dir(pcoll.pipeline)
+        if tmp is None or not is_local_runner(getattr(pcoll.pipeline, "runner", None)):
             return pcoll | "GroupByKey" >> beam.GroupByKey()
-        tmp = fs.join(self.tmp_dir, f"group-{uuid.uuid4().hex[:12]}")
+        tmp = fs.join(tmp, f"group-{uuid.uuid4().hex[:12]}")
         return (
             pcoll
             | "WriteParts" >> beam.ParDo(_WriteParts(tmp, self.partitions))
             | "GroupParts" >> beam.GroupByKey()
             | "ReadParts" >> beam.ParDo(_ReadParts())
+        )
+
+
+def _tag(kv, tag):
+    return kv[0], (tag, kv[1])
+
+
+def _untag(kv, tags):
+    key, tagged = kv
+    out: dict = {t: [] for t in tags}
+    for tag, value in tagged:
+        out[tag].append(value)
+    return key, out
+
+
+class CoGroupByKeyOnDisk(beam.PTransform):
+    """CoGroupByKey of a dict {tag: PCollection of (key, value)} -> (key, {tag: [values]});
+    through files on an in-process runner, like `GroupByKeyOnDisk`."""
+
+    def __init__(self, tmp_dir: str | None = None) -> None:
+        super().__init__()
+        self.tmp_dir = tmp_dir
+
+    def expand(self, parts: dict):
+        pipeline = next(iter(parts.values())).pipeline
+        if (self.tmp_dir or group_dir(pipeline)) is None:
+            return parts | "CoGroupByKey" >> beam.CoGroupByKey()
+        tags = list(parts)
+        return (
+            [pc | f"Tag[{t}]" >> beam.Map(_tag, t) for t, pc in parts.items()]
+            | "Flatten" >> beam.Flatten()
+            | "Group" >> GroupByKeyOnDisk(self.tmp_dir)
+            | "Untag" >> beam.Map(_untag, tags)
         )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import apache_beam as beam
 
+from transforms.disk_group import GroupByKeyOnDisk
 from transforms.record import Removal
 from transforms.spill import DocMeta
 
@@ -79,7 +80,7 @@ class ResolveDuplicateIds(beam.PTransform):
         out = (
             metas
             | "ById" >> beam.Map(lambda m: (m.id, m))
-            | "GroupById" >> beam.GroupByKey()
+            | "GroupById" >> GroupByKeyOnDisk()
             | "PickFirst"
             >> beam.ParDo(_PickFirstPosition()).with_outputs(_PickFirstPosition.LOSERS, main="kept")
         )
@@ -126,7 +127,7 @@ class ExactDedup(beam.PTransform):
         out = (
             metas
             | "ByContent" >> beam.Map(lambda m: (m.key, m))
-            | "GroupByContent" >> beam.GroupByKey()
+            | "GroupByContent" >> GroupByKeyOnDisk()
             | "PickRepresentative"
             >> beam.ParDo(_PickRepresentative(self._keep)).with_outputs(
                 _PickRepresentative.REMOVED,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.accounting import TALLY, TallyingDoFn
+from transforms.disk_group import GroupByKeyOnDisk
 from transforms.hashing import shuffle_key
 
 BUCKET_BITS = 14
@@ -107,7 +108,7 @@ class PlanShards(beam.PTransform):
         )
         assignments = (
             keyed.keyed
-            | "GroupBuckets" >> beam.GroupByKey()
+            | "GroupBuckets" >> GroupByKeyOnDisk()
             | "RankBuckets"
             # bounded: the offsets dict above (2 x 2**BUCKET_BITS entries)
             >> beam.ParDo(_RankBucket(self._rows), offsets=beam.pvalue.AsSingleton(offsets))

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from transforms import fs
 from transforms.accounting import TALLY, TallyingDoFn
+from transforms.disk_group import GroupByKeyOnDisk
 from transforms.hashing import shuffle_key
 from transforms.progress import report as report_progress
 from transforms.runners import is_local_runner
@@ -255,7 +256,7 @@ class WriteShards(beam.PTransform):
         if self._path == "local":
             written = (
                 assignments
-                | "GroupShardIds" >> beam.GroupByKey()  # at most rows_per_shard ids a shard
+                | "GroupShardIds" >> GroupByKeyOnDisk()  # at most rows_per_shard ids a shard
                 | "ShardTasks" >> beam.Map(_task_of)
                 | "SpreadShards" >> beam.Reshuffle()
                 | "WriteShards"

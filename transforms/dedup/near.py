@@ -318,9 +318,9 @@ class NearDedup(beam.PTransform):
     Args:
         cfg: the `dedup.near` config section.
         seed: run seed (picks the audited clusters; signatures carry their own permutations).
-        tmp_dir: a folder the run owns; on an in-process runner the LSH buckets are grouped
-            through files there (`GroupByKeyOnDisk`), not in the runner's memory. None: a
-            plain GroupByKey.
+        tmp_dir: a folder the run owns; on an in-process runner the shuffles are grouped
+            through files there (`GroupByKeyOnDisk`), not in the runner's memory. None: the
+            pipeline's `disk_group.group_dir` (plain GroupByKeys when it has none).
     """
 
     def __init__(self, cfg: NearDedupConfig, seed: int = 0, tmp_dir: str | None = None) -> None:
@@ -376,7 +376,7 @@ class NearDedup(beam.PTransform):
                 labels | "TagLabels" >> beam.Map(lambda kv: (kv[0], (1, kv[1]))),
             )
             | "MembersAndLabels" >> beam.Flatten()
-            | "JoinLabels" >> beam.GroupByKey()
+            | "JoinLabels" >> GroupByKeyOnDisk()
             | "KeyByComponent" >> beam.FlatMap(_with_label)
             | "ResolveClusters"
             >> ResolveComponents(cfg.threshold, self.seed, cfg.resolve_max_members)

@@ -54,6 +54,7 @@ import xxhash
 
 from transforms.dedup.clusters import Member, priority_order, resolve_component
 from transforms.dedup.near_audit import AUDIT_MEMBERS, audit_rows
+from transforms.disk_group import GroupByKeyOnDisk
 from transforms.record import Removal
 
 _NS = "dedup_near"
@@ -351,7 +352,7 @@ class ResolveComponents(beam.PTransform):
         t, mm = self.threshold, self.max_members
         small = (
             keyed
-            | "GroupComponents" >> beam.GroupByKey()
+            | "GroupComponents" >> GroupByKeyOnDisk()
             | "SmallOrSplit"
             >> beam.ParDo(_SmallOrSplitFn(t, self.seed, mm)).with_outputs(
                 "clusters", "sizes", "audit", "split", main="removed"

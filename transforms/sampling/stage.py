@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from transforms.disk_group import CoGroupByKeyOnDisk
 from transforms.sampling.candidate import Candidate
 from transforms.sampling.select import SelectDocuments
 from transforms.stage_output import StageOutput
@@ -49,7 +50,7 @@ class Sample(beam.PTransform):
                 "cand": candidates | "CandidateSource" >> beam.Map(_source_and_run),
                 "sel": out["selected"],
             }
-            | "JoinSelection" >> beam.CoGroupByKey()
+            | "JoinSelection" >> CoGroupByKeyOnDisk()
             | "Fate" >> beam.Map(_fate)
         )
         return StageOutput(fates, sections={"sampling": out["report"]})
