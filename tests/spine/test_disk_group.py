@@ -53,3 +53,37 @@ def test_no_tmp_dir_is_a_plain_group_by_key(tmp_path):
         )
         assert_that(grouped, equal_to([("a", [1, 3]), ("b", [2])]))
     assert not list(tmp_path.iterdir())
+
+
+def test_pipeline_group_dir_drives_cogroup_distinct_and_combine(tmp_path):
+    from transforms.disk_group import (
+        CoGroupByKeyOnDisk,
+        CombinePerKeyOnDisk,
+        DistinctOnDisk,
+        set_group_dir,
+    )
+
+    left = [(i % 7, f"l{i}") for i in range(50)]
+    right = [(i % 5, f"r{i}") for i in range(20)] + [(99, "only-right")]
+    with TestPipeline(runner="FnApiRunner") as p:
+        set_group_dir(p, str(tmp_path))
+        a = p | "L" >> beam.Create(left)
+        b = p | "R" >> beam.Create(right)
+        joined = (
+            {"l": a, "r": b}
+            | CoGroupByKeyOnDisk()
+            | beam.MapTuple(lambda k, g: (k, sorted(g["l"]), sorted(g["r"])))
+        )
+        want = {}
+        for k, v in left:
+            want.setdefault(k, ([], []))[0].append(v)
+        for k, v in right:
+            want.setdefault(k, ([], []))[1].append(v)
+        assert_that(
+            joined, equal_to([(k, sorted(l_), sorted(r)) for k, (l_, r) in want.items()]), "join"
+        )
+        dups = p | "D" >> beam.Create([("a", 1), ("a", 1), ("b", 2), ("a", 1)])
+        assert_that(dups | DistinctOnDisk(), equal_to([("a", 1), ("b", 2)]), label="distinct")
+        sums = a | beam.MapTuple(lambda k, v: (k, 1)) | CombinePerKeyOnDisk(sum)
+        assert_that(sums, equal_to([(k, len(v[0])) for k, v in want.items() if v[0]]), "sum")
+    assert any(tmp_path.rglob("part-*"))  # the shuffles went through files

@@ -56,7 +56,7 @@ from transforms.dedup.lsh import (
 )
 from transforms.dedup.near_audit import ClusterAudit
 from transforms.dedup.resolve import ResolveComponents
-from transforms.disk_group import GroupByKeyOnDisk
+from transforms.disk_group import CombinePerKeyOnDisk, DistinctOnDisk, GroupByKeyOnDisk
 
 _NS = "dedup_near"
 _GLOBAL = (GlobalWindow(),)
@@ -362,9 +362,9 @@ class NearDedup(beam.PTransform):
                 _BucketEdgesFn.STAR, _BucketEdgesFn.MEMBERS, main="pairs"
             )
         )
-        pairs = buckets.pairs | "DistinctPairs" >> beam.Distinct()
+        pairs = buckets.pairs | "DistinctPairs" >> DistinctOnDisk()
         # the candidates with at least one edge (only these are joined with their labels)
-        members = buckets[_BucketEdgesFn.MEMBERS] | "DistinctMembers" >> beam.CombinePerKey(_first)
+        members = buckets[_BucketEdgesFn.MEMBERS] | "DistinctMembers" >> CombinePerKeyOnDisk(_first)
         labels = (
             (pairs, buckets[_BucketEdgesFn.STAR])
             | "AllEdges" >> beam.Flatten()
