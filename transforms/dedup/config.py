@@ -59,9 +59,11 @@ class NearDedupConfig:
     # union-find in one worker), "auto" = local on Beam's in-process runners, else rounds.
     components: Literal["auto", "rounds", "local"] = "auto"
     # Survivor choice: a component with at most this many members is resolved in one element
-    # (~0.6 kB per member: 20,000 is ~12 MB); a larger one in salted sub-groups and levels
-    # (transforms/dedup/resolve.py), so a giant template family is not one hot key.
-    resolve_max_members: int = 20_000
+    # (~0.6 kB per member: 2,000 is ~1.2 MB); a larger one in salted sub-groups and levels
+    # (transforms/dedup/resolve.py), so a giant template family (16k man pages share one) is
+    # not one hot key. Low enough that such a family splits; high enough that ordinary
+    # clusters (the demo's largest has 20 members) take the exact one-element path.
+    resolve_max_members: int = 2_000
 
     def validate(self) -> list[str]:
         out = []
