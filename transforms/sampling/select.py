@@ -12,7 +12,8 @@ Modes: `all` keeps every valid candidate (no shuffle, no combine); `budget` and 
 exactly what `finalize` (selection.py, the pure reference) selects, without ever holding the
 selected ids in one worker or element:
 
-1. `Weigh`: each candidate gets its weight, priority key and drop reason (`WeighCandidates`);
+1. `Weigh`: each candidate gets its weight, priority key and drop reason (`WeighCandidates`),
+   in batches of `BATCH` that every later pass reads again;
 2. `TallyGroups`: per mixture group and source, counters and a log-weight histogram (bounded by
    the number of sources and histogram bins) -> the groups' budgets (`group_budgets`);
 3. `Refine0..6`: per group, the exact entries of the key order where the prefix sum of tokens
@@ -136,8 +137,35 @@ class WeighCandidates(beam.DoFn):
         )
 
 
+BATCH = 1024  # weighed candidates per element between the passes
+
+
+class _WeighBatches(WeighCandidates):
+    """Candidates -> lists of up to `BATCH` (group, Weighed as a plain tuple).
+
+    Every threshold pass reads the weighed candidates again: in lists of primitive tuples, each
+    pass pays Beam's per-element cost (coder, data plane) once per batch, not once per candidate.
+    A batch holds at most `BATCH` candidates, whatever the corpus.
+    """
+
+    def start_bundle(self) -> None:
+        self._batch: list = []
+
+    def process(self, c: Any):
+        for group, w in super().process(c):
+            self._batch.append((group, tuple(w)))
+        if len(self._batch) >= BATCH:
+            batch, self._batch = self._batch, []
+            yield batch
+
+    def finish_bundle(self):
+        if self._batch:
+            yield WindowedValue(self._batch, MIN_TIMESTAMP, [GlobalWindow()])
+        self._batch = []
+
+
 class _PartialPass(beam.DoFn):
-    """(group, Weighed) -> one partial accumulator per group and bundle for a `threshold` pass.
+    """Batches of (group, Weighed) -> one partial accumulator per group and bundle for a `threshold` pass.
 
     Accumulating per bundle (emitted in finish_bundle) sends one small value per group and bundle
     to the combine instead of one per candidate.
@@ -149,15 +177,17 @@ class _PartialPass(beam.DoFn):
     def start_bundle(self) -> None:
         self._accs: dict = {}
 
-    def process(self, item, state: dict):
-        group, w = item
-        gs = state.get(group)
-        if gs is None or not self._step.wants(gs):
-            return
-        entries = line_entries(self._plan, w)
-        if entries:
-            h = sample_hash(w.doc_id) if isinstance(self._step, SamplePass) else 0.0
-            self._step.add(self._accs.setdefault(group, {}), gs, entries, h)
+    def process(self, batch: list, state: dict):
+        hashed = isinstance(self._step, SamplePass)
+        for group, t in batch:
+            gs = state.get(group)
+            if gs is None or not self._step.wants(gs):
+                continue
+            w = Weighed(*t)
+            entries = line_entries(self._plan, w)
+            if entries:
+                h = sample_hash(w.doc_id) if hashed else 0.0
+                self._step.add(self._accs.setdefault(group, {}), gs, entries, h)
 
     def finish_bundle(self):
         for group, acc in self._accs.items():
@@ -216,19 +246,19 @@ class _Refine(beam.PTransform):
 
 
 class _Decide(beam.DoFn):
-    """(group, Weighed) -> its selected entry (main) and baseline id (tagged) before the cut."""
+    """Batches of (group, Weighed) -> selected entries (main), baseline ids (tagged) before the cut."""
 
     def __init__(self, plan: SelectionPlan) -> None:
         self._plan = plan
 
-    def process(self, item, state: dict):
-        group, w = item
-        gs = state.get(group)
-        if gs is None:
-            return
-        for line, e in line_entries(self._plan, w).items():
-            if taken_before_cut(gs, line, e):
-                yield tuple(e) if line == SEL else beam.pvalue.TaggedOutput(BASE, e.doc_id)
+    def process(self, batch: list, state: dict):
+        for group, t in batch:
+            gs = state.get(group)
+            if gs is None:
+                continue
+            for line, e in line_entries(self._plan, Weighed(*t)).items():
+                if taken_before_cut(gs, line, e):
+                    yield tuple(e) if line == SEL else beam.pvalue.TaggedOutput(BASE, e.doc_id)
 
 
 def _tail_taken(item):
@@ -253,14 +283,15 @@ class _LabelSplit(beam.DoFn):
 
 
 class _TallyFn(beam.CombineFn):
-    """(group, Weighed) -> {group: {source: SourceTally}}: counters and histograms only."""
+    """Batches of (group, Weighed) -> {group: {source: SourceTally}}: counters and histograms."""
 
     def create_accumulator(self) -> dict:
         return {}
 
-    def add_input(self, acc: dict, item) -> dict:
-        group, w = item
-        acc.setdefault(group, {}).setdefault(w.source, SourceTally()).add(w)
+    def add_input(self, acc: dict, batch: list) -> dict:
+        for group, t in batch:
+            w = Weighed(*t)
+            acc.setdefault(group, {}).setdefault(w.source, SourceTally()).add(w)
         return acc
 
     def merge_accumulators(self, accs) -> dict:
@@ -333,7 +364,7 @@ class SelectDocuments(beam.PTransform):
         if self._cfg.mode == "all":
             return candidates | "KeepAll" >> KeepAll(self._cfg.eval_fraction, self._seed)
         plan = SelectionPlan.from_config(self._cfg, self._seed)
-        weighed = candidates | "Weigh" >> beam.ParDo(WeighCandidates(self._cfg, self._seed))
+        weighed = candidates | "Weigh" >> beam.ParDo(_WeighBatches(self._cfg, self._seed))
         # bounded: per mixture group and source, counters and a fixed-bin log-weight histogram
         tallies = weighed | "TallyGroups" >> beam.CombineGlobally(_TallyFn())
         state = tallies | "StartSearch" >> beam.Map(_start, plan)
