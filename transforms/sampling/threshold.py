@@ -1,15 +1,14 @@
 """Exact selection thresholds from bounded aggregates: the budget rule without holding the ids.
 
 `take_within_budget` (budget.py) scans a group's candidates in priority order. Its result is
-fixed by a few entries of that order, found here without ever holding more than a constant number
-of entries per group:
+fixed by a few entries of that order, found here with bounded state per group (bounds below):
 
 - **the cut** A: the first entry whose prefix sum of tokens exceeds the budget B. Everything
   before A is taken (its prefix sum is <= B, and the scan cannot stop earlier), A is skipped;
 - **the window end** Z: the first entry whose prefix sum reaches the window W
   (`window_tokens(B, lookahead)`): the scan looks at nothing after Z;
 - **the tail**: between A (excluded) and Z (included), the gap r0 = B - tokens(before A) is
-  smaller than A, so only entries of at most r0 tokens can still be taken, one after another
+  smaller than A's tokens, so only entries of at most r0 tokens can still be taken, one after another
   while they fit. For one size s the taken entries are a prefix of that size's entries (once s
   no longer fits, the gap only shrinks), and the j-th entry of size s is taken only if j * s <=
   r0. So the first floor(r0 / s) tail entries of each size s <= r0 decide the tail exactly:
@@ -32,7 +31,10 @@ A bucket of a uniform sample of N holds about 2n/N of the interval's n entries, 
 rounds leave about n * (2 / SAMPLE_SIZE) ** ROUNDS entries, and a last sample pass without a
 size limit collects them (expected under 1 entry per 1e8 candidates of a group; the limit is
 a property of the hash sample, not of the keys: ties and repeated keys split the same way, since
-the order is the full `Entry` order). Searches already done cost nothing in later passes.
+the order is the full `Entry` order). A search already done costs later passes only the read.
+
+Entries are assumed distinct (ids are unique after the pipeline's duplicate-id stage): two
+identical entries at the top_k cut would both be taken, where `finalize` takes one.
 
 Every state here is a function of the set of entries (never of their order or split), so the
 result equals `take_within_budget` on the sorted group (tested against `finalize`).
