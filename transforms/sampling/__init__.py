@@ -2,8 +2,8 @@
 DSIR importance weights, the held-out eval split, and n-gram drift between runs.
 
 Pure algorithms (no Beam): keys, weights, budget, mixture, split, ngrams, feature_counts, dsir,
-drift, selection. Beam transforms: select (`SelectDocuments`) and text_transforms (`ScoreDsir`,
-`DsirFeatureKL`, `NgramDrift`, `HashedFeatureCounts`).
+drift, selection, threshold. Beam transforms: select (`SelectDocuments`) and text_transforms
+(`ScoreDsir`, `DsirFeatureKL`, `NgramDrift`, `HashedFeatureCounts`).
 """
 
 from transforms.sampling.budget import BudgetSelector, Entry, take_within_budget, window_tokens

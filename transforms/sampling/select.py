@@ -8,12 +8,26 @@ filtering and dedup (metadata only; the texts stay on disk). Output: a dict
 - `"baseline"`: PCollection of ids of a uniform random selection with the same budgets, only when
   `dsir.enabled` (for `DsirFeatureKL`, the paper's KL diagnostic, computed on the texts).
 
-Modes: `all` keeps every valid candidate (no shuffle, no combine); `budget` and `top_k` run the
-pure selection in selection.py: weigh + key each candidate (`WeighCandidates`), one
-`CombinePerKey` per group (mixture source, or one group), then a single finalisation step. The
-result depends only on the set of candidates, the config and the seed: not on worker count,
-bundle split or input order. Memory of the combine is bounded by the budget's id list (plus
-lookahead) per group, not by the corpus.
+Modes: `all` keeps every valid candidate (no shuffle, no combine); `budget` and `top_k` select
+exactly what `finalize` (selection.py, the pure reference) selects, without ever holding the
+selected ids in one worker or element:
+
+1. `Weigh`: each candidate gets its weight, priority key and drop reason (`WeighCandidates`),
+   in batches of `BATCH` that every later pass reads again;
+2. `TallyGroups`: per mixture group and source, counters and a log-weight histogram (bounded by
+   the number of sources and histogram bins) -> the groups' budgets (`group_budgets`);
+3. `Refine0..6`: per group, the exact entries of the key order where the prefix sum of tokens
+   crosses the budget and the lookahead window (or the k-th entry for `top_k`), found by hash
+   samples and bucket counts of the interval still open (threshold.py): each pass sends one
+   bounded accumulator per group and bundle, and the state is a few entries per group;
+4. `DecideByCut`: every candidate is tested on its own against its group's cut (parallel);
+   `TailPartials`/`TailTaken`: the skip-and-continue tail after the cut, from the few small
+   entries that can still fill the gap (bounded by the largest document's tokens, not the budget);
+5. `Split` labels each selected id train or eval (`EvalSplitter`, per id), and `TallyKept` +
+   `Report` build the report from counts and token sums per source (no ids).
+
+The result depends only on the set of candidates, the config and the seed: not on worker count,
+bundle split or input order.
 
 Counters (namespace `sampling`): `candidates`, `selected`, `selected_eval`, and one per drop
 reason: `bad_candidate`, `not_in_mixture`, `weight_zero`, `weight_invalid`, `sampled_out`;
@@ -26,19 +40,38 @@ import math
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.sampling.budget import BudgetSelector, Entry
+from transforms.sampling.budget import Entry
 from transforms.sampling.candidate import Candidate, counter, parse_candidate, source_of
 from transforms.sampling.config import SamplingConfig
 from transforms.sampling.keep_all import KeepAll
 from transforms.sampling.keys import derive_seed, log_priority_key
 from transforms.sampling.selection import (
     OUTSIDE,
-    GroupState,
+    KeptTally,
     SelectionPlan,
     SourceTally,
     Weighed,
-    finalize,
+    build_report,
+    group_budgets,
+    merge_tallies,
+)
+from transforms.sampling.split import EvalSplitter
+from transforms.sampling.threshold import (
+    BASE,
+    ROUNDS,
+    SAMPLE_SIZE,
+    SEL,
+    CountPass,
+    SamplePass,
+    TailPass,
+    line_entries,
+    sample_hash,
+    start,
+    taken_before_cut,
 )
 from transforms.sampling.weights import WeightExpression, resolve_scores
 
@@ -104,126 +137,211 @@ class WeighCandidates(beam.DoFn):
         )
 
 
-class GroupStateCoder(beam.coders.Coder):
-    """Encodes a GroupState as primitive lists (FastPrimitivesCoder); the plan stays in the coder.
+BATCH = 1024  # weighed candidates per element between the passes
 
-    Without it Beam pickles and bz2-compresses every accumulator between the lifted combine's
-    stages (and sizes them with `objsize`): measured as most of the selection's cost.
+
+class _WeighBatches(WeighCandidates):
+    """Candidates -> lists of up to `BATCH` (group, Weighed as a plain tuple).
+
+    Every threshold pass reads the weighed candidates again: in lists of primitive tuples, each
+    pass pays Beam's per-element cost (coder, data plane) once per batch, not once per candidate.
+    A batch holds at most `BATCH` candidates, whatever the corpus.
     """
 
-    def __init__(self, plan: SelectionPlan) -> None:
-        self._plan = plan
-        self._inner = beam.coders.FastPrimitivesCoder()
+    def start_bundle(self) -> None:
+        self._batch: list = []
 
-    @staticmethod
-    def _selector(sel: BudgetSelector | None):
-        if sel is None:
-            return None
-        sel.compact()  # ship only what can still matter
-        entries = sel.entries
-        return (
-            sel.cap_tokens,
-            sel.cap_docs,
-            [e.neg_key for e in entries],
-            [e.doc_id for e in entries],
-            [e.n_tokens for e in entries],
-            [e.log_weight for e in entries],
-            [e.source for e in entries],
-        )
+    def process(self, c: Any):
+        for group, w in super().process(c):
+            self._batch.append((group, tuple(w)))
+        if len(self._batch) >= BATCH:
+            batch, self._batch = self._batch, []
+            yield batch
 
-    @staticmethod
-    def _unselector(state) -> BudgetSelector | None:
-        if state is None:
-            return None
-        cap_tokens, cap_docs, keys, ids, tokens, logw, sources = state
-        return BudgetSelector._from_state(
-            (
-                cap_tokens,
-                cap_docs,
-                [Entry(*e) for e in zip(keys, ids, tokens, logw, sources, strict=True)],
-            )
-        )
-
-    def encode(self, acc: GroupState) -> bytes:
-        tally = {
-            s: (
-                t.docs,
-                t.tokens,
-                t.eligible_docs,
-                t.eligible_tokens,
-                t.bad_scores,
-                t.dropped,
-                t.hist,
-            )
-            for s, t in acc.tally.items()
-        }
-        return self._inner.encode(
-            (self._selector(acc.selector), self._selector(acc.baseline), tally)
-        )
-
-    def decode(self, encoded: bytes) -> GroupState:
-        sel, base, tally = self._inner.decode(encoded)
-        acc = GroupState(self._plan)
-        acc.selector, acc.baseline = self._unselector(sel), self._unselector(base)
-        for source, (
-            docs,
-            tokens,
-            eligible_docs,
-            eligible_tokens,
-            bad,
-            dropped,
-            hist,
-        ) in tally.items():
-            acc.tally[source] = SourceTally(
-                docs, tokens, eligible_docs, eligible_tokens, bad, dict(dropped), dict(hist)
-            )
-        return acc
-
-    def is_deterministic(self) -> bool:
-        return False
+    def finish_bundle(self):
+        if self._batch:
+            yield WindowedValue(self._batch, MIN_TIMESTAMP, [GlobalWindow()])
+        self._batch = []
 
 
-class _GroupCombineFn(beam.CombineFn):
-    def __init__(self, plan: SelectionPlan) -> None:
-        self._plan = plan
+class _PartialPass(beam.DoFn):
+    """Batches of (group, Weighed) -> one partial accumulator per group and bundle for a `threshold` pass.
 
-    def get_accumulator_coder(self):
-        return GroupStateCoder(self._plan)
+    Accumulating per bundle (emitted in finish_bundle) sends one small value per group and bundle
+    to the combine instead of one per candidate.
+    """
 
-    def create_accumulator(self) -> GroupState:
-        return GroupState(self._plan)
+    def __init__(self, plan: SelectionPlan, step) -> None:
+        self._plan, self._step = plan, step
 
-    def add_input(self, acc: GroupState, w: Weighed) -> GroupState:
-        return acc.add(w)
+    def start_bundle(self) -> None:
+        self._accs: dict = {}
 
-    def merge_accumulators(self, accs) -> GroupState:
-        accs = list(accs)
-        return accs[0].merge(accs[1:])
+    def process(self, batch: list, state: dict):
+        hashed = isinstance(self._step, SamplePass)
+        for group, t in batch:
+            gs = state.get(group)
+            if gs is None or not self._step.wants(gs):
+                continue
+            w = Weighed(*t)
+            entries = line_entries(self._plan, w)
+            if entries:
+                h = sample_hash(w.doc_id) if hashed else 0.0
+                self._step.add(self._accs.setdefault(group, {}), gs, entries, h)
 
-    def compact(self, acc: GroupState) -> GroupState:
-        return acc
+    def finish_bundle(self):
+        for group, acc in self._accs.items():
+            yield WindowedValue((group, acc), MIN_TIMESTAMP, [GlobalWindow()])
+        self._accs = {}
 
-    def extract_output(self, acc: GroupState) -> GroupState:
+
+class _MergePartials(beam.CombineFn):
+    """Merges a pass's partial accumulators of one group (the pass's own `merge`)."""
+
+    def __init__(self, step) -> None:
+        self._step = step
+
+    def create_accumulator(self) -> dict:
+        return {}
+
+    def add_input(self, acc: dict, partial: dict) -> dict:
+        return self._step.merge([acc, partial])
+
+    def merge_accumulators(self, accs) -> dict:
+        return self._step.merge(accs)
+
+    def extract_output(self, acc: dict) -> dict:
         return acc
 
 
-class _Finalize(beam.DoFn):
-    """The merged group states -> selected pairs (main), report and baseline ids (tagged)."""
+def _advance(state: dict, step, merged: dict) -> dict:
+    return {
+        g: step.advance(gs, merged.get(g, {})) if step.wants(gs) else gs for g, gs in state.items()
+    }
+
+
+class _Refine(beam.PTransform):
+    """One pass of the threshold search: {"weighed", "state"} -> the next state (singleton)."""
+
+    def __init__(self, plan: SelectionPlan, step) -> None:
+        super().__init__()
+        self._plan, self._step = plan, step
+
+    def expand(self, inputs):
+        state = beam.pvalue.AsSingleton(inputs["state"])
+        merged = (
+            inputs["weighed"]
+            # bounded: the side input is the search state: a few searches per mixture group,
+            # each with at most SAMPLE_SIZE sample entries (threshold.py)
+            | "PassPartials" >> beam.ParDo(_PartialPass(self._plan, self._step), state)
+            | "MergePartials" >> beam.CombinePerKey(_MergePartials(self._step))
+        )
+        return inputs["state"] | "Advance" >> beam.Map(
+            _advance,
+            self._step,
+            # bounded: one merged accumulator per group: SAMPLE_SIZE sample entries or bucket
+            # weights per search; the last pass's interval, expected n * (2 / SAMPLE_SIZE) ** ROUNDS
+            beam.pvalue.AsDict(merged),
+        )
+
+
+class _Decide(beam.DoFn):
+    """Batches of (group, Weighed) -> selected entries (main), baseline ids (tagged) before the cut."""
 
     def __init__(self, plan: SelectionPlan) -> None:
         self._plan = plan
 
-    def process(self, states: dict):
-        selected, baseline, report = finalize(self._plan, states)
-        counter("selected").inc(len(selected))
-        counter("selected_eval").inc(report["selected"]["eval"]["docs"])
-        counter("sampled_out").inc(
-            sum(s["not_selected"]["sampled_out"] for s in report["sources"].values())
-        )
-        yield beam.pvalue.TaggedOutput("report", report)
-        for doc_id in baseline:
-            yield beam.pvalue.TaggedOutput("baseline", doc_id)
-        yield from selected
+    def process(self, batch: list, state: dict):
+        for group, t in batch:
+            gs = state.get(group)
+            if gs is None:
+                continue
+            for line, e in line_entries(self._plan, Weighed(*t)).items():
+                if taken_before_cut(gs, line, e):
+                    yield tuple(e) if line == SEL else beam.pvalue.TaggedOutput(BASE, e.doc_id)
+
+
+def _tail_taken(item):
+    _, acc = item
+    for line, e in TailPass.taken(acc):
+        yield tuple(e) if line == SEL else beam.pvalue.TaggedOutput(BASE, e.doc_id)
+
+
+class _LabelSplit(beam.DoFn):
+    """A selected entry -> (id, split) (main) and (entry, split) for the report (tagged)."""
+
+    def __init__(self, fraction: float, seed: int) -> None:
+        self._fraction, self._seed = fraction, seed
+
+    def setup(self) -> None:
+        self._splitter = EvalSplitter(self._fraction, self._seed)
+
+    def process(self, entry: tuple):
+        split = self._splitter(entry[1])
+        yield entry[1], split
+        yield beam.pvalue.TaggedOutput("kept", (entry, split))
+
+
+class _TallyFn(beam.CombineFn):
+    """Batches of (group, Weighed) -> {group: {source: SourceTally}}: counters and histograms."""
+
+    def create_accumulator(self) -> dict:
+        return {}
+
+    def add_input(self, acc: dict, batch: list) -> dict:
+        for group, t in batch:
+            w = Weighed(*t)
+            acc.setdefault(group, {}).setdefault(w.source, SourceTally()).add(w)
+        return acc
+
+    def merge_accumulators(self, accs) -> dict:
+        out: dict = {}
+        for acc in accs:
+            for group, tallies in acc.items():
+                mine = out.setdefault(group, {})
+                for s, t in tallies.items():
+                    mine.setdefault(s, SourceTally()).merge(t)
+        return out
+
+    def extract_output(self, acc: dict) -> dict:
+        return acc
+
+
+class _KeptFn(beam.CombineFn):
+    """(entry, split) of each selected document -> `KeptTally` (counts and sums, no ids)."""
+
+    def create_accumulator(self) -> KeptTally:
+        return KeptTally()
+
+    def add_input(self, acc: KeptTally, item) -> KeptTally:
+        entry, split = item
+        acc.add(Entry(*entry), split)
+        return acc
+
+    def merge_accumulators(self, accs) -> KeptTally:
+        accs = iter(accs)
+        first = next(accs)
+        for other in accs:
+            first.merge(other)
+        return first
+
+    def extract_output(self, acc: KeptTally) -> KeptTally:
+        return acc
+
+
+def _start(tallies: dict, plan: SelectionPlan) -> dict:
+    return start(plan, group_budgets(plan, tallies)[0])
+
+
+def _report(kept: KeptTally, plan: SelectionPlan, tallies: dict) -> dict:
+    budgets, available = group_budgets(plan, tallies)
+    report = build_report(plan, merge_tallies(tallies.values()), kept, budgets, available)
+    counter("selected").inc(report["selected"]["docs"])
+    counter("selected_eval").inc(report["selected"]["eval"]["docs"])
+    counter("sampled_out").inc(
+        sum(s["not_selected"]["sampled_out"] for s in report["sources"].values())
+    )
+    return report
 
 
 class SelectDocuments(beam.PTransform):
@@ -246,17 +364,42 @@ class SelectDocuments(beam.PTransform):
         if self._cfg.mode == "all":
             return candidates | "KeepAll" >> KeepAll(self._cfg.eval_fraction, self._seed)
         plan = SelectionPlan.from_config(self._cfg, self._seed)
-        out = (
-            candidates
-            | "Weigh" >> beam.ParDo(WeighCandidates(self._cfg, self._seed))
-            | "SelectPerGroup" >> beam.CombinePerKey(_GroupCombineFn(plan))
-            # One state per mixture group, but each holds the ids its token budget selects:
-            # bounded: by the token budget, not the corpus (a known limit, docs/scaling.md)
-            | "Gather" >> beam.combiners.ToDict()
-            | "Finalize"
-            >> beam.ParDo(_Finalize(plan)).with_outputs("report", "baseline", main="selected")
+        weighed = candidates | "Weigh" >> beam.ParDo(_WeighBatches(self._cfg, self._seed))
+        # bounded: per mixture group and source, counters and a fixed-bin log-weight histogram
+        tallies = weighed | "TallyGroups" >> beam.CombineGlobally(_TallyFn())
+        state = tallies | "StartSearch" >> beam.Map(_start, plan)
+        steps = [SamplePass(SAMPLE_SIZE), CountPass()] * ROUNDS + [SamplePass(None)]
+        for i, step in enumerate(steps):
+            state = {"weighed": weighed, "state": state} | f"Refine{i}" >> _Refine(plan, step)
+        final = beam.pvalue.AsSingleton(state)
+        # bounded: the final search state (a few thresholds per group) is the only side input
+        cut = weighed | "DecideByCut" >> beam.ParDo(_Decide(plan), final).with_outputs(
+            BASE, main=SEL
         )
-        result = {"selected": out.selected, "report": out.report}
+        tail = (
+            weighed
+            # bounded: the final search state again (see DecideByCut)
+            | "TailPartials" >> beam.ParDo(_PartialPass(plan, TailPass()), final)
+            | "MergeTail" >> beam.CombinePerKey(_MergePartials(TailPass()))
+            | "TailTaken" >> beam.FlatMap(_tail_taken).with_outputs(BASE, main=SEL)
+        )
+        labelled = (
+            (cut[SEL], tail[SEL])
+            | "SelectedEntries" >> beam.Flatten()
+            | "Split"
+            >> beam.ParDo(_LabelSplit(self._cfg.eval_fraction, self._seed)).with_outputs(
+                "kept", main="selected"
+            )
+        )
+        report = (
+            labelled.kept
+            # bounded: counts and token sums per source, a fixed-bin histogram (no ids)
+            | "TallyKept" >> beam.CombineGlobally(_KeptFn())
+            # bounded: the group tallies (per-source counters and histograms)
+            | "Report" >> beam.Map(_report, plan, beam.pvalue.AsSingleton(tallies))
+        )
+        baseline = (cut[BASE], tail[BASE]) | "BaselineIds" >> beam.Flatten()
+        result = {"selected": labelled.selected, "report": report}
         if plan.baseline:
-            result["baseline"] = out.baseline
+            result["baseline"] = baseline
         return result

@@ -1,20 +1,17 @@
-"""The whole selection as pure code: per-group accumulators, then one deterministic finalisation.
-
-`SelectDocuments` (select.py) is a thin Beam wrapper around this module:
+"""The whole selection as pure code: the reference finalisation and the bounded report parts.
 
 1. each candidate is weighed (weights.py) and keyed (keys.py) into a `Weighed` tuple;
-2. per group (a mixture source, or "*" without a mixture) a `GroupState` accumulates: a
-   `BudgetSelector` of the candidates that can still be selected, optionally a second one with
-   uniform keys (the random selection of the same size for DSIR's KL diagnostic), and per-source
-   tallies (documents, tokens, drops by reason, a histogram of log-weights);
-3. `finalize` turns the merged states into the selected ids with their split, and the report.
+2. per group (a mixture source, or "*" without a mixture) per-source tallies (documents, tokens,
+   drops by reason, a histogram of log-weights) give the groups' budgets (`group_budgets`);
+3. `finalize` is the reference selection: per group a `GroupState` holds a `BudgetSelector` of
+   the candidates that can still be selected (and a second one with uniform keys, the random
+   selection of the same size for DSIR's KL diagnostic), then `take_within_budget` decides.
+   It holds about the budget's id list per group, so the pipeline does not use it:
+   `SelectDocuments` (select.py) computes the same result with bounded state (threshold.py) and
+   builds the same report from bounded aggregates (`KeptTally`, `build_report`).
 
 Every step is a function of the set of candidates only, never of their order or of how they were
 split into bundles, so the result is identical on any number of workers.
-
-Memory: each group keeps the candidates of a prefix of about `window_tokens(max group budget)`
-tokens, i.e. the budget's id list (+ lookahead); with `redistribute` a group's budget may grow up
-to the whole budget, so each group keeps up to the whole window. Tallies are O(sources).
 """
 
 from __future__ import annotations
@@ -196,23 +193,79 @@ def _take(plan: SelectionPlan, selector: BudgetSelector, budget: int | None) -> 
     return take_within_budget(ordered, budget, plan.lookahead)
 
 
+def group_budgets(
+    plan: SelectionPlan, tallies: Mapping[str, Mapping[str, SourceTally]]
+) -> tuple[dict[str, int | None], dict[str, int]]:
+    """(token budget per group, eligible tokens per group) from the groups' tallies.
+
+    Args:
+        plan: the selection plan.
+        tallies: per group that received candidates, its per-source tallies (`OUTSIDE` included).
+    """
+    groups = sorted(g for g in tallies if g != OUTSIDE)
+    available = {g: sum(t.eligible_tokens for t in tallies[g].values()) for g in groups}
+    if plan.token_budget is None:
+        budgets: dict[str, int | None] = dict.fromkeys(groups, None)
+    elif plan.shares:
+        alloc = allocate_budget(plan.token_budget, plan.shares, available, plan.redistribute)
+        budgets = {g: alloc.get(g, 0) for g in groups}
+    else:
+        budgets = {ALL: plan.token_budget}
+    return budgets, available
+
+
+def merge_tallies(tallies: Iterable[Mapping[str, SourceTally]]) -> dict[str, SourceTally]:
+    """Per-source tallies of several groups (or partial states) merged into one dict."""
+    out: dict[str, SourceTally] = {}
+    for part in tallies:
+        for s, t in part.items():
+            out.setdefault(s, SourceTally()).merge(t)
+    return out
+
+
+@dataclass
+class KeptTally:
+    """What the report needs of the selected documents: counts and token sums, no ids."""
+
+    docs: dict[str, int] = field(default_factory=dict)  # per source
+    tokens: dict[str, int] = field(default_factory=dict)  # per source
+    hist: dict[int, int] = field(default_factory=dict)  # log-weight bins
+    eval_docs: int = 0
+    eval_tokens: int = 0
+
+    def add(self, e: Entry, split: str) -> None:
+        self.docs[e.source] = self.docs.get(e.source, 0) + 1
+        self.tokens[e.source] = self.tokens.get(e.source, 0) + e.n_tokens
+        b = log_weight_bin(e.log_weight)
+        self.hist[b] = self.hist.get(b, 0) + 1
+        if split == EVAL:
+            self.eval_docs += 1
+            self.eval_tokens += e.n_tokens
+
+    def merge(self, other: KeptTally) -> KeptTally:
+        for mine, theirs in (
+            (self.docs, other.docs),
+            (self.tokens, other.tokens),
+            (self.hist, other.hist),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+        self.eval_docs += other.eval_docs
+        self.eval_tokens += other.eval_tokens
+        return self
+
+
 def finalize(
     plan: SelectionPlan, states: Mapping[str, GroupState]
 ) -> tuple[list[tuple[str, str]], list[str], dict]:
-    """(selected (id, split) pairs sorted by id, baseline ids sorted, report)."""
-    tally: dict[str, SourceTally] = {}
-    for st in states.values():
-        for s, t in st.tally.items():
-            tally.setdefault(s, SourceTally()).merge(t)
+    """(selected (id, split) pairs sorted by id, baseline ids sorted, report).
+
+    The reference the distributed selection (`SelectDocuments`, threshold.py) is tested against;
+    it holds every selectable entry of a group, so the pipeline does not call it.
+    """
+    tally = merge_tallies(st.tally for st in states.values())
     states = {g: st for g, st in states.items() if st.selector is not None and g != OUTSIDE}
-    available = {g: sum(t.eligible_tokens for t in st.tally.values()) for g, st in states.items()}
-    if plan.token_budget is None:
-        budgets: dict[str, int | None] = dict.fromkeys(states, None)
-    elif plan.shares:
-        alloc = allocate_budget(plan.token_budget, plan.shares, available, plan.redistribute)
-        budgets = {g: alloc.get(g, 0) for g in states}
-    else:
-        budgets = {ALL: plan.token_budget}
+    budgets, available = group_budgets(plan, {g: st.tally for g, st in states.items()})
     taken = [e for g in sorted(states) for e in _take(plan, states[g].selector, budgets.get(g))]
     baseline = [
         e.doc_id
@@ -222,19 +275,23 @@ def finalize(
     ]
     splitter = EvalSplitter(plan.eval_fraction, plan.seed)
     selected = sorted((e.doc_id, splitter(e.doc_id)) for e in taken)
-    report = _report(plan, tally, taken, selected, budgets, available)
+    split_of = dict(selected)
+    kept = KeptTally()
+    for e in taken:
+        kept.add(e, split_of[e.doc_id])
+    report = build_report(plan, tally, kept, budgets, available)
     return selected, sorted(baseline), report
 
 
-def _report(plan, tally, taken, selected, budgets, available) -> dict:
-    kept_docs: dict[str, int] = {}
-    kept_tokens: dict[str, int] = {}
-    kept_hist: dict[int, int] = {}
-    for e in taken:
-        kept_docs[e.source] = kept_docs.get(e.source, 0) + 1
-        kept_tokens[e.source] = kept_tokens.get(e.source, 0) + e.n_tokens
-        b = log_weight_bin(e.log_weight)
-        kept_hist[b] = kept_hist.get(b, 0) + 1
+def build_report(
+    plan: SelectionPlan,
+    tally: Mapping[str, SourceTally],
+    kept: KeptTally,
+    budgets: Mapping[str, int | None],
+    available: Mapping[str, int],
+) -> dict:
+    """The selection report from bounded aggregates only (per-source tallies, `KeptTally`)."""
+    kept_docs, kept_tokens, kept_hist = kept.docs, kept.tokens, kept.hist
     all_hist: dict[int, int] = {}
     for t in tally.values():
         for b, n in t.hist.items():
@@ -242,9 +299,8 @@ def _report(plan, tally, taken, selected, budgets, available) -> dict:
     dropped_hist = {
         b: n - kept_hist.get(b, 0) for b, n in all_hist.items() if n > kept_hist.get(b, 0)
     }
-    tokens_of = {e.doc_id: e.n_tokens for e in taken}
-    n_eval = [(i, s) for i, s in selected if s == EVAL]
-    eval_tokens = sum(tokens_of[i] for i, _ in n_eval)
+    n_selected = sum(kept_docs.values())
+    eval_docs, eval_tokens = kept.eval_docs, kept.eval_tokens
     total_sel = sum(kept_tokens.values())
     sources = {}
     for s in sorted(set(tally) | set(plan.shares)):
@@ -283,10 +339,10 @@ def _report(plan, tally, taken, selected, budgets, available) -> dict:
             "tokens": sum(t.tokens for t in tally.values()),
         },
         "selected": {
-            "docs": len(selected),
+            "docs": n_selected,
             "tokens": total_sel,
-            "train": {"docs": len(selected) - len(n_eval), "tokens": total_sel - eval_tokens},
-            "eval": {"docs": len(n_eval), "tokens": eval_tokens},
+            "train": {"docs": n_selected - eval_docs, "tokens": total_sel - eval_tokens},
+            "eval": {"docs": eval_docs, "tokens": eval_tokens},
         },
         "budget_used": total_sel / plan.token_budget if plan.token_budget else None,
         "mixture": mixture,
