@@ -4,7 +4,7 @@ Beam starts each local worker process as `python -m apache_beam.runners.worker.s
 and importing Beam there logs "apitools not found, and bigquery client libraries are not
 available..." (the optional GCP libraries are missing), once per worker: a newcomer reads it as
 an error. This entry point installs the CLI's filter for that one notice before Beam is imported,
-quiets the worker's start-up INFO lines, then hands over to Beam's own worker main. `pipelines.run.local_runner` points the runner at it.
+quiets the worker's start-up INFO lines, caps glibc's malloc arenas (pipelines/malloc.py), then hands over to Beam's own worker main. `pipelines.run.local_runner` points the runner at it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ class HideGcpImportNotice(logging.Filter):
 
 
 def main() -> None:
+    from pipelines.malloc import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before Beam starts its threads (see pipelines/malloc.py)
     logging.getLogger().addFilter(HideGcpImportNotice())
     # The worker's start-up chatter (INFO lines per process) is noise in a local run's log.
     logging.getLogger("apache_beam").setLevel(logging.WARNING)

@@ -274,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _quiet_beam(sys.argv[1:] if argv is None else argv)
+    from pipelines.malloc import limit_malloc_arenas
+
+    limit_malloc_arenas()  # the embedded runner's threads (see pipelines/malloc.py)
     try:
         return args.func(args, extra)
     except ConfigError as exc:
