@@ -47,9 +47,16 @@ class RunConfig:
     running_mode: Literal["auto", "multi_processing", "multi_threading", "in_memory"] = "auto"
     auto_process_bytes: int = 32 << 20
     progress: bool = True  # log progress lines during long local runs
+    # On Beam's in-process runners, the document-sized shuffles group through files in the
+    # run's _tmp ("disk": memory stays flat in the corpus size, transforms/disk_group.py) or in
+    # the runner's memory ("memory": Beam's own GroupByKey, ~3 KB of RAM per document). Other
+    # runners always use their shuffle service.
+    local_shuffle: Literal["disk", "memory"] = "disk"
 
     def validate(self) -> list[str]:
         out = []
+        if self.local_shuffle not in ("disk", "memory"):
+            out.append(f"local_shuffle must be disk or memory, got {self.local_shuffle!r}")
         if self.workers < 0:
             out.append(f"workers must be >= 0 (0 = one per core), got {self.workers}")
         if not self.output:

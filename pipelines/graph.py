@@ -124,7 +124,8 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     funnel = Funnel()
     # On an in-process runner, the large shuffles group through files here instead of in the
     # runner's memory (transforms/disk_group.py); other runners shuffle as usual.
-    set_group_dir(p, fs.join(plan.tmp, "groups"))
+    if cfg.run.local_shuffle == "disk":
+        set_group_dir(p, fs.join(plan.tmp, "groups"))
 
     # Stage 1 (fused, parallel over read tasks): read, score, reference filters, spill.
     records = funnel.take(_read(p, plan))

@@ -87,3 +87,10 @@ def test_pipeline_group_dir_drives_cogroup_distinct_and_combine(tmp_path):
         sums = a | beam.MapTuple(lambda k, v: (k, 1)) | CombinePerKeyOnDisk(sum)
         assert_that(sums, equal_to([(k, len(v[0])) for k, v in want.items() if v[0]]), "sum")
     assert any(tmp_path.rglob("part-*"))  # the shuffles went through files
+
+
+def test_local_shuffle_setting_is_validated():
+    from pipelines.config import RunConfig
+
+    assert RunConfig(local_shuffle="disk").validate() == []
+    assert any("local_shuffle" in p for p in RunConfig(local_shuffle="ram").validate())

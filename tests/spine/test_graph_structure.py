@@ -150,6 +150,8 @@ def test_every_gather_is_marked_bounded(full_config, target):
     also use gathers marked `# local runner only:` (one machine holds the metadata anyway)."""
     cfg = load_config(str(full_config))
     cfg.dedup.near.components = "rounds" if target == "distributed" else "local"
+    # a distributed runner shuffles through its service: no on-disk groups in its graph
+    cfg.run.local_shuffle = "memory" if target == "distributed" else "disk"
     plan = prepare(cfg)
     write_path = plan.write_path = "shuffle" if target == "distributed" else "local"
     marks = ("# bounded:",) if target == "distributed" else ("# bounded:", "# local runner only")
@@ -181,3 +183,36 @@ def test_the_walk_catches_an_unmarked_gather(full_config):
     p.visit(visitor)
     found = [label for label, _ in visitor.found if label.endswith("UnmarkedGatherForTest")]
     assert found and not _is_marked(found[0], _label_sites())[0]
+
+
+class _Labels(beam.pipeline.PipelineVisitor):
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+
+    def visit_transform(self, node) -> None:
+        self.labels.append(node.full_label)
+
+    def enter_composite_transform(self, node) -> None:
+        self.labels.append(node.full_label)
+
+
+@pytest.mark.parametrize("local_shuffle", ["disk", "memory"])
+def test_local_shuffle_decides_where_the_document_sized_groups_happen(full_config, local_shuffle):
+    cfg = load_config(str(full_config))
+    cfg.run.local_shuffle = local_shuffle
+    p = beam.Pipeline(runner="FnApiRunner")
+    build_graph(p, prepare(cfg))
+    visitor = _Labels()
+    p.visit(visitor)
+    on_disk = {label.rsplit("/", 1)[0] for label in visitor.labels if label.endswith("/ReadParts")}
+    expected = {
+        "Dedup/DuplicateIds/GroupById",
+        "Dedup/Exact/GroupByContent",
+        "Dedup/Near/GroupBuckets",
+        "Dedup/Route/JoinDecisionsById/Group",
+        "PlanShards/GroupBuckets",
+    }
+    if local_shuffle == "disk":
+        assert expected <= on_disk, sorted(on_disk)
+    else:
+        assert not on_disk
