@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
+from tests.sampling.test_select import _run
 from transforms.sampling import select as select_module
 from transforms.sampling import threshold as th
 from transforms.sampling.config import DsirConfig, SamplingConfig
-from transforms.sampling.select import Candidate, SelectDocuments, WeighCandidates
+from transforms.sampling.select import Candidate, WeighCandidates
 from transforms.sampling.selection import (
     OUTSIDE,
     GroupState,
@@ -206,25 +202,8 @@ def _candidates(n: int, seed: int) -> list[Candidate]:
     return out
 
 
-def _keep(value, path):
-    with open(path, "w") as fh:
-        json.dump(sorted(value) if isinstance(value, list) else value, fh)
-
-
 def _run_beam(cands, cfg, seed):
-    folder = tempfile.mkdtemp(prefix="threshold-test-")
-    opts = PipelineOptions(direct_num_workers=2, direct_running_mode="multi_threading")
-    with beam.Pipeline(runner="FnApiRunner", options=opts) as p:
-        out = p | beam.Create(cands, reshuffle=True) | SelectDocuments(cfg, seed)
-        for name, pc in out.items():
-            listed = pc if name == "report" else pc | f"List{name}" >> beam.combiners.ToList()
-            listed | f"Keep{name}" >> beam.Map(_keep, os.path.join(folder, name))
-    got = {}
-    for name in os.listdir(folder):
-        with open(os.path.join(folder, name)) as fh:
-            got[name] = json.load(fh)
-    shutil.rmtree(folder)
-    return got
+    return _run(cands, cfg, seed, workers=2, running_mode="multi_threading")
 
 
 def _reference_of(cands, cfg, seed):
@@ -234,7 +213,9 @@ def _reference_of(cands, cfg, seed):
     items = [out for c in cands for out in fn.process(c)]
     selected, baseline, report = _reference(plan, items)
     # through JSON, as the pipeline's outputs are read back
-    return json.loads(json.dumps({"selected": selected, "baseline": baseline, "report": report}))
+    got = json.loads(json.dumps({"selected": selected, "baseline": baseline, "report": report}))
+    got["selected"] = [tuple(x) for x in got["selected"]]  # as test_select's _run returns them
+    return got
 
 
 @pytest.mark.parametrize(
