@@ -4,6 +4,7 @@ import pickle
 
 import apache_beam as beam
 import numpy as np
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -86,10 +87,11 @@ def _expected_lines(texts, dropped_ids, dedup):
     ]
 
 
-def test_near_dedup_over_runs_equals_near_dedup_of_the_survivors(tmp_path):
+@pytest.mark.parametrize("band_filter", ["sketch", "exact"])
+def test_near_dedup_over_runs_equals_near_dedup_of_the_survivors(tmp_path, band_filter):
     texts = _texts()
     dropped = {"fam0-1", "fam2-0", "single3", "chain-c"}
-    cfg = NearDedupConfig()
+    cfg = NearDedupConfig(band_filter=band_filter)
     got = _over_runs(texts, dropped, cfg, tmp_path / "runs")
     kept = {k: v for k, v in texts.items() if k not in dropped}
     # the in-memory reference, ranked by the same "longest" rule: (n_chars,)
@@ -122,3 +124,7 @@ def test_sketch_accumulator_matches_one_pass_across_spill_merge_and_coder():
     # a small input never allocates the full sketch and is sized to its hashes
     small = BandSketchAccumulator(max_log2_cells=28).add(hashes[:100]).result()
     assert small.log2_cells <= 16 and small.may_repeat(hashes[:100]).mean() < 0.2
+
+
+def test_band_filter_is_validated():
+    assert any("band_filter" in p for p in NearDedupConfig(band_filter="bloom").validate())

@@ -152,6 +152,7 @@ def test_every_gather_is_marked_bounded(full_config, target):
     cfg.dedup.near.components = "rounds" if target == "distributed" else "local"
     # a distributed runner shuffles through its service: no on-disk groups in its graph
     cfg.run.local_shuffle = "memory" if target == "distributed" else "disk"
+    cfg.dedup.near.band_filter = "exact" if target == "distributed" else "sketch"
     plan = prepare(cfg)
     write_path = plan.write_path = "shuffle" if target == "distributed" else "local"
     marks = ("# bounded:",) if target == "distributed" else ("# bounded:", "# local runner only")

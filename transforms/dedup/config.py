@@ -58,6 +58,13 @@ class NearDedupConfig:
     # Connected components: "rounds" (large-star/small-star, scales out), "local" (one
     # union-find in one worker), "auto" = local on Beam's in-process runners, else rounds.
     components: Literal["auto", "rounds", "local"] = "auto"
+    # Which band keys are shuffled with their candidate (id, source, 512-B signature, rank):
+    # "sketch" = those a fixed-size sketch cannot rule out as singletons (it fills up past
+    # ~2e7 documents, and then every key goes); "exact" = first a shuffle of 8-byte references
+    # finds the keys that really repeat, and only those get their candidate (one more shuffle,
+    # ~30 B per band key); "auto" = sketch on Beam's in-process runners, exact elsewhere. Both
+    # give the same buckets, so the same result (transforms/dedup/run_features.py).
+    band_filter: Literal["auto", "sketch", "exact"] = "auto"
     # Survivor choice: a component with at most this many members is resolved in one element
     # (~0.6 kB per member: 2,000 is ~1.2 MB); a larger one in salted sub-groups and levels
     # (transforms/dedup/resolve.py), so a giant template family (16k man pages share one) is
@@ -87,6 +94,8 @@ class NearDedupConfig:
             out.append(f"max_bucket must be >= 2, got {self.max_bucket}")
         if self.audit_clusters < 0:
             out.append("audit_clusters must be >= 0")
+        if self.band_filter not in ("auto", "sketch", "exact"):
+            out.append(f"band_filter must be auto, sketch or exact, got {self.band_filter!r}")
         if self.components not in ("auto", "rounds", "local"):
             out.append(f"components must be auto, rounds or local, got {self.components!r}")
         if self.max_component_rounds < 1:

@@ -15,7 +15,13 @@ its dropped rows masked out:
 - `NearDedupOverRuns`: `NearDedup` whose band hashes are computed per run, vectorised over the
   run's signature column; the sketch of repeated band hashes is built from a first read, and the
   band entries (band hash, candidate) are emitted from a second read, so no PCollection of every
-  candidate's signature ever exists between stages.
+  candidate's signature ever exists between stages. With `dedup.near.band_filter: exact` (the
+  default on distributed runners, where the fixed-size sketch fills up past ~2e7 documents) the
+  second read emits only (band hash, (run key, row)) references; a GroupByKey on the band hash
+  keeps the keys that two or more documents share, their references go back to their runs (a
+  CoGroupByKey on the run key), and a third read attaches the candidates to those alone. The
+  same buckets either way, so the same result; the band shuffle then carries ~30 B per band key
+  plus a candidate per repeated key instead of a candidate per key the sketch lets through.
 
 Every element is one run's worth (a run is bounded by the spill size, 64 MiB of text); reads
 are one file each (runs, not runs x anything), memory-mapped when local.
@@ -32,6 +38,8 @@ import pyarrow.compute as pc
 
 from transforms.dedup.lsh import RepeatFilter, band_hashes
 from transforms.dedup.near import HashSketchFn, NearDedup
+from transforms.disk_group import CoGroupByKeyOnDisk, GroupByKeyOnDisk
+from transforms.runners import is_local_runner
 from transforms.spill import SpillRun, read_run
 
 _NS = "dedup_near"
@@ -141,7 +149,13 @@ class _RunBandsFn(beam.DoFn):
     def _columns(self, table: pa.Table) -> list[list]:
         return [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
 
-    def process(self, work: RunWork, sketch: RepeatFilter | None = None, entries: bool = False):
+    def process(
+        self,
+        work: RunWork,
+        sketch: RepeatFilter | None = None,
+        entries: bool = False,
+        refs: bool = False,
+    ):
         if not entries:
             n = 0
             for _, rows, sigs in self._chunks(work, count_bad=True):
@@ -157,23 +171,66 @@ class _RunBandsFn(beam.DoFn):
             hit_i, hit_b = np.nonzero(keep)
             if not len(hit_i):
                 continue
+            if refs:  # the exact filter's first pass: 8-byte references, no candidate
+                for i, b in zip(hit_i.tolist(), hit_b.tolist(), strict=True):
+                    yield int(hashes[i, b]), (work.key, int(rows[i]))
+                continue
             if cols is None:  # once per run, and only for a run with a possible duplicate
                 cols = self._columns(table)
-            ids, sources, quality, n_chars = cols
             cache: dict[int, tuple] = {}
             for i, b in zip(hit_i.tolist(), hit_b.tolist(), strict=True):
                 cand = cache.get(i)
                 if cand is None:
-                    row = int(rows[i])
-                    rank = self._rank(_Rank(quality[row], n_chars[row]))
-                    cand = (ids[row], sources[row], sigs[i].astype("<u4").tobytes(), rank)
-                    cache[i] = cand
+                    cand = cache[i] = self._candidate(cols, int(rows[i]), sigs[i])
                 yield int(hashes[i, b]), cand
+
+    def _candidate(self, cols: list[list], row: int, sig: np.ndarray) -> tuple:
+        ids, sources, quality, n_chars = cols
+        rank = self._rank(_Rank(quality[row], n_chars[row]))
+        return ids[row], sources[row], sig.astype("<u4").tobytes(), rank
 
 
 class _RunEntriesFn(_RunBandsFn):
     def process(self, work: RunWork, sketch: RepeatFilter | None):
         yield from super().process(work, sketch, entries=True)
+
+
+class _RunRefsFn(_RunBandsFn):
+    """`RunWork` -> (band hash, (run key, row)) for the band keys the sketch cannot rule out."""
+
+    def process(self, work: RunWork, sketch: RepeatFilter | None):
+        yield from super().process(work, sketch, entries=True, refs=True)
+
+
+def _repeated_refs(keyed):
+    """(band hash, refs) -> (run key, (row, band hash)) for each ref of a key held by two or
+    more documents (a band hash names one band of one signature: a document gives it once)."""
+    band_hash, refs = keyed
+    refs = list(refs)
+    if len(refs) >= 2:
+        for run_key, row in refs:
+            yield run_key, (row, band_hash)
+
+
+class _RunWantedEntriesFn(_RunBandsFn):
+    """(run key, {"work": [RunWork], "want": [(row, band hash)]}) -> (band hash, candidate)."""
+
+    def process(self, keyed):
+        _, grouped = keyed
+        wanted = sorted(grouped["want"])
+        for work in grouped["work"]:
+            if not wanted:
+                continue
+            table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash"])
+            ok, sigs = signature_rows(table.column("minhash"), self.num_perm)
+            cols = self._columns(table)
+            cache: dict[int, tuple] = {}
+            for row, band_hash in wanted:
+                cand = cache.get(row)
+                if cand is None:
+                    at = int(np.searchsorted(ok, row))  # ok: sorted rows with a signature
+                    cand = cache[row] = self._candidate(cols, row, sigs[at])
+                yield band_hash, cand
 
 
 class NearDedupOverRuns(NearDedup):
@@ -201,8 +258,28 @@ class NearDedupOverRuns(NearDedup):
             # bounded: a fixed-size bit array (RepeatFilter) + at most 2^20 pending hashes
             | "BandSketch" >> beam.CombineGlobally(HashSketchFn()).without_defaults()
         )
-        entries = work | "RunBandEntries" >> beam.ParDo(
-            _RunEntriesFn(*args),
-            beam.pvalue.AsSingleton(sketch, default_value=None),  # bounded: fixed-size
-        )
+        side = beam.pvalue.AsSingleton(sketch, default_value=None)  # bounded: fixed-size
+        if self._exact_filter(work.pipeline):
+            # Only keys that really repeat travel with their candidate: references first.
+            wanted = (
+                work
+                # bounded: the fixed-size sketch side input (see above)
+                | "RunBandRefs" >> beam.ParDo(_RunRefsFn(*args), side)
+                | "GroupRefs" >> GroupByKeyOnDisk(self.tmp_dir)
+                | "RepeatedRefs" >> beam.FlatMap(_repeated_refs)
+            )
+            entries = (
+                {"work": work | "WorkByKey" >> beam.Map(lambda w: (w.key, w)), "want": wanted}
+                | "JoinWanted" >> CoGroupByKeyOnDisk(self.tmp_dir)
+                | "RunBandEntries" >> beam.ParDo(_RunWantedEntriesFn(*args))
+            )
+        else:
+            # bounded: the fixed-size sketch side input (see above)
+            entries = work | "RunBandEntries" >> beam.ParDo(_RunEntriesFn(*args), side)
         return self.from_band_entries(entries, hashed[_RunBandsFn.COUNT])
+
+    def _exact_filter(self, pipeline) -> bool:
+        mode = self.cfg.band_filter
+        if mode == "auto":
+            return not is_local_runner(getattr(pipeline, "runner", None))
+        return mode == "exact"
