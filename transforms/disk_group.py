@@ -17,7 +17,7 @@ On an in-process runner it is the same grouping, done the way an external sort i
 So no element of the data ever sits in the runner's buffers: memory is one partition's bytes
 (the shuffle's total / `partitions`) in one worker. Output equals `GroupByKey`'s (the order of
 values inside a group, unspecified there, is the file order here). Files go under `tmp_dir`
-(the run's `_tmp`, which the run owns and removes).
+(the run's `_tmp`, which the run owns and removes) and are deleted once read.
 
 `build_graph` names that folder once per pipeline (`set_group_dir`); every `GroupByKeyOnDisk()`
 and `CoGroupByKeyOnDisk()` of that pipeline uses it. A pipeline without one (a unit test, or a
@@ -125,6 +125,10 @@ class _ReadParts(beam.DoFn):
             for kb, vb in _records(data):
                 groups.setdefault(kb, []).append(vb)
             del data
+            # Read once, by this step only: free the disk now rather than when the run ends
+            # (the shuffles of a run add up to a few KB per document). The in-process runner
+            # does not retry a bundle, so nothing reads it again.
+            fs.delete(path)
         decode = self._coder.decode
         for kb in list(groups):
             values = groups.pop(kb)

@@ -39,8 +39,9 @@ def test_groups_through_files_equal_group_by_key(tmp_path):
             grouped | beam.combiners.ToList() | beam.Map(_normalized),
             equal_to([_normalized(want.items())]),
         )
-    written = [f for _, _, files in os.walk(tmp_path) for f in files]
-    assert written and all(f.startswith("part-") for f in written)  # it really went to disk
+    # it really went to disk (a group folder was made), and each file was deleted once read
+    assert [d.name for d in tmp_path.iterdir() if d.name.startswith("group-")]
+    assert not [f for _, _, files in os.walk(tmp_path) for f in files]
 
 
 def test_no_tmp_dir_is_a_plain_group_by_key(tmp_path):
@@ -86,7 +87,7 @@ def test_pipeline_group_dir_drives_cogroup_distinct_and_combine(tmp_path):
         assert_that(dups | DistinctOnDisk(), equal_to([("a", 1), ("b", 2)]), label="distinct")
         sums = a | beam.MapTuple(lambda k, v: (k, 1)) | CombinePerKeyOnDisk(sum)
         assert_that(sums, equal_to([(k, len(v[0])) for k, v in want.items() if v[0]]), "sum")
-    assert any(tmp_path.rglob("part-*"))  # the shuffles went through files
+    assert any(tmp_path.glob("group-*")) and not any(tmp_path.rglob("part-*"))  # read, deleted
 
 
 def test_local_shuffle_setting_is_validated():
