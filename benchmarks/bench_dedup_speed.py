@@ -4,10 +4,10 @@ The corpus is written once as JSONL (`id`, `text`) and every side reads that sam
 - curate: what `curate run` runs for near dedup, on the local runner configured by
   `pipelines.options.pipeline_options` (FnApiRunner, a worker per core, the running mode
   `run.running_mode: auto` resolves to for this input size, or `--running-mode`): read the
-  JSONL, `DedupFeaturizer.featurize` over large batches (as `SpillRecords` calls it), one
-  `NearCandidate` per document ranked by length (`dedup.exact.keep: longest`), then the
-  `NearDedup` transform (LSH buckets, verification, distributed connected components,
-  survivor choice, cluster sizes and audit sample) with the default `dedup.near` settings;
+  JSONL, `SpillRecords` (featurizes the bundle and writes text + signature to an Arrow run),
+  then `NearDedupOverRuns` (signatures read back per run, band sketch, LSH buckets grouped
+  through files, verification, connected components, survivor choice ranked by length,
+  cluster sizes and audit sample) with the default `dedup.near` settings;
 - datasketch: JSON parsing, shingles as a user writes them (normalized words joined per 5-gram),
   `MinHash.bulk` with an mmh3 32-bit hash (its fastest path), `MinHashLSH` insert + query at
   threshold 0.8, the same `UnionFind`, then one survivor per component (longest);
@@ -64,14 +64,23 @@ def write_corpus(n: int, path: str) -> float:
 
 
 def ours(path: str, running_mode: str | None, out_dir: str, components: str = "auto") -> int:
-    """The shipped path; returns the number of documents removed as near duplicates."""
+    """The shipped path; returns the number of documents removed as near duplicates.
+
+    As in `curate run`: records are spilled by `SpillRecords` (which featurizes them and writes
+    text + signature to an Arrow run), then `NearDedupOverRuns` reads the signatures back per
+    run and runs `NearDedup`'s buckets, verification, components and survivor choice, with the
+    document-sized groups through files (`run.local_shuffle: disk`, the default).
+    """
     import apache_beam as beam
 
     from pipelines.config import RunConfig
     from pipelines.options import pipeline_options, resolve_running_mode
     from transforms.dedup.config import BoilerplateConfig, DedupConfig
     from transforms.dedup.features import DedupFeaturizer
-    from transforms.dedup.near import NearCandidate, NearDedup
+    from transforms.dedup.run_features import NearDedupOverRuns, RunsWithDrops
+    from transforms.disk_group import set_group_dir
+    from transforms.record import Record
+    from transforms.spill import SpillRecords
 
     run_cfg = RunConfig()
     run_cfg.running_mode = running_mode or resolve_running_mode(run_cfg, os.path.getsize(path))
@@ -79,25 +88,15 @@ def ours(path: str, running_mode: str | None, out_dir: str, components: str = "a
         run_cfg.workers = 1  # in_memory is one in-process worker (Beam warns otherwise)
     dedup = DedupConfig(boilerplate=BoilerplateConfig(enabled=False))
     dedup.near.components = components
-    featurizer = DedupFeaturizer(dedup, run_cfg.seed)
+    spill = SpillRecords(os.path.join(out_dir, "spill"), DedupFeaturizer(dedup, run_cfg.seed))
 
-    class Featurize(beam.DoFn):  # buffers a bundle and featurizes it in one call (SpillRecords)
-        def start_bundle(self):
-            self.buf = []
+    def to_record(line: str) -> Record:
+        import xxhash
 
-        def process(self, line):
-            self.buf.append(json.loads(line))
-
-        def finish_bundle(self):
-            from apache_beam.transforms.window import GlobalWindow
-            from apache_beam.utils.timestamp import MIN_TIMESTAMP
-            from apache_beam.utils.windowed_value import WindowedValue
-
-            docs, self.buf = self.buf, []
-            feats = featurizer.featurize([d["text"] for d in docs])
-            for d, f in zip(docs, feats, strict=True):
-                c = NearCandidate(d["id"], "bench", f.minhash, (len(d["text"]),))
-                yield WindowedValue(c, MIN_TIMESTAMP, [GlobalWindow()])
+        d = json.loads(line)  # _pos: any unique int64 (the reader's input position in a run)
+        return Record(
+            d["id"], d["text"], "bench", {"_pos": xxhash.xxh3_64_intdigest(d["id"].encode()) >> 1}
+        )
 
     removed_file = os.path.join(out_dir, "removed.txt")
 
@@ -106,15 +105,22 @@ def ours(path: str, running_mode: str | None, out_dir: str, components: str = "a
             fh.write(str(n))
 
     with beam.Pipeline(options=pipeline_options(run_cfg, [])) as p:
-        out = (
+        set_group_dir(p, os.path.join(out_dir, "groups"))
+        spilled = (
             p
             | "Read" >> beam.io.ReadFromText(path)
-            | "Featurize" >> beam.ParDo(Featurize())
-            | "NearDedup" >> NearDedup(dedup.near, run_cfg.seed)
+            | "Parse" >> beam.Map(to_record)
+            | "Spill" >> beam.ParDo(spill).with_outputs(spill.META, spill.RUNS, "tally")
         )
+        work = {
+            "runs": spilled[spill.RUNS],
+            "drops": p | "NoDrops" >> beam.Create([]),
+        } | "Runs" >> RunsWithDrops()
+        out = work | "NearDedup" >> NearDedupOverRuns(dedup.near, run_cfg.seed, dedup.exact.keep)
         _ = (
             out["removed"]
             | "Ones" >> beam.Map(lambda r: 1)
+            # bounded: one integer
             | "CountRemoved" >> beam.CombineGlobally(sum)
             | "WriteCount" >> beam.Map(write_count)
         )
