@@ -49,10 +49,11 @@ def set_group_dir(pipeline: beam.Pipeline, path: str) -> None:
     _GROUP_DIRS[pipeline] = path
 
 
-def group_dir(pipeline: beam.Pipeline) -> str | None:
-    """The folder for on-disk grouping, or None for plain shuffles (not set, or a runner
-    that is not in-process: its shuffle service holds the data, not this machine)."""
-    path = _GROUP_DIRS.get(pipeline)
+def group_dir(pipeline: beam.Pipeline, tmp_dir: str | None = None) -> str | None:
+    """The folder for on-disk grouping (`tmp_dir`, else the pipeline's), or None for plain
+    shuffles: none set, or a runner that is not in-process (its shuffle service holds the
+    data, not this machine)."""
+    path = tmp_dir or _GROUP_DIRS.get(pipeline)
     if path is None or not is_local_runner(getattr(pipeline, "runner", None)):
         return None
     return path
@@ -149,8 +150,8 @@ class GroupByKeyOnDisk(beam.PTransform):
         self.tmp_dir, self.partitions = tmp_dir, partitions
 
     def expand(self, pcoll):
-        tmp = self.tmp_dir or group_dir(pcoll.pipeline)
-        if tmp is None or not is_local_runner(getattr(pcoll.pipeline, "runner", None)):
+        tmp = group_dir(pcoll.pipeline, self.tmp_dir)
+        if tmp is None:
             return pcoll | "GroupByKey" >> beam.GroupByKey()
         tmp = fs.join(tmp, f"group-{uuid.uuid4().hex[:12]}")
         return (
@@ -183,7 +184,7 @@ class CoGroupByKeyOnDisk(beam.PTransform):
 
     def expand(self, parts: dict):
         pipeline = next(iter(parts.values())).pipeline
-        if (self.tmp_dir or group_dir(pipeline)) is None:
+        if group_dir(pipeline, self.tmp_dir) is None:
             return parts | "CoGroupByKey" >> beam.CoGroupByKey()
         tags = list(parts)
         return (

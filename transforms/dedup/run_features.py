@@ -122,11 +122,8 @@ class RunLineHashes(beam.PTransform):
         return work | "ReadLineHashes" >> beam.ParDo(_RunLineHashesFn())
 
 
-class _RunBandsFn(beam.DoFn):
-    """`RunWork` -> band hash arrays (main) and its candidate count (tagged "count"), or, with a
-    `RepeatFilter`, the band entries (band hash, candidate tuple) that may repeat."""
-
-    COUNT = "count"
+class _RunSignaturesFn(beam.DoFn):
+    """What the per-run near-dedup steps share: a run's surviving signatures, in chunks."""
 
     def __init__(self, num_perm: int, bands: int, rows: int, keep: str) -> None:
         self.num_perm, self.bands, self.rows, self.keep = num_perm, bands, rows, keep
@@ -138,51 +135,26 @@ class _RunBandsFn(beam.DoFn):
 
         self._rank = near_rank(self.keep)
 
-    def _chunks(self, work: RunWork, count_bad: bool):
+    def _read(self, work: RunWork) -> tuple[pa.Table, np.ndarray, np.ndarray]:
         table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash"])
         ok, sigs = signature_rows(table.column("minhash"), self.num_perm)
-        if count_bad:
-            self.bad.inc(table.num_rows - len(ok))
+        return table, ok, sigs
+
+    def _may_repeat(self, work: RunWork, sketch: RepeatFilter | None):
+        """(table, rows, signatures, band hashes, hit rows, hit bands) per chunk with a band key
+        the sketch cannot rule out as a one-document bucket."""
+        table, ok, all_sigs = self._read(work)
         for lo in range(0, len(ok), _CHUNK):
-            yield table, ok[lo : lo + _CHUNK], sigs[lo : lo + _CHUNK]
-
-    def _columns(self, table: pa.Table) -> list[list]:
-        return [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
-
-    def process(
-        self,
-        work: RunWork,
-        sketch: RepeatFilter | None = None,
-        entries: bool = False,
-        refs: bool = False,
-    ):
-        if not entries:
-            n = 0
-            for _, rows, sigs in self._chunks(work, count_bad=True):
-                n += len(rows)
-                yield band_hashes(sigs, self.bands, self.rows)
-            yield beam.pvalue.TaggedOutput(self.COUNT, (0, n))
-            return
-        cols = None
-        for table, rows, sigs in self._chunks(work, count_bad=False):
+            rows, sigs = ok[lo : lo + _CHUNK], all_sigs[lo : lo + _CHUNK]
             hashes = band_hashes(sigs, self.bands, self.rows)
             keep = np.ones(hashes.shape, bool) if sketch is None else sketch.may_repeat(hashes)
             self.unique.inc(int(keep.size - np.count_nonzero(keep)))
             hit_i, hit_b = np.nonzero(keep)
-            if not len(hit_i):
-                continue
-            if refs:  # the exact filter's first pass: 8-byte references, no candidate
-                for i, b in zip(hit_i.tolist(), hit_b.tolist(), strict=True):
-                    yield int(hashes[i, b]), (work.key, int(rows[i]))
-                continue
-            if cols is None:  # once per run, and only for a run with a possible duplicate
-                cols = self._columns(table)
-            cache: dict[int, tuple] = {}
-            for i, b in zip(hit_i.tolist(), hit_b.tolist(), strict=True):
-                cand = cache.get(i)
-                if cand is None:
-                    cand = cache[i] = self._candidate(cols, int(rows[i]), sigs[i])
-                yield int(hashes[i, b]), cand
+            if len(hit_i):
+                yield table, rows, sigs, hashes, hit_i.tolist(), hit_b.tolist()
+
+    def _columns(self, table: pa.Table) -> list[list]:
+        return [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
 
     def _candidate(self, cols: list[list], row: int, sig: np.ndarray) -> tuple:
         ids, sources, quality, n_chars = cols
@@ -190,16 +162,44 @@ class _RunBandsFn(beam.DoFn):
         return ids[row], sources[row], sig.astype("<u4").tobytes(), rank
 
 
-class _RunEntriesFn(_RunBandsFn):
+class _RunBandHashesFn(_RunSignaturesFn):
+    """`RunWork` -> arrays of its band hashes (for the sketch), and its candidate count
+    (tagged "count", as (0, n) for the cluster-size histogram)."""
+
+    COUNT = "count"
+
+    def process(self, work: RunWork):
+        table, ok, sigs = self._read(work)
+        self.bad.inc(table.num_rows - len(ok))
+        for lo in range(0, len(ok), _CHUNK):
+            yield band_hashes(sigs[lo : lo + _CHUNK], self.bands, self.rows)
+        yield beam.pvalue.TaggedOutput(self.COUNT, (0, len(ok)))
+
+
+class _RunEntriesFn(_RunSignaturesFn):
+    """`RunWork` -> (band hash, candidate tuple) for the band keys that may repeat."""
+
     def process(self, work: RunWork, sketch: RepeatFilter | None):
-        yield from super().process(work, sketch, entries=True)
+        cols = None
+        for table, rows, sigs, hashes, hit_i, hit_b in self._may_repeat(work, sketch):
+            if cols is None:  # once per run, and only for a run with a possible duplicate
+                cols = self._columns(table)
+            cache: dict[int, tuple] = {}
+            for i, b in zip(hit_i, hit_b, strict=True):
+                cand = cache.get(i)
+                if cand is None:
+                    cand = cache[i] = self._candidate(cols, int(rows[i]), sigs[i])
+                yield int(hashes[i, b]), cand
 
 
-class _RunRefsFn(_RunBandsFn):
-    """`RunWork` -> (band hash, (run key, row)) for the band keys the sketch cannot rule out."""
+class _RunRefsFn(_RunSignaturesFn):
+    """`RunWork` -> (band hash, (run key, row)) for the band keys that may repeat: the exact
+    filter's first pass, 8-byte references instead of candidates."""
 
     def process(self, work: RunWork, sketch: RepeatFilter | None):
-        yield from super().process(work, sketch, entries=True, refs=True)
+        for _, rows, _, hashes, hit_i, hit_b in self._may_repeat(work, sketch):
+            for i, b in zip(hit_i, hit_b, strict=True):
+                yield int(hashes[i, b]), (work.key, int(rows[i]))
 
 
 def _repeated_refs(keyed):
@@ -212,7 +212,7 @@ def _repeated_refs(keyed):
             yield run_key, (row, band_hash)
 
 
-class _RunWantedEntriesFn(_RunBandsFn):
+class _RunWantedEntriesFn(_RunSignaturesFn):
     """(run key, {"work": [RunWork], "want": [(row, band hash)]}) -> (band hash, candidate)."""
 
     def process(self, keyed):
@@ -221,8 +221,7 @@ class _RunWantedEntriesFn(_RunBandsFn):
         for work in grouped["work"]:
             if not wanted:
                 continue
-            table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash"])
-            ok, sigs = signature_rows(table.column("minhash"), self.num_perm)
+            table, ok, sigs = self._read(work)
             cols = self._columns(table)
             cache: dict[int, tuple] = {}
             for row, band_hash in wanted:
@@ -250,8 +249,8 @@ class NearDedupOverRuns(NearDedup):
     def expand(self, work):
         cfg = self.cfg
         args = (cfg.num_perm, self.bands, self.rows, self.keep)
-        hashed = work | "RunBandHashes" >> beam.ParDo(_RunBandsFn(*args)).with_outputs(
-            _RunBandsFn.COUNT, main="hashes"
+        hashed = work | "RunBandHashes" >> beam.ParDo(_RunBandHashesFn(*args)).with_outputs(
+            _RunBandHashesFn.COUNT, main="hashes"
         )
         sketch = (
             hashed.hashes
@@ -276,7 +275,7 @@ class NearDedupOverRuns(NearDedup):
         else:
             # bounded: the fixed-size sketch side input (see above)
             entries = work | "RunBandEntries" >> beam.ParDo(_RunEntriesFn(*args), side)
-        return self.from_band_entries(entries, hashed[_RunBandsFn.COUNT])
+        return self.from_band_entries(entries, hashed[_RunBandHashesFn.COUNT])
 
     def _exact_filter(self, pipeline) -> bool:
         mode = self.cfg.band_filter
