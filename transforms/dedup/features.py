@@ -1,8 +1,10 @@
 """Per-document dedup features computed once, in stage 1, from the normalized text.
 
 `DedupFeaturizer(cfg, seed).featurize(texts)` returns, per text, the MinHash signature bytes
-(for `NearDedup`) and the distinct line-hash array bytes (for `BoilerplateLines`). Both are small
-(512 B and 8 B per distinct long line) and travel through shuffles instead of the text.
+(for `NearDedup`) and the distinct line-hash array bytes (for `BoilerplateLines`). `SpillRecords`
+writes both into the record's spill run, next to its text; near dedup and boilerplate counting
+read them back for the exact-dedup survivors (transforms/dedup/run_features.py), so neither rides
+through the metadata shuffles.
 """
 
 from __future__ import annotations

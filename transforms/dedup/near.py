@@ -4,16 +4,20 @@ Input: `NearCandidate`s (id, source, MinHash signature bytes, keep-priority rank
 
 1. band keys: each signature gives `bands` keys (a 64-bit hash of band index and values,
    computed for a batch of signatures at once); the candidate itself is the value, so
-   GroupByKey brings each bucket its members' signatures;
+   GroupByKey brings each bucket its members' signatures. Keys that a `SharedBandSketch` of
+   every band hash rules out as one-document buckets (most of them) are not shuffled. `curate
+   run` enters here through `NearDedupOverRuns` (run_features.py), which computes the band
+   keys per spill run and can filter them exactly (`band_filter: exact`); this class's own
+   `expand` takes in-memory candidates (tests, benchmarks of the algorithm);
 2. bucket edges: every pair of a small bucket, a star from the smallest id for buckets larger
    than `max_bucket`;
 3. verification (optional), inside the bucket: pair edges whose estimated Jaccard (full
    signature) is below the threshold are dropped; star edges of oversized buckets are kept as
    they are (they only glue a component; step 5 decides). Members with an edge are emitted
-   once per id: only they are joined with their labels in step 5. Shuffle cost: `bands`
-   copies of the ~0.6 kB candidate (~12 kB per document at 20 bands) instead of three joins of
-   every candidate with the edges (~2.5 kB per document in all, but three more shuffles of
-   every document); on the local runner the joins cost more than the bytes (measured);
+   once per id: only they are joined with their labels in step 5. Shuffle cost: one ~0.6 kB
+   candidate per band key that may repeat (3.5 per document on the scale corpus, ~2 kB) instead
+   of three joins of every candidate with the edges; on the local runner the large groups go
+   through files (`GroupByKeyOnDisk`);
 4. components: on distributed runners, rounds of large-star/small-star, each a GroupByKey
    (`ConnectedComponents`, components_beam.py: no worker holds a component, hot nodes are
    split into sub-keys); on the local runner (`components: auto`), one union-find combiner,
