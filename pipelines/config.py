@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from pipelines.typed_config import ConfigError, apply_override, build, parse_override, to_dict
+from pipelines.typed_config import ConfigError, apply_overrides, build, to_dict
 from quality.config import QualityConfig
 from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
 from transforms.dedup.config import DedupConfig
@@ -352,12 +352,10 @@ def load_config(
         _drop_replaced_sources(data)
     if output:
         data.setdefault("run", {})["output"] = output
-    for text in overrides or []:
-        try:
-            keys, value = parse_override(text)
-            apply_override(data, keys, value)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+    try:
+        apply_overrides(data, overrides)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
     return build(CurateConfig, data, "")

@@ -192,3 +192,19 @@ def apply_override(data: dict, keys: list[str], value: Any) -> None:
             node[k] = {}
         node = node[k]
     node[keys[-1]] = value
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    """Applies `--set KEY.PATH=VALUE` overrides to `data` in place and returns it; raises one
+    `ConfigError` naming every malformed override."""
+    problems: list[str] = []
+    for text in overrides or []:
+        try:
+            keys, value = parse_override(text)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        apply_override(data, keys, value)
+    if problems:
+        raise ConfigError(problems)
+    return data

@@ -19,7 +19,7 @@ import yaml
 
 from pipelines.ablate.config import AblationConfig, ArmConfig
 from pipelines.config import CurateConfig, SourceConfig
-from pipelines.typed_config import ConfigError, apply_override, build, parse_override
+from pipelines.typed_config import ConfigError, apply_overrides, build
 
 MARKER = "ablate_arm.json"
 
@@ -31,10 +31,7 @@ def base_dict(cfg: AblationConfig) -> dict[str, Any]:
     else:
         with open(cfg.base, encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
-    for text in cfg.set:
-        keys, value = parse_override(text)
-        apply_override(data, keys, value)
-    return data
+    return apply_overrides(data, cfg.set)
 
 
 def arm_dict(
@@ -58,9 +55,7 @@ def arm_dict(
         ngram: decontamination n-gram.
     """
     data = copy.deepcopy(base)
-    for text in arm.overrides():
-        keys, value = parse_override(text)
-        apply_override(data, keys, value)
+    apply_overrides(data, arm.overrides())
     data.setdefault("run", {})["output"] = output
     if sources is not None:
         data["input"] = {

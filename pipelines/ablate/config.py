@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.typed_config import ConfigError, apply_override, build, parse_override
+from pipelines.typed_config import ConfigError, apply_overrides, build
 
 _NO_DEDUP = [
     "dedup.exact.enabled=false",
@@ -235,12 +235,10 @@ def load_ablation_config(
         if not isinstance(data, dict):
             raise ConfigError([f"config file {str(path)!r} must hold a mapping"])
     problems: list[str] = []
-    for text in overrides or []:
-        try:
-            keys, value = parse_override(text)
-            apply_override(data, keys, value)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+    try:
+        apply_overrides(data, overrides)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     _normalize_arms(data)
     try:
         cfg = build(AblationConfig, data)

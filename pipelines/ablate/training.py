@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from pipelines.ablate.config import AblationConfig
-from pipelines.typed_config import ConfigError, apply_override, parse_override
+from pipelines.typed_config import ConfigError, apply_overrides
 
 RUN_MARKER = "ablate_run.json"
 RUN_IDENTITY = "ablate_identity.txt"
@@ -55,9 +55,7 @@ def train_dict(cfg: AblationConfig, cuda: bool) -> tuple[dict, int]:
         with open(tc.config, encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
     overrides = [*tc.set, *(tc.cuda.set if cuda else [])]
-    for text in overrides:
-        keys, value = parse_override(text)
-        apply_override(data, keys, value)
+    apply_overrides(data, overrides)
     data["adapter"] = {"type": "none"}  # pretraining from scratch: every weight trained
     data.setdefault("output", {}).update(tensorboard=False, merge=False, name="ablate")
     tokens = tc.cuda.tokens if cuda and tc.cuda.tokens else tc.tokens
