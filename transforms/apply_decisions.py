@@ -337,7 +337,7 @@ class ApplyAndTokenize(beam.PTransform):
         super().__init__()
         self._fn = fn
 
-    def expand(self, parts: dict):
+    def expand(self, parts):
         side = {}
         if parts.get("boilerplate") is not None:
             # bounded: hashes of lines found in more than dedup.boilerplate.min_docs documents

@@ -52,7 +52,7 @@ class RouteDecisions(beam.PTransform):
         audit: dicts with "a" and "b" member ids of audited near-dup pairs (a bounded sample).
     """
 
-    def expand(self, parts: dict):
+    def expand(self, parts):
         by_id = (
             {
                 "run": parts["kept"] | "IdRun" >> beam.Map(_id_run),

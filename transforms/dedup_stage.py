@@ -59,7 +59,7 @@ class DedupDecisions(beam.PTransform):
         super().__init__()
         self.cfg, self.seed = cfg, seed
 
-    def expand(self, parts: dict):
+    def expand(self, parts):
         cfg = self.cfg
         metas = parts["metas"]
         ids = metas | "DuplicateIds" >> ResolveDuplicateIds()

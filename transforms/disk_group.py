@@ -182,7 +182,7 @@ class CoGroupByKeyOnDisk(beam.PTransform):
         super().__init__()
         self.tmp_dir = tmp_dir
 
-    def expand(self, parts: dict):
+    def expand(self, parts):
         pipeline = next(iter(parts.values())).pipeline
         if group_dir(pipeline, self.tmp_dir) is None:
             return parts | "CoGroupByKey" >> beam.CoGroupByKey()

@@ -116,7 +116,7 @@ class ScoreAndFilter(beam.PTransform):
             raise ValueError("invalid quality config: " + "; ".join(problems))
         self._cfg = cfg
 
-    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+    def expand(self, records: beam.PCollection):
         cfg = self._cfg
         if not cfg.enabled:
             p = records.pipeline

@@ -250,7 +250,7 @@ class WriteShards(beam.PTransform):
         self._path = path
         self._args = (output, score_columns, include_text, accumulators, label_columns, emit_keys)
 
-    def expand(self, parts: dict):
+    def expand(self, parts):
         outputs = (_ShardWriterFn.STATS, _ShardWriterFn.KEYS, TALLY)
         assignments = parts["assignments"]
         if self._path == "local":

@@ -62,6 +62,9 @@ HOT_TABLE = 4096  # nodes split per round at most (the side input stays this sma
 _log = logging.getLogger(__name__)
 
 
+# Main outputs are declared: Beam 2.78 infers a generator's yields as a Union with TaggedOutput,
+# which GroupByKey's type check rejects (the tagged outputs are typed per tag, below).
+@beam.typehints.with_output_types(tuple[str, str])
 class _RoundFn(beam.DoFn):
     """One half-round (large-star or small-star): re-link a key's neighbours, flag changes."""
 
@@ -83,6 +86,7 @@ class _RoundFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.CHANGED, (self.round_index, 1))
 
 
+@beam.typehints.with_output_types(tuple[tuple[str, int], str])
 class _LargeStarKeysFn(beam.DoFn):
     """large_star_keys, with a hot node's smaller neighbours routed to its min combiner."""
 

@@ -335,7 +335,7 @@ class NearDedup(beam.PTransform):
         self.cfg, self.seed, self.tmp_dir = cfg, seed, tmp_dir
         self.bands, self.rows = resolve_bands(cfg)
 
-    def expand(self, cands) -> dict[str, Any]:
+    def expand(self, cands):
         cfg = self.cfg
         sketch = (
             cands

@@ -264,6 +264,7 @@ class _OrphansFn(beam.DoFn):
             yield (_KEPT if d.kept else _REMOVED), by_id[d.id], d.kept_id, d.similarity
 
 
+@beam.typehints.with_output_types(Removal)  # main; "members" is tagged
 class _DecidedFn(beam.DoFn):
     """Decided records -> `Removal`s (main) and (kept id, (kind, id, signature)) ("members")."""
 
@@ -348,7 +349,7 @@ class ResolveComponents(beam.PTransform):
             raise ValueError(f"max_members must be >= 2, got {max_members}")
         self.threshold, self.seed, self.max_members = threshold, seed, max_members
 
-    def expand(self, keyed) -> ResolvedComponents:
+    def expand(self, keyed):
         t, mm = self.threshold, self.max_members
         small = (
             keyed

@@ -63,7 +63,7 @@ def _run_work(keyed):
 class RunsWithDrops(beam.PTransform):
     """{"runs": SpillRun, "drops": (run key, pos)} -> `RunWork` per run."""
 
-    def expand(self, parts: dict):
+    def expand(self, parts):
         return (
             {
                 "run": parts["runs"] | "RunByKey" >> beam.Map(_keyed_run),

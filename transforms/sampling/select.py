@@ -37,6 +37,7 @@ reason: `bad_candidate`, `not_in_mixture`, `weight_zero`, `weight_invalid`, `sam
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
@@ -245,6 +246,7 @@ class _Refine(beam.PTransform):
         )
 
 
+@beam.typehints.with_output_types(tuple[Any, ...])  # main: an Entry as a plain tuple
 class _Decide(beam.DoFn):
     """Batches of (group, Weighed) -> selected entries (main), baseline ids (tagged) before the cut."""
 
@@ -261,6 +263,7 @@ class _Decide(beam.DoFn):
                     yield tuple(e) if line == SEL else beam.pvalue.TaggedOutput(BASE, e.doc_id)
 
 
+@beam.typehints.with_output_types(Iterable[tuple[Any, ...]])  # main: an Entry as a plain tuple
 def _tail_taken(item):
     _, acc = item
     for line, e in TailPass.taken(acc):

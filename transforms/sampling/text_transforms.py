@@ -124,7 +124,7 @@ class DsirFeatureKL(beam.PTransform):
             raise TypeError(f"scorer must be a DsirScorer, got {type(scorer).__name__}")
         self._scorer = scorer
 
-    def expand(self, texts: dict):
+    def expand(self, texts):
         fn = FeatureCountsFn(self._scorer.hasher)
         sel = texts["selected"] | "CountSelected" >> beam.CombineGlobally(fn)
         base = texts["baseline"] | "CountBaseline" >> beam.CombineGlobally(fn)
