@@ -151,8 +151,8 @@ class LoRARecipe:
         problems = dist_utils.broadcast_object(problems, self.env)
         if problems:
             raise ManifestError(problems)
-        if not self.env.is_main:  # a rank on another machine than the verifying one
-            fetch_missing(self.manifest)
+        if not self.env.is_main:  # remote files: already cached on the verifying rank's machine,
+            fetch_missing(self.manifest)  # fetched (and checked) again on any other machine
         if self.manifest.validation_success is False:
             log.warning("training on a corpus that failed validation (--force)")
         elif self.manifest.validation_success is None:
