@@ -249,13 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("output")
     rep.set_defaults(func=cmd_report)
     tr = sub.add_parser("train", help="train a LoRA adapter on a run's shards")
-    tr.add_argument("--manifest", required=True)
-    tr.add_argument("--config", required=True)
+    tr.add_argument("--manifest", required=True, help="a run's manifest.json (path or gs:// URL)")
+    tr.add_argument("--config", required=True, help="training config YAML (path or URL)")
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     tr.add_argument(
         "--force", action="store_true", help="train even if the manifest's validation failed"
     )
-    tr.add_argument("--output", help="adapter output folder (overrides the train config)")
+    tr.add_argument(
+        "--output", help="adapter output folder or URL (overrides the train config's output.dir)"
+    )
     tr.set_defaults(func=cmd_train)
     _classifier_parser(sub)
     ab = sub.add_parser(

@@ -186,10 +186,10 @@ class TrainTriggerConfig:
     """Start LoRA training as the last stage of `curate run`, once every shard is final."""
 
     enabled: bool = False
-    config: str | None = None  # a train YAML (configs/train/...)
+    config: str | None = None  # a train YAML (configs/train/...), a local path or a URL
     force: bool = False  # train even if validation failed
     overrides: list[str] = field(default_factory=list)  # KEY=VALUE for the train config
-    output: str | None = None  # adapter folder; default OUTPUT/adapter
+    output: str | None = None  # adapter folder, local or a URL; default OUTPUT/adapter
     accelerator: str | None = None  # Beam resource hint for the training step (Dataflow GPUs)
 
     def validate(self) -> list[str]:
@@ -197,14 +197,11 @@ class TrainTriggerConfig:
             return []
         if not self.config:
             return ["enabled needs config: a train YAML path"]
-        if not os.path.exists(self.config):
+        if "://" not in self.config and not os.path.exists(self.config):
             return [f"config {self.config!r} does not exist"]
-        if self.output and "://" in self.output:
-            return [
-                f"output {self.output!r} must be a local (or mounted) folder: training writes local files"
-            ]
         # The train YAML and its overrides are checked now, before any curation work; the train
-        # package's config module imports no torch.
+        # package's config module imports no torch (a URL config is read through Beam's
+        # FileSystems). The trigger sends the resolved config, not this path, to the worker.
         from importlib import import_module
 
         train_config = import_module("train.config")

@@ -2,8 +2,9 @@
 
 Entry point: `run_training(manifest_path, config, overrides=(), force=False, output=None)`
 (also `python -m train`, and `torchrun --nproc_per_node N -m train` for data parallelism). This
-package never imports apache_beam nor the curation packages: the manifest and shard schema are the
-whole contract. Heavy modules (torch, transformers, peft) load on first use of these names, so
+package never imports the curation packages: the manifest and shard schema are the whole
+contract. Beam is imported in one place only, `train.storage`, lazily and only for a path with a
+URL scheme (`gs://...`), so training on local files needs no Beam. Heavy modules (torch, transformers, peft) load on first use of these names, so
 `import train` stays cheap for the pipeline that triggers it.
 """
 

@@ -21,9 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m train",
         description="Train a LoRA (or prompt/prefix) adapter on a curated corpus.",
     )
-    parser.add_argument("--manifest", required=True, help="manifest.json of a curation run")
     parser.add_argument(
-        "--config", required=True, help="training config YAML (configs/train/*.yaml)"
+        "--manifest", required=True, help="manifest.json of a curation run (path or gs:// URL)"
+    )
+    parser.add_argument(
+        "--config", required=True, help="training config YAML (configs/train/*.yaml, or a URL)"
     )
     parser.add_argument(
         "--set",
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output",
         default=None,
-        help="output directory (default: <manifest dir>/adapters/<output.name>)",
+        help="output directory or URL (default: <manifest dir>/adapters/<output.name>)",
     )
     args = parser.parse_args(argv)
 

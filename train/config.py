@@ -13,11 +13,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from train import storage
 from train.typed_config import ConfigError, apply_overrides, build, to_dict
 
 
@@ -276,7 +276,7 @@ def load_train_config(
     """Loads and validates a training config.
 
     Args:
-        source: a YAML file path, a plain dict, or an existing `TrainConfig`.
+        source: a YAML file (local path or URL), a plain dict, or an existing `TrainConfig`.
         overrides: `key.path=value` strings (values parsed as YAML).
 
     Returns:
@@ -290,12 +290,14 @@ def load_train_config(
     elif isinstance(source, dict):
         data = json.loads(json.dumps(source))  # a deep copy the overrides may mutate
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError([f"config file {str(path)!r} does not exist"])
-        data = yaml.safe_load(path.read_text()) or {}
+        location = os.fspath(source)  # a local path or a URL (read through Beam's FileSystems)
+        try:
+            text = storage.read_bytes(location).decode("utf-8")
+        except FileNotFoundError:
+            raise ConfigError([f"config file {location!r} does not exist"]) from None
+        data = yaml.safe_load(text) or {}
         if not isinstance(data, dict):
-            raise ConfigError([f"{path}: expected a mapping at the top level"])
+            raise ConfigError([f"{location}: expected a mapping at the top level"])
     return build(TrainConfig, apply_overrides(data, list(overrides)))
 
 

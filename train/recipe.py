@@ -11,10 +11,12 @@ AdamW and the schedule, and logs, evaluates and checkpoints on its cadence.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from train import distributed as dist_utils
+from train import storage
 from train.attention import resolve_attention
 from train.checkpoint import (
     TrainerState,
@@ -33,7 +36,7 @@ from train.checkpoint import (
 from train.config import TrainConfig, load_train_config, run_identity
 from train.guards import ProvenanceLog, TrainingDiverged, record_bad_step
 from train.loader import TrainLoader, eval_batches, open_corpus
-from train.manifest import ManifestError, load_manifest, verify_manifest
+from train.manifest import ManifestError, fetch_missing, load_manifest, verify_manifest
 from train.metrics import Throughput, peak_flops
 from train.model import (
     build_base_model,
@@ -66,12 +69,14 @@ def run_training(
     """Trains an adapter on a curated corpus and returns the training report.
 
     Args:
-        manifest_path: the curation run's manifest.json.
-        config: a training config (YAML path, dict or `TrainConfig`).
+        manifest_path: the curation run's manifest.json, a local path or a URL (`gs://...`; its
+            shards are fetched into `storage.cache_root()`, checked against their sha256).
+        config: a training config (YAML path or URL, dict or `TrainConfig`).
         overrides: `key.path=value` overrides applied on top of `config`.
         force: train even if the corpus failed validation (checksums are always enforced).
-        output: the output directory, a local path (overrides `output.dir`; default
-            `<manifest dir>/adapters/<output.name>`).
+        output: the output directory, a local path or a URL (overrides `output.dir`; default
+            `<manifest dir>/adapters/<output.name>`). A URL is staged in a local folder under
+            `storage.cache_root()` and uploaded when training ends, `training_report.json` last.
 
     Returns:
         The training report (also written to `<output>/training_report.json`).
@@ -87,7 +92,7 @@ def run_training(
         cfg.output.dir = os.fspath(output)
     env = dist_utils.init_distributed()
     try:
-        recipe = LoRARecipe(cfg, Path(manifest_path), env)
+        recipe = LoRARecipe(cfg, os.fspath(manifest_path), env)
         recipe.setup(force)
         return recipe.train()
     finally:
@@ -97,7 +102,7 @@ def run_training(
 class LoRARecipe:
     """One training run: `setup()` then `train()`."""
 
-    def __init__(self, cfg: TrainConfig, manifest_path: Path, env: dist_utils.DistEnv) -> None:
+    def __init__(self, cfg: TrainConfig, manifest_path: str, env: dist_utils.DistEnv) -> None:
         self.cfg, self.manifest_path, self.env = cfg, manifest_path, env
 
     # ----------------------------------------------------------------------------------- setup
@@ -105,9 +110,7 @@ class LoRARecipe:
         """Verifies the corpus, then builds data, model, optimizer; resumes if a checkpoint exists."""
         cfg, env = self.cfg, self.env
         self._verify_manifest(force)
-        self.out = Path(
-            cfg.output.dir or self.manifest.path.parent / "adapters" / cfg.output.name
-        ).resolve()
+        self._place_outputs()
         if env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         dist_utils.barrier(env)
@@ -148,10 +151,42 @@ class LoRARecipe:
         problems = dist_utils.broadcast_object(problems, self.env)
         if problems:
             raise ManifestError(problems)
+        if not self.env.is_main:  # remote files: already cached on the verifying rank's machine,
+            fetch_missing(self.manifest)  # fetched (and checked) again on any other machine
         if self.manifest.validation_success is False:
             log.warning("training on a corpus that failed validation (--force)")
         elif self.manifest.validation_success is None:
             log.warning("the manifest records no validation verdict (validation skipped?)")
+
+    def _place_outputs(self) -> None:
+        """`destination`: where the outputs end up; `out`: the local folder they are written to.
+
+        torch, safetensors and peft write local files, so a remote destination is staged in a
+        folder named by its URL (every rank finds the same one; a killed run resumes from it on
+        the same machine) and uploaded by `_upload_outputs` at the end.
+        """
+        cfg = self.cfg
+        self.destination = cfg.output.dir or storage.join(
+            storage.dirname(self.manifest.location), "adapters", cfg.output.name
+        )
+        if storage.is_remote(self.destination):
+            key = hashlib.sha256(self.destination.encode()).hexdigest()[:16]
+            self.out = storage.cache_root() / "outputs" / key
+        else:
+            self.out = Path(self.destination).resolve()
+            self.destination = str(self.out)
+
+    def _upload_outputs(self) -> None:
+        """Copies the staged outputs to a remote destination, then removes the staging folder."""
+        if not storage.is_remote(self.destination):
+            return
+        if self.env.is_main:
+            written = storage.upload_tree(
+                self.out, self.destination, last=("training_report.json",)
+            )
+            log.info("uploaded %d files to %s", len(written), self.destination)
+            shutil.rmtree(self.out, ignore_errors=True)
+        dist_utils.barrier(self.env)
 
     def _setup_data(self) -> None:
         cfg, env, tok = self.cfg, self.env, self.manifest.tokenizer
@@ -202,7 +237,7 @@ class LoRARecipe:
                 and not (self.out / "base_model" / "config.json").exists()
             ):
                 save_base_model(base, self.out / "base_model", tok.path)
-            base_ref = str(self.out / "base_model")
+            base_ref = storage.join(self.destination, "base_model")
         else:
             base_ref = str(Path(cfg.model.path).expanduser().resolve()) if cfg.model.path else ""
         if cfg.data.packing:  # probed once per process: what this torch runs, not its version
@@ -369,7 +404,9 @@ class LoRARecipe:
         elif env.is_main:
             save_adapter(self.model, self.out)
         self.scalars.close()
-        return finish_run(self, throughput)
+        report = finish_run(self, throughput)
+        self._upload_outputs()
+        return report
 
     def _forward_backward(self, micro_batches: list, label_tokens: float) -> tuple[float, float]:
         """Accumulates gradients over this rank's micro-batches; returns the global (CE, KL) sums.

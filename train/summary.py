@@ -29,7 +29,8 @@ class FinishedRun(Protocol):
 
     cfg: Any
     state: TrainerState
-    out: Path
+    out: Path  # the local folder written to
+    destination: str  # where the outputs end up: `out`, or the URL it is uploaded to
     manifest: Any
     corpus: Any
     model: torch.nn.Module
@@ -124,7 +125,7 @@ def finish_run(recipe: FinishedRun, throughput: Throughput) -> dict:
     report = {
         "format_version": REPORT_FORMAT_VERSION,
         "manifest": {
-            "path": str(manifest.path),
+            "path": manifest.location,
             "sha256": manifest.sha256,
             "config_sha256": manifest.config_sha256,
             "code_version": manifest.code_version,
@@ -181,13 +182,13 @@ def finish_run(recipe: FinishedRun, throughput: Throughput) -> dict:
             "merged_model": None,
             "checkpoint": f"checkpoints/step-{state.step:08d}",
         },
-        "output_dir": str(out),
+        "output_dir": recipe.destination,
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if recipe.env.is_main:
         shutil.copyfile(manifest.tokenizer.path, out / "tokenizer.json")
         if plot_losses(
-            state.loss_curve, evals, out / "loss.png", f"{cfg.output.name}: {manifest.path}"
+            state.loss_curve, evals, out / "loss.png", f"{cfg.output.name}: {manifest.location}"
         ):
             report["outputs"]["loss_plot"] = "loss.png"
         if cfg.output.merge:
