@@ -4,30 +4,43 @@
 # and one for training:
 #   make train-demo - install the train extra (torch first), run the demo if it has not run,
 #                     then train the demo LoRA adapter on its shards
+#
+# Installs are pinned: every pip install below reads constraints.txt, the exact versions the
+# suite last passed with (CPU torch included), so a dependency's release cannot turn a fresh
+# clone red. setup.py keeps the honest ranges. `make test-latest` installs the newest versions
+# setup.py allows into .venv-latest and runs the suite there; `make constraints` (after a green
+# test-latest) writes those versions to constraints.txt.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+CONSTRAINTS ?= constraints.txt
 # The CPU wheel of torch; GPU users set TORCH_SPEC to their own CUDA build (or preinstall it).
 TORCH_SPEC ?= torch==2.13.0
+# torch is installed on its own step (TORCH_SPEC, or the user's preinstalled CUDA build is kept):
+# the rest installs against the constraints without their torch line, so pip never swaps it.
+PIN := $(if $(CONSTRAINTS),-c $(VENV)/constraints-without-torch.txt)
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+$(VENV)/constraints-without-torch.txt: $(BIN)/python $(CONSTRAINTS)
+	$(if $(CONSTRAINTS),grep -v '^torch==' $(CONSTRAINTS) > $@,touch $@)
+
 DEMO_OUT ?= out/demo
 
-.PHONY: install install-dev install-train demo train-demo test lint
-install: $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+.PHONY: install install-dev install-train demo train-demo test lint test-latest constraints
+install: $(BIN)/python $(VENV)/constraints-without-torch.txt
+	$(BIN)/python -m pip install -q $(PIN) -e .
 
-install-dev: $(BIN)/python
+install-dev: $(BIN)/python $(VENV)/constraints-without-torch.txt
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q $(PIN) -e ".[dev]"
 
 # Torch first, as for install-dev, so the train extra's `torch>=2.4` is already satisfied.
-install-train: $(BIN)/python
+install-train: $(BIN)/python $(VENV)/constraints-without-torch.txt
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[train]"
+	$(BIN)/python -m pip install -q $(PIN) -e ".[train]"
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/curate run --config configs/demo.yaml
@@ -42,3 +55,21 @@ lint: install-dev
 
 test: lint
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
+
+# The newest versions setup.py allows (not in CI): a fresh .venv-latest, no constraints.
+test-latest:
+	$(MAKE) test VENV=.venv-latest CONSTRAINTS= TORCH_SPEC="torch"
+	$(MAKE) --no-print-directory constraints-check VENV=.venv-latest
+
+# Writes what FROM holds (.venv-latest, after a green test-latest) to constraints.txt.
+FROM ?= .venv-latest
+constraints:
+	$(FROM)/bin/python -m pip freeze --exclude-editable \
+		| sed -E 's/^(torch==[^+]*)\+.*/\1/' | grep -v -i '^curate' > constraints.txt
+	@echo "constraints.txt: $$(wc -l < constraints.txt) pins; commit it with the green run's log"
+
+constraints-check:
+	@$(BIN)/python -m pip freeze --exclude-editable | sed -E 's/^(torch==[^+]*)\+.*/\1/' \
+		| grep -v -i '^curate' | diff -q - constraints.txt >/dev/null \
+		&& echo "test-latest: the newest versions are the pinned ones" \
+		|| echo "test-latest: newer versions than constraints.txt pass; 'make constraints' pins them"
