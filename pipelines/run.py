@@ -126,8 +126,7 @@ def build_tokenizer(cfg: CurateConfig, tasks, folder: str) -> tuple:
         local = scratch if fs.is_remote(folder) else folder
         tok_path = os.path.join(local, "tokenizer.json")
         if tcfg.path:
-            with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
-                fs.atomic_write_bytes(tok_path, src.read())
+            fs.atomic_write_bytes(tok_path, fs.read_bytes(resolve_tokenizer_file(tcfg.path)))
             info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
         else:
             t0 = time.time()
