@@ -4,11 +4,14 @@
 every problem (unknown keys, bad types, bad thresholds, missing input files). Sections owned by
 other packages (quality, dedup, sampling, training trigger) are defined next to their code and
 composed here.
+
+Every file a run reads may be a local path or a URL (`gs://...`); both are looked up before any
+work, URLs through Beam's FileSystems (`transforms.fs`). quality/ cannot look URLs up (it never
+imports Beam): `CurateConfig.validate` checks the files its section names (`QualityConfig.files`).
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
@@ -21,6 +24,7 @@ import yaml
 from pipelines.typed_config import ConfigError, apply_overrides, build, to_dict
 from quality.config import QualityConfig
 from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
+from transforms import fs
 from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
 
@@ -80,10 +84,15 @@ class SourceConfig:
             out.append(f"name {self.name!r} must be non-empty, without spaces or slashes")
         if not self.paths:
             out.append(f"source {self.name!r}: paths must list at least one file or glob")
+        from transforms.readers import expand_paths
+
         for pattern in self.paths:
-            if "://" in pattern:
-                continue  # remote globs are expanded by Beam's filesystems at run time
-            if not glob.glob(os.path.expanduser(pattern), recursive=True):
+            try:
+                found = bool(expand_paths([pattern]))  # files, or an HF dataset folder
+            except Exception as exc:  # noqa: BLE001 - e.g. a URL scheme Beam cannot read
+                out.append(f"source {self.name!r}: {fs.path_problem(pattern, 'glob') or exc}")
+                continue
+            if not found:
                 out.append(f"source {self.name!r}: no file matches {pattern!r}")
         return out
 
@@ -152,8 +161,13 @@ class TokenizerConfig:
 
     def validate(self) -> list[str]:
         out = []
-        if self.path is not None and not os.path.exists(self.path):
-            out.append(f"path {self.path!r} does not exist")
+        if self.path is not None:
+            from transforms.tokenize import resolve_tokenizer_file
+
+            try:
+                resolve_tokenizer_file(self.path)
+            except Exception as exc:  # noqa: BLE001 - missing, or a URL Beam cannot look up
+                out.append(f"path: {exc}")
         if self.path is None and self.vocab_size < 300:
             out.append(f"vocab_size must be >= 300 for a byte-level BPE, got {self.vocab_size}")
         if self.batch_size <= 0:
@@ -255,6 +269,8 @@ class CurateConfig:
                     f"{section}.{key} names source(s) {unknown} that this run does not read "
                     f"(its sources: {known}); name only these sources"
                 )
+        if isinstance(self.quality, QualityConfig):
+            out += quality_file_problems(self.quality)
         named_quality = getattr(self.quality, "named_sources", None)
         if callable(named_quality):
             unknown = sorted(named_quality() - set(known))
@@ -271,6 +287,44 @@ class CurateConfig:
     def sha256(self) -> str:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def quality_file_problems(cfg: QualityConfig) -> list[str]:
+    """The quality section's URL files (models, lexicons): missing or unreadable as their kind.
+
+    Local files are checked by the section itself (quality.config); URLs only here, through
+    Beam's FileSystems, with the same parsers the workers use.
+    """
+    from quality.classifier.model import metadata_from_bytes
+    from quality.lexicon import parse_lexicon
+
+    out = []
+    try:
+        files = cfg.files()
+    except Exception:  # noqa: BLE001 - a half-built section: its own problems are reported
+        return []
+    lexicon_dir = cfg.bias.lexicon_dir if cfg.bias.enabled else None
+    if lexicon_dir and fs.is_remote(lexicon_dir):
+        problem = fs.path_problem(lexicon_dir, "dir")
+        if problem:  # one problem, not one per axis file
+            out.append(f"quality.bias.lexicon_dir: {problem}")
+            files = [f for f in files if not f[0].startswith("bias.lexicon_dir")]
+    for where, path, kind in files:
+        if not fs.is_remote(path):
+            continue
+        problem = fs.path_problem(path)
+        if problem:
+            out.append(f"quality.{where}: {problem}")
+            continue
+        try:
+            data = fs.read_bytes(path)
+            if kind == "model":
+                metadata_from_bytes(data, path)
+            else:
+                parse_lexicon(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            out.append(f"quality.{where}: {path!r}: {exc}")
+    return out
 
 
 def drop_replaced_source_settings(data: dict[str, Any]) -> list[str]:

@@ -12,7 +12,12 @@ from contextlib import contextmanager
 from itertools import islice
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+)
 
 from pipelines.config import DEMO_SOURCES, CurateConfig, SourceConfig
 from pipelines.graph import RunPlan, build_graph
@@ -126,8 +131,7 @@ def build_tokenizer(cfg: CurateConfig, tasks, folder: str) -> tuple:
         local = scratch if fs.is_remote(folder) else folder
         tok_path = os.path.join(local, "tokenizer.json")
         if tcfg.path:
-            with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
-                fs.atomic_write_bytes(tok_path, src.read())
+            fs.atomic_write_bytes(tok_path, fs.read_bytes(resolve_tokenizer_file(tcfg.path)))
             info = describe_tokenizer(tok_path, tcfg.eos_token, tcfg.pad_token)
         else:
             t0 = time.time()
@@ -287,9 +291,20 @@ def local_runner(options, beam_args: list[str] | None):
     logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner").addFilter(
         _ModeNotice()
     )
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
+
     command = f"{sys.executable} -m pipelines.beam_worker"
+    # Beam's worker main imports the `--beam_plugins` of the options it is given (e.g. a
+    # FileSystem for a URL scheme); FnApiRunner alone gives its workers no options at all.
+    plugins = options.view_as(SetupOptions).beam_plugins or []
+    provision = beam_provision_api_pb2.ProvisionInfo(
+        retrieval_token="unused-retrieval-token",
+        pipeline_options=PipelineOptions(beam_plugins=plugins).to_runner_api(),
+    )
     return FnApiRunner(
-        default_environment=SubprocessSDKEnvironment.from_command_string(command_string=command)
+        default_environment=SubprocessSDKEnvironment.from_command_string(command_string=command),
+        provision_info=ExtendedProvisionInfo(provision),
     )
 
 

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from quality.automaton import PhraseAutomaton
+from quality.files import ReadBytes, read_local
 from quality.lexicon import bias_lexicon_paths, load_lexicon
 from quality.text import word_tokens
 
@@ -31,17 +32,22 @@ _EXCLUDE = "!"
 class IdentityTagger:
     """Tags a document with the sorted "axis:group" names its tokens mention."""
 
-    def __init__(self, lexicons: Mapping[str, str | os.PathLike] | None = None) -> None:
+    def __init__(
+        self,
+        lexicons: Mapping[str, str | os.PathLike] | None = None,
+        read_bytes: ReadBytes = read_local,
+    ) -> None:
         """Loads lexicon files and builds one automaton for all axes.
 
         Args:
             lexicons: {axis: path}; default: the six lexicons shipped in `quality/lexicons`.
+            read_bytes: reads a lexicon file (default: local files; Beam steps read URLs).
         """
         paths = dict(lexicons) if lexicons is not None else bias_lexicon_paths()
         terms: list[tuple[str, str]] = []
         groups: set[str] = set()
         for axis, path in sorted(paths.items()):
-            for entry in load_lexicon(path, default_group=axis):
+            for entry in load_lexicon(path, default_group=axis, read_bytes=read_bytes):
                 if entry.exclude:
                     terms.append((entry.term, _EXCLUDE))
                 else:

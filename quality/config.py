@@ -30,6 +30,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from quality.files import is_url
 from quality.lexicon import BIAS_AXES, bias_lexicon_paths, load_lexicon
 from quality.pii import PII_TYPES
 from quality.policies import POLICIES, policy_settings
@@ -115,7 +116,7 @@ class ToxicityConfig:
             out.append(f"backend must be auto, linear or sklearn, got {self.backend!r}")
         if self.lexicon_min_hits < 1:
             out.append(f"lexicon_min_hits must be >= 1, got {self.lexicon_min_hits}")
-        if self.lexicon is not None:
+        if self.lexicon is not None and not is_url(self.lexicon):  # URLs: see quality.files
             out.extend(_lexicon_problems(self.lexicon))
         return out
 
@@ -134,7 +135,7 @@ class BiasConfig:
     def lexicon_paths(self) -> dict[str, str]:
         """{axis: lexicon file} of the configured axes."""
         found = bias_lexicon_paths(self.lexicon_dir)
-        return {axis: str(found[axis]) for axis in self.axes if axis in found}
+        return {axis: found[axis] for axis in self.axes if axis in found}
 
     def validate(self) -> list[str]:
         out = []
@@ -144,11 +145,13 @@ class BiasConfig:
             out.append(f"toxicity_threshold must be in [0, 1], got {self.toxicity_threshold}")
         if not 0.0 <= self.downweight < 1.0:
             out.append(f"downweight must be in [0, 1), got {self.downweight}")
+        if not self.axes:
+            out.append("axes must list at least one axis")
+        if self.lexicon_dir is not None and is_url(self.lexicon_dir):
+            return out  # its files are checked through Beam's filesystems (quality.files)
         if self.lexicon_dir is not None and not os.path.isdir(self.lexicon_dir):
             out.append(f"lexicon_dir {self.lexicon_dir!r} is not a directory")
             return out
-        if not self.axes:
-            out.append("axes must list at least one axis")
         found = bias_lexicon_paths(self.lexicon_dir)
         for axis in self.axes:
             if axis not in found:
@@ -206,6 +209,30 @@ class QualityConfig:
         for scorer in self.scorers:
             names |= set(scorer.by_source)
         return names
+
+    def files(self) -> list[tuple[str, str, str]]:
+        """(config key, path, kind) of every file the enabled stage reads; kind: lexicon, model.
+
+        What `pipelines.config` checks for URLs, which this module cannot read (quality.files).
+        """
+        if not self.enabled:
+            return []
+        out = []
+        if self.toxicity.enabled and self.toxicity.lexicon:
+            out.append(("toxicity.lexicon", self.toxicity.lexicon, "lexicon"))
+        if self.bias.enabled:
+            for axis, path in sorted(self.bias.lexicon_paths().items()):
+                out.append((f"bias.lexicon_dir ({axis})", path, "lexicon"))
+        for sc in self.active_scorers():
+            if sc.name != "classifier_v1":
+                continue
+            models = {
+                sc.settings(self.policy_of(source), source)[1].get("model")
+                for source in [None, *sorted(self.named_sources())]
+            }
+            paths = sorted(m for m in models if isinstance(m, str) and m)
+            out += [(f"scorers.{sc.name}.model", m, "model") for m in paths]
+        return out
 
     def problems(self) -> list[str]:
         """Every problem of this section and its subsections (what `validate` leaves to the loader)."""

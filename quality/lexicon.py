@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from quality.files import ReadBytes, is_url, read_local
+
 LEXICON_DIR = Path(__file__).with_name("lexicons")
 BIAS_AXES = (
     "gender",
@@ -60,16 +62,27 @@ def parse_lexicon(text: str, default_group: str = "term") -> list[LexiconEntry]:
     return entries
 
 
-def load_lexicon(path: str | os.PathLike, default_group: str = "term") -> list[LexiconEntry]:
-    """Reads and parses one lexicon file (UTF-8)."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            return parse_lexicon(fh.read(), default_group)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+def load_lexicon(
+    path: str | os.PathLike, default_group: str = "term", read_bytes: ReadBytes = read_local
+) -> list[LexiconEntry]:
+    """Reads (with `read_bytes`: local by default) and parses one lexicon file (UTF-8)."""
+    text = read_bytes(str(path)).decode("utf-8")
+    try:
+        return parse_lexicon(text, default_group)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
-def bias_lexicon_paths(directory: str | os.PathLike | None = None) -> dict[str, Path]:
-    """{axis: path} of the identity lexicons shipped with the package (or found in `directory`)."""
+def bias_lexicon_paths(directory: str | os.PathLike | None = None) -> dict[str, str]:
+    """{axis: path} of the identity lexicons shipped with the package (or found in `directory`).
+
+    A URL folder is not listed here (quality/ has no Beam filesystems): every axis gets its
+    `<axis>.txt` name, and `pipelines.config` checks that the configured ones exist.
+    """
+    if directory and is_url(directory):
+        base = str(directory).rstrip("/")
+        return {axis: f"{base}/{axis}.txt" for axis in BIAS_AXES}
     base = Path(directory) if directory else LEXICON_DIR
-    return {axis: base / f"{axis}.txt" for axis in BIAS_AXES if (base / f"{axis}.txt").is_file()}
+    return {
+        axis: str(base / f"{axis}.txt") for axis in BIAS_AXES if (base / f"{axis}.txt").is_file()
+    }

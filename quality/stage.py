@@ -32,6 +32,7 @@ from typing import Any
 from quality.automaton import PhraseAutomaton
 from quality.bias import IdentityTagger
 from quality.config import QualityConfig
+from quality.files import ReadBytes, read_local
 from quality.lexicon import load_lexicon
 from quality.pii import PiiRedactor
 from quality.scorers.base import Scorer
@@ -78,10 +79,16 @@ def label_columns(score_columns: list[str]) -> list[str]:
 
 
 class QualityStage:
-    """Scores and decides batches of texts; build cheaply, `load()` once per worker."""
+    """Scores and decides batches of texts; build cheaply, `load()` once per worker.
 
-    def __init__(self, cfg: QualityConfig) -> None:
+    `read_bytes` reads the model and lexicon files (default: local files; Beam steps pass
+    `transforms.fs.read_bytes`, which reads URLs; see `quality.files`).
+    """
+
+    def __init__(self, cfg: QualityConfig, read_bytes: ReadBytes = read_local) -> None:
         self.cfg = cfg
+        self._read_bytes = read_bytes
+        self._loaded = False
         self._instances: dict[tuple[str, str], Scorer] = {}  # (name, thresholds) -> scorer
         self._by_source: dict[str | None, list[tuple[Scorer, str, float]]] = {}
         self.scorers = self.scorers_for(None)
@@ -89,7 +96,6 @@ class QualityStage:
         self.lexicon: PhraseAutomaton | None = None
         self.tagger: IdentityTagger | None = None
         self.redactor: PiiRedactor | None = None
-        self._loaded = False
 
     def scorers_for(self, source: str | None) -> list[tuple[Scorer, str, float]]:
         """(scorer, action, quality weight) per active scorer, as they apply to `source`."""
@@ -103,6 +109,8 @@ class QualityStage:
                 scorer = self._instances.get(key)
                 if scorer is None:
                     scorer = self._instances[key] = build_scorer(sc.name, thresholds)
+                    if self._loaded:
+                        scorer.load(self._read_bytes)
                 found.append((scorer, action, sc.quality_weight))
             self._by_source[source] = found
         return found
@@ -111,16 +119,18 @@ class QualityStage:
         """Loads the classifier and lexicons (seconds); idempotent."""
         if self._loaded:
             return self
-        cfg = self.cfg
+        cfg, read_bytes = self.cfg, self._read_bytes
+        for scorer in self._instances.values():
+            scorer.load(read_bytes)
         if cfg.toxicity.enabled:
             self.classifier = ToxicityClassifier(
                 cfg.toxicity.window_tokens, cfg.toxicity.backend
             ).load()
             if cfg.toxicity.lexicon:
-                entries = load_lexicon(cfg.toxicity.lexicon)
+                entries = load_lexicon(cfg.toxicity.lexicon, read_bytes=read_bytes)
                 self.lexicon = PhraseAutomaton((e.term, e.group) for e in entries if not e.exclude)
         if cfg.bias.enabled:
-            self.tagger = IdentityTagger(cfg.bias.lexicon_paths())
+            self.tagger = IdentityTagger(cfg.bias.lexicon_paths(), read_bytes)
         if cfg.pii.enabled:
             self.redactor = PiiRedactor(cfg.pii.types, cfg.pii.mode)
         self._loaded = True

@@ -1,4 +1,9 @@
-"""File access for outputs: plain `os` for local paths, Beam's FileSystems for URLs (gs://, s3://).
+"""File access: plain `os` for local paths, Beam's FileSystems for URLs (gs://, s3://).
+
+Everything a Beam worker reads (inputs, models, lexicons, filters, eval sets, the tokenizer) and
+everything a run writes goes through here, so a URL works wherever a local path does: on a
+distributed runner a local path names a file the workers do not have. Reads return the bytes as
+stored (no decompression by file extension): callers that read `.gz` files decompress them.
 
 Atomic writes go to a temporary name next to the target and are renamed into place, so a crashed
 run never leaves a half file under the final name.
@@ -37,11 +42,74 @@ def open_write(path: str) -> IO[bytes]:
 
 
 def open_read(path: str) -> IO[bytes]:
+    """A binary file object of the stored bytes (seekable; remote: read in chunks on demand)."""
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
+        from apache_beam.io.filesystem import CompressionTypes
 
-        return FileSystems.open(path)
+        return _filesystems().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     return open(path, "rb")
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file (a model, a lexicon, a filter: things a worker loads in `setup()`)."""
+    with open_read(path) as fh:
+        return fh.read()
+
+
+def read_text(path: str, encoding: str = "utf-8") -> str:
+    return read_bytes(path).decode(encoding)
+
+
+def is_file(path: str) -> bool:
+    """A file (remote: an object; an object store has no folders)."""
+    if is_remote(path):
+        return _filesystems().exists(path)
+    return os.path.isfile(path)
+
+
+def is_dir(path: str) -> bool:
+    """A folder (remote: a prefix with at least one object under `path/`)."""
+    if is_remote(path):
+        return bool(match(join(path, "**")))
+    return os.path.isdir(path)
+
+
+def path_problem(path: str, kind: str = "file") -> str | None:
+    """Why `path` is not a `kind` ("file"; "glob": matches a file; "dir"), or None if it is.
+
+    For config checks: a URL is looked up through Beam's FileSystems, and a URL Beam cannot
+    look up (an unknown scheme, no credentials) is a problem too, reported with Beam's reason.
+    """
+    try:
+        if kind == "glob":
+            return None if match(path) else f"no file matches {path!r}"
+        found = is_dir(path) if kind == "dir" else is_file(path)
+        return None if found else f"{path!r} does not exist"
+    except Exception as exc:  # noqa: BLE001 - any filesystem's own error becomes the message
+        return f"{path!r} cannot be looked up ({type(exc).__name__}: {exc})"
+
+
+def size(path: str) -> int:
+    if is_remote(path):
+        found = _filesystems().match([path])[0].metadata_list
+        if not found:
+            raise FileNotFoundError(path)
+        return found[0].size_in_bytes
+    return os.path.getsize(path)
+
+
+def match(pattern: str) -> list[str]:
+    """The files a glob names, sorted (local: `**` recursive, `~` expanded); [] when none."""
+    if not is_remote(pattern):
+        import glob
+
+        return sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+    from apache_beam.io.filesystem import BeamIOError
+
+    try:
+        return sorted(m.path for m in _filesystems().match([pattern])[0].metadata_list)
+    except BeamIOError:
+        return []
 
 
 def rename(src: str, dst: str) -> None:
@@ -64,10 +132,9 @@ def delete_tree(path: str) -> None:
 
 
 def exists(path: str) -> bool:
+    """A file or folder (remote: an object; see `is_dir` for a prefix)."""
     if is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.exists(path)
+        return _filesystems().exists(path)
     return os.path.exists(path)
 
 
@@ -80,15 +147,8 @@ def _filesystems():
 def list_files(root: str) -> list[str]:
     """Every file under `root` (recursive), sorted; [] when `root` does not exist."""
     if is_remote(root):
-        from apache_beam.io.filesystem import BeamIOError
-
-        found = set()
-        for pattern in (root, join(root, "**")):  # the file itself, or the files under a folder
-            try:
-                found.update(m.path for m in _filesystems().match([pattern])[0].metadata_list)
-            except BeamIOError:
-                continue  # nothing matches
-        return sorted(found)
+        # the file itself, or the files under a folder
+        return sorted({*match(root), *match(join(root, "**"))})
     if os.path.isfile(root):
         return [root]
     out = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]

@@ -4,6 +4,13 @@
 any work), sorts the files (the file index is part of each record's position key) and cuts plain
 JSONL files into line-aligned byte ranges so one big file still uses every worker. Compressed
 files, Parquet row groups, HF dataset Arrow files and text files are tasks of their own.
+Parquet footers (row groups) are read concurrently on a thread pool: each is a small ranged
+read, so on an object store latency, not bandwidth, bounds the plan. They stay in the driver
+(not a Beam step) because the plan is what the graph is built from: the tasks are the graph's
+input, the tokenizer sample reads from them, and progress weighs them by size.
+
+Every file, local or a URL (`gs://...`), is opened through `transforms.fs` (Beam's
+FileSystems for URLs), in the driver and on the workers.
 
 `read_task()` is pure: it yields `Record` or `DeadLetter` for every physical record (line, row,
 file) so the accounting can prove nothing was lost. Record meta carries the internal keys
@@ -18,7 +25,6 @@ shuffle, sample, eval split and shard checksums.
 
 from __future__ import annotations
 
-import glob
 import gzip
 import hashlib
 import io
@@ -30,6 +36,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from transforms import fs
 from transforms.hashing import position_key
 from transforms.record import DeadLetter, Record
 
@@ -60,26 +67,33 @@ def detect_format(path: str) -> str:
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
-    if os.path.isdir(path) and (
-        os.path.exists(os.path.join(path, "state.json"))
-        or os.path.exists(os.path.join(path, "dataset_dict.json"))
-    ):
+    if is_hf_dataset(path):
         return "hf_dataset"
     return "text"
 
 
+_HF_MARKERS = ("state.json", "dataset_dict.json")
+
+
+def is_hf_dataset(path: str) -> bool:
+    """A `save_to_disk` folder (remote: a prefix holding its state.json or dataset_dict.json)."""
+    if not fs.is_remote(path) and not os.path.isdir(path):
+        return False
+    return any(fs.is_file(fs.join(path, marker)) for marker in _HF_MARKERS)
+
+
 def expand_paths(patterns: list[str]) -> list[str]:
+    """The files (and HF dataset folders) the patterns name, sorted; local ones made absolute."""
     out: set[str] = set()
     for pattern in patterns:
-        if "://" in pattern:
-            from apache_beam.io.filesystems import FileSystems
-
-            for match in FileSystems.match([pattern])[0].metadata_list:
-                out.add(match.path)
+        found = fs.match(pattern)
+        if fs.is_remote(pattern):
+            # An object store has no folders: a dataset folder is named, never matched.
+            if not found and not _GLOB_CHARS & set(pattern) and is_hf_dataset(pattern):
+                found = [pattern.rstrip("/")]
+            out.update(found)
         else:
-            out.update(
-                os.path.abspath(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True)
-            )
+            out.update(os.path.abspath(p) for p in found)
     return sorted(out)
 
 
@@ -156,14 +170,28 @@ def relative_path(path: str, root: str) -> str:
 
 def _hf_arrow_files(path: str) -> list[str]:
     """The Arrow files of a `save_to_disk` dataset (every split of a DatasetDict)."""
-    dict_file = os.path.join(path, "dataset_dict.json")
-    if os.path.exists(dict_file):
-        with open(dict_file) as fh:
-            splits = json.load(fh)["splits"]
-        return [f for s in splits for f in _hf_arrow_files(os.path.join(path, s))]
-    with open(os.path.join(path, "state.json")) as fh:
-        state = json.load(fh)
-    return [os.path.join(path, f["filename"]) for f in state["_data_files"]]
+    dict_file = fs.join(path, "dataset_dict.json")
+    if fs.is_file(dict_file):
+        splits = json.loads(fs.read_bytes(dict_file))["splits"]
+        return [f for s in splits for f in _hf_arrow_files(fs.join(path, s))]
+    state = json.loads(fs.read_bytes(fs.join(path, "state.json")))
+    return [fs.join(path, f["filename"]) for f in state["_data_files"]]
+
+
+def _parquet_footers(paths: list[str]) -> dict[str, object]:
+    """{path: pyarrow FileMetaData}, the footers read concurrently (see the module docstring)."""
+    if not paths:
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.parquet as pq
+
+    def footer(path: str):
+        with fs.open_read(path) as fh:
+            return pq.read_metadata(fh)
+
+    with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
+        return dict(zip(paths, pool.map(footer, paths), strict=True))
 
 
 def _line_aligned_ranges(path: str, split_bytes: int) -> list[tuple[int, int, int]]:
@@ -198,8 +226,11 @@ def plan_read_tasks(sources, split_bytes: int, max_line_bytes: int) -> list[Read
     tasks: list[ReadTask] = []
     # Files are ordered by (source, relative path), never by absolute path: the file index is
     # part of each record's position key, which must not change when the input moves.
-    for index, (src, rel, path) in enumerate(sorted(entries, key=lambda e: (e[0].name, e[1]))):
-        fmt = detect_format(path) if src.format == "auto" else src.format
+    entries = sorted(entries, key=lambda e: (e[0].name, e[1]))
+    formats = [detect_format(p) if src.format == "auto" else src.format for src, _, p in entries]
+    parquet = [e[2] for e, f in zip(entries, formats, strict=True) if f == "parquet"]
+    footers = _parquet_footers(parquet)
+    for index, ((src, rel, path), fmt) in enumerate(zip(entries, formats, strict=True)):
         common = dict(
             source=src.name,
             path=path,
@@ -216,14 +247,12 @@ def plan_read_tasks(sources, split_bytes: int, max_line_bytes: int) -> list[Read
                     ReadTask(
                         format="hf_arrow",
                         start=sub,
-                        size=os.path.getsize(arrow),
+                        size=fs.size(arrow),
                         **{**common, "path": arrow, "rel_path": f"{rel}/{inner}"},
                     )
                 )
         elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            meta = pq.ParquetFile(path).metadata
+            meta = footers[path]
             for rg in range(max(meta.num_row_groups, 1)):
                 tasks.append(
                     ReadTask(
@@ -256,11 +285,7 @@ def plan_read_tasks(sources, split_bytes: int, max_line_bytes: int) -> list[Read
 
 
 def _open_binary(path: str) -> io.BufferedIOBase:
-    if "://" in path:
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.open(path)
-    return open(path, "rb")
+    return fs.open_read(path)
 
 
 def _decompressed(path: str, fh) -> io.BufferedIOBase:
@@ -421,16 +446,19 @@ def _rows(task: ReadTask, table: pa.Table, first_row: int) -> Iterator[Record | 
 def _read_parquet(task: ReadTask) -> Iterator[Record | DeadLetter]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(task.path)
-    if pf.metadata.num_row_groups == 0:
-        return
-    first = 1 + sum(pf.metadata.row_group(i).num_rows for i in range(task.start))
-    cols = [c for c in (task.id_field, task.text_field) if c in pf.schema_arrow.names]
-    yield from _rows(task, pf.read_row_group(task.start, columns=cols), first)
+    with fs.open_read(task.path) as fh:
+        pf = pq.ParquetFile(fh)
+        if pf.metadata.num_row_groups == 0:
+            return
+        first = 1 + sum(pf.metadata.row_group(i).num_rows for i in range(task.start))
+        cols = [c for c in (task.id_field, task.text_field) if c in pf.schema_arrow.names]
+        table = pf.read_row_group(task.start, columns=cols)
+    yield from _rows(task, table, first)
 
 
 def _read_hf_arrow(task: ReadTask) -> Iterator[Record | DeadLetter]:
-    with pa.memory_map(task.path) as source:
+    opened = pa.memory_map(task.path) if not fs.is_remote(task.path) else fs.open_read(task.path)
+    with opened as source:
         reader = pa.ipc.open_stream(source)
         row = 1
         for batch in reader:

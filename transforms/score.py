@@ -18,6 +18,7 @@ from quality.config import QualityConfig
 from quality.scorers.classifier import classifier_models
 from quality.stage import QualityStage, quality_columns
 from quality.summary import ScoringSummary
+from transforms import fs
 from transforms.record import Record, Rejection
 
 _REJECTED = "rejected"
@@ -45,7 +46,7 @@ class _ScoreBatch(beam.DoFn):
         self._counters: dict[str, Any] = {}
 
     def setup(self) -> None:
-        self._stage = QualityStage(self._cfg).load()
+        self._stage = QualityStage(self._cfg, fs.read_bytes).load()  # URLs read on the worker
         self._kept = Metrics.counter("quality", "kept")
 
     def _counter(self, reason: str):
@@ -94,7 +95,7 @@ class _MergeSummaries(beam.CombineFn):
 
     def extract_output(self, acc: ScoringSummary) -> dict:
         out = acc.to_json()
-        models = classifier_models(self._cfg)
+        models = classifier_models(self._cfg, fs.read_bytes)
         if models:
             out["classifier_models"] = models
         return out

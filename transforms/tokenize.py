@@ -1,4 +1,4 @@
-"""Tokenizers: load one from a local path, or train a byte-level BPE on a sample of the input.
+"""Tokenizers: load one from a path or URL, or train a byte-level BPE on a sample of the input.
 
 The tokenizer is saved as `OUTPUT/tokenizer/tokenizer.json`; its sha256, vocab size and the EOS
 and PAD ids go into the manifest, and the trainer refuses a model whose tokenizer differs.
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from transforms import fs
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,10 @@ class TokenizerInfo:
 
 
 def resolve_tokenizer_file(path: str) -> str:
-    """`path` itself if a file, else `path/tokenizer.json`."""
-    if os.path.isdir(path):
-        path = os.path.join(path, "tokenizer.json")
-    if not os.path.isfile(path):
+    """`path` itself if a file, else `path/tokenizer.json` (local or a URL, see transforms.fs)."""
+    if not fs.is_file(path):
+        path = fs.join(path, "tokenizer.json")
+    if not fs.is_file(path):
         raise FileNotFoundError(f"no tokenizer.json at {path!r}")
     return path
 

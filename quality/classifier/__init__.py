@@ -10,6 +10,8 @@ from quality.classifier.model import (
     LinearModel,
     load_model,
     load_model_cached,
+    metadata_from_bytes,
+    model_from_bytes,
     read_metadata,
     save_model,
 )
@@ -23,6 +25,8 @@ __all__ = [
     "fingerprint",
     "load_model",
     "load_model_cached",
+    "metadata_from_bytes",
+    "model_from_bytes",
     "read_metadata",
     "save_model",
     "train_classifier",

@@ -7,12 +7,15 @@ feature config, the training-data fingerprint, held-out metrics and the held-out
 quantiles that turn `keep_top_fraction` into a threshold. safetensors parses no code (unlike
 pickle), so a model file from anyone is safe to load.
 
-`load_model_cached` keeps one model per (path, size, mtime) per process, built under a lock:
-Beam workers run bundles on threads and every scorer instance shares the weights.
+`model_from_bytes` / `metadata_from_bytes` parse a file's bytes, wherever they were read (Beam
+steps read URLs through `transforms.fs`; see `quality.files`). `load_model_cached` keeps one
+model per (path, content) per process, built under a lock: Beam workers run bundles on threads
+and every scorer instance shares the weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from quality.classifier.features import FeatureConfig, HashedFeatures
+from quality.files import ReadBytes, read_local
 
 FORMAT = "curate-classifier"
 FORMAT_VERSION = 1
@@ -100,37 +104,64 @@ def read_metadata(path: str) -> dict[str, Any]:
             raw = (fh.metadata() or {}).get(METADATA_KEY)
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a model file"
         raise ValueError(f"{path}: not a safetensors file ({exc})") from None
+    return _check_metadata(raw, path)
+
+
+def metadata_from_bytes(data: bytes, where: str = "buffer") -> dict[str, Any]:
+    """The JSON metadata of a model file's bytes (header only); ValueError if not a model."""
+    # A safetensors file: an 8-byte little-endian header length, then the JSON header.
+    try:
+        n = int.from_bytes(data[:8], "little")
+        if len(data) < 8 + n:
+            raise ValueError("truncated header")
+        header = json.loads(data[8 : 8 + n])
+        raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(f"{where}: not a safetensors file ({exc})") from None
+    return _check_metadata(raw, where)
+
+
+def _check_metadata(raw: str | None, where: str) -> dict[str, Any]:
     if raw is None:
-        raise ValueError(f"{path}: no {METADATA_KEY} metadata (not a curate classifier)")
+        raise ValueError(f"{where}: no {METADATA_KEY} metadata (not a curate classifier)")
     meta = json.loads(raw)
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
-            f"{path}: format {meta.get('format')!r} v{meta.get('format_version')}, "
+            f"{where}: format {meta.get('format')!r} v{meta.get('format_version')}, "
             f"expected {FORMAT!r} v{FORMAT_VERSION}"
         )
     return meta
 
 
-def load_model(path: str) -> LinearModel:
-    from safetensors.numpy import load_file
+def model_from_bytes(data: bytes, where: str = "buffer") -> LinearModel:
+    """A model from a model file's bytes; ValueError if they are not one."""
+    from safetensors.numpy import load
 
-    meta = read_metadata(path)
-    tensors = load_file(path)
+    meta = metadata_from_bytes(data, where)
+    tensors = load(data)
     features = FeatureConfig.from_json(meta.pop("features"))
     meta.pop("format"), meta.pop("format_version")
     return LinearModel(features, tensors["weights"], float(tensors["bias"][0]), meta)
 
 
+def load_model(path: str, read_bytes: ReadBytes = read_local) -> LinearModel:
+    return model_from_bytes(read_bytes(path), path)
+
+
 _LOCK = threading.Lock()
-_CACHE: dict[tuple[str, int, int], LinearModel] = {}
+_CACHE: dict[tuple[str, bytes], LinearModel] = {}
 
 
-def load_model_cached(path: str) -> LinearModel:
-    """One shared model per file version per process (thread-safe)."""
-    st = os.stat(path)
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+def load_model_cached(path: str, read_bytes: ReadBytes = read_local) -> LinearModel:
+    """One shared model per file content per process (thread-safe).
+
+    The file is read on every call (a remote file has no cheap version stamp that every
+    filesystem offers) but parsed once per content: what scorer instances share is the model.
+    """
+    data = read_bytes(path)
+    key = (path, hashlib.blake2b(data, digest_size=16).digest())
     with _LOCK:
         model = _CACHE.get(key)
         if model is None:
-            model = _CACHE[key] = load_model(path)
+            model = _CACHE[key] = model_from_bytes(data, path)
         return model

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from quality.files import ReadBytes, read_local
 from quality.text import TextView
 
 
@@ -74,6 +75,13 @@ class Scorer(ABC):
     main_features: ClassVar[tuple[str, ...]]
 
     rules: list[Rule]
+
+    def load(self, read_bytes: ReadBytes = read_local) -> None:  # noqa: B027 - an optional hook
+        """Reads the files the scorer needs (a model) with `read_bytes`; default: none.
+
+        `QualityStage.load()` calls it once per instance, with the reader its caller gave
+        (Beam steps: `transforms.fs.read_bytes`, which reads URLs).
+        """
 
     @abstractmethod
     def compute(self, view: TextView) -> dict[str, float]:

@@ -1,8 +1,15 @@
 """A fake remote Beam filesystem, `fakegs://`, over a local folder (tests only).
 
 Beam finds filesystems by scheme among `FileSystem` subclasses, so importing this module
-registers it (in-process runs; the workers of an in_memory run share the interpreter). Like GCS it
-has no directories: a path is an object name, and listing is by prefix.
+registers it. In-process runs (in_memory) share the test's interpreter; worker processes
+(multi_processing, a portable runner's worker pool) import it through the pipeline option
+`--beam_plugins=tests.spine.fake_remote` (Beam's SDK worker imports every plugin at start-up;
+the repository root must be on their PYTHONPATH) and find the folder in the environment
+variable `CURATE_FAKEGS_ROOT`, which they inherit. `FakeGcsFileSystem.root`, when set, overrides
+the variable in this process only.
+
+Like GCS it has no directories (a path is an object name, listing is by prefix, a prefix
+"exists" only as the objects under it) and `rename` is a copy then a delete, not atomic.
 """
 
 from __future__ import annotations
@@ -14,25 +21,33 @@ from apache_beam.io.filesystem import BeamIOError, CompressionTypes, FileMetadat
 from apache_beam.io.localfilesystem import LocalFileSystem
 
 SCHEME = "fakegs"
+ROOT_ENV = "CURATE_FAKEGS_ROOT"
 
 
 class FakeGcsFileSystem(FileSystem):
     """`fakegs://bucket/a/b` is the file `root/bucket/a/b`."""
 
-    root = "/nonexistent"  # set by the test
+    root: str | None = None  # in-process override of $CURATE_FAKEGS_ROOT
 
     @classmethod
     def scheme(cls):
         return SCHEME
 
     @classmethod
+    def base(cls) -> str:
+        base = cls.root or os.environ.get(ROOT_ENV)
+        if not base:
+            raise BeamIOError(f"{SCHEME}:// has no root: set ${ROOT_ENV}")
+        return base
+
+    @classmethod
     def local(cls, url: str) -> str:
         assert url.startswith(f"{SCHEME}://"), url
-        return os.path.join(cls.root, url[len(SCHEME) + 3 :])
+        return os.path.join(cls.base(), url[len(SCHEME) + 3 :])
 
     @classmethod
     def url(cls, local: str) -> str:
-        return f"{SCHEME}://" + os.path.relpath(local, cls.root).replace(os.sep, "/")
+        return f"{SCHEME}://" + os.path.relpath(local, cls.base()).replace(os.sep, "/")
 
     def __init__(self, pipeline_options=None):
         super().__init__(pipeline_options)
@@ -78,11 +93,14 @@ class FakeGcsFileSystem(FileSystem):
             shutil.copyfile(self.local(src), self.local(dst))
 
     def rename(self, source_file_names, destination_file_names):
+        """Copy, then delete the source (as GCS does): a reader may see both for a while."""
         errors = {}
         for src, dst in zip(source_file_names, destination_file_names, strict=True):
             try:
-                os.makedirs(os.path.dirname(self.local(dst)), exist_ok=True)
-                os.replace(self.local(src), self.local(dst))
+                if not os.path.isfile(self.local(src)):
+                    raise FileNotFoundError(f"{src} is no object")
+                self.copy([src], [dst])
+                os.remove(self.local(src))
             except OSError as exc:
                 errors[(src, dst)] = exc
         if errors:
@@ -109,7 +127,7 @@ class FakeGcsFileSystem(FileSystem):
             local = self.local(path)
             if os.path.isfile(local):
                 os.remove(local)
-            elif os.path.isdir(local):  # a "folder" prefix: every object under it
+            elif path.endswith("/") and os.path.isdir(local):  # GCS: "dir/" means every object
                 shutil.rmtree(local)
             else:
                 errors[path] = BeamIOError(f"{path} does not exist")

@@ -6,10 +6,10 @@ loader can report every problem at once. Defaults cite where they come from.
 
 from __future__ import annotations
 
-import glob
-import os
 from dataclasses import dataclass, field
 from typing import Literal
+
+from transforms import fs
 
 
 @dataclass
@@ -146,8 +146,9 @@ class CrossReleaseConfig:
     def validate(self) -> list[str]:
         out = []
         prev = self.previous_filter
-        if prev and "://" not in prev and not os.path.exists(prev):
-            out.append(f"previous_filter {self.previous_filter!r} does not exist")
+        problem = fs.path_problem(prev) if prev else None
+        if problem:
+            out.append(f"previous_filter {problem}")
         if self.expected_items < 1:
             out.append(f"expected_items must be >= 1, got {self.expected_items}")
         if not 0.0 < self.fpr < 0.5:
@@ -170,8 +171,9 @@ class EvalSetConfig:
         if not self.paths:
             out.append(f"eval set {self.name!r}: paths must list at least one file")
         for pattern in self.paths:
-            if "://" not in pattern and not glob.glob(os.path.expanduser(pattern)):
-                out.append(f"eval set {self.name!r}: no file matches {pattern!r}")
+            problem = fs.path_problem(pattern, "glob")
+            if problem:
+                out.append(f"eval set {self.name!r}: {problem}")
         return out
 
 

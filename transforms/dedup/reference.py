@@ -20,9 +20,8 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
+from transforms import fs
 from transforms.dedup.bloom import BloomFilter
 from transforms.dedup.config import CrossReleaseConfig, DedupConfig
 from transforms.dedup.decontam import Decontaminator
@@ -38,8 +37,7 @@ _FLUSH_KEYS = 1 << 16  # pending keys per accumulator before they go into its bi
 
 def read_filter(path: str) -> BloomFilter:
     """Loads a Bloom filter from a local path or any Beam filesystem URL."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        return BloomFilter.from_bytes(fh.read(), where=path)
+    return BloomFilter.from_bytes(fs.read_bytes(path), where=path)
 
 
 class CrossReleaseFilter:
@@ -131,12 +129,8 @@ class _ReferenceFilterFn(beam.DoFn):
         if self.cfg.decontamination.eval_sets:
             self._decontam = Decontaminator.from_eval_sets(
                 self.cfg.decontamination,
-                opener=lambda p: FileSystems.open(
-                    p, compression_type=CompressionTypes.UNCOMPRESSED
-                ),
-                expand=lambda p: sorted(
-                    m.path for r in FileSystems.match([p]) for m in r.metadata_list
-                ),
+                opener=fs.open_read,
+                expand=fs.match,
             )
 
     def process(self, batch: list[Record]):
