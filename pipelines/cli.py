@@ -52,6 +52,21 @@ def _quiet_beam(argv: list[str] | None = None) -> None:
         logging.getLogger().addFilter(_HIDE_GCP_WARNING)  # addFilter ignores a second add
 
 
+def import_beam_plugins(beam_args: list[str]) -> None:
+    """Imports the modules of `--beam_plugins` here too, as Beam's workers do: a FileSystem for
+    a URL scheme registers on import, and the config check looks the run's URLs up before any
+    work (Beam itself imports them only in the workers)."""
+    import importlib
+
+    from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+
+    for name in PipelineOptions(beam_args).view_as(SetupOptions).beam_plugins or []:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError([f"--beam_plugins {name!r} cannot be imported: {e}"]) from e
+
+
 def cmd_run(args, beam_args: list[str]) -> int:
     """Exit 0: success; 2: bad config (before any work); 3: the run finished but failed its
     accounting, wrote no shards or failed validation (one line says why); 1: a crash."""
@@ -60,6 +75,7 @@ def cmd_run(args, beam_args: list[str]) -> int:
     from quality.report.summary import summarize_manifest
     from transforms import fs
 
+    import_beam_plugins(beam_args)
     cfg = load_config(args.config, args.set, args.input, args.output)
     manifest = run(cfg, beam_args, overwrite=args.overwrite)
     try:

@@ -2,6 +2,10 @@
 localhost, curate on the workers from its built wheel) gives the embedded runner's outputs byte
 for byte, with Beam's pipeline type check on.
 
+On the portable side the classifier model, the eval set and the previous release's filter are
+read from `fakegs://` (a fake remote filesystem the workers load with `--beam_plugins`), so the
+equal outputs also show that workers read those files through Beam's FileSystems.
+
 One corpus from the demo generator with every stage on: quality rules with per-source policies,
 language ID, a trained classifier, toxicity/bias, exact + near + boilerplate dedup, an eval set
 for decontamination, a previous release's Bloom filter, budget sampling with a source mixture and
@@ -21,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.spine.fake_remote import ROOT_ENV, SCHEME
 from tests.spine.portable import portable_beam
 from tests.spine.small_run import ROOT, run_cli
 
@@ -125,25 +130,50 @@ def _digests(out: Path) -> dict[str, str]:
     return found
 
 
+def _remote_copy(config: Path, work: Path) -> Path:
+    """The same config with its model, eval set and previous filter on fakegs://bucket/."""
+    bucket = work / "fakegs-root" / "bucket"
+    bucket.mkdir(parents=True)
+    text = config.read_text()
+    for name in ("clf.safetensors", "eval.jsonl", "previous_bloom.bin"):
+        shutil.copy(work / name, bucket / name)
+        text = text.replace(str(work / name), f"{SCHEME}://bucket/{name}")
+    remote = work / "every_stage_remote.yaml"
+    remote.write_text(text)
+    assert text.count(f"{SCHEME}://") == 3
+    return remote
+
+
+def _plugin_path(work: Path) -> str:
+    """A folder holding only the fake filesystem, importable as tests.spine.fake_remote."""
+    plugin = work / "plugin"
+    (plugin / "tests" / "spine").mkdir(parents=True)
+    for init in (plugin / "tests", plugin / "tests" / "spine"):
+        (init / "__init__.py").write_text("")
+    shutil.copy(ROOT / "tests" / "spine" / "fake_remote.py", plugin / "tests" / "spine")
+    # Beam's external worker pool starts each SDK worker as `SdkHarness(...).run()`, not through
+    # sdk_worker_main, so `--beam_plugins` is never imported there (Dataflow's and a Docker
+    # environment's boot do import it). A worker pool user puts the plugin in sitecustomize.
+    (plugin / "sitecustomize.py").write_text("import tests.spine.fake_remote  # noqa: F401\n")
+    return str(plugin)
+
+
 @pytest.mark.slow
-def test_portable_runner_equals_embedded_runner_byte_for_byte(tmp_path):
+def test_portable_runner_equals_embedded_runner_byte_for_byte(tmp_path, monkeypatch):
     config = _write_inputs(tmp_path)
+    remote = _remote_copy(config, tmp_path)
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path / "fakegs-root"))
     embedded = run_cli(
         ["run", "--config", str(config), "--output", str(tmp_path / "embedded")],
         cwd=tmp_path,
         timeout=600,
     )
     assert embedded.returncode == 0, embedded.stderr[-4000:]
-    with portable_beam(tmp_path / "beam") as beam_services:
+    worker_env = {ROOT_ENV: str(tmp_path / "fakegs-root"), "PYTHONPATH": _plugin_path(tmp_path)}
+    with portable_beam(tmp_path / "beam", env=worker_env) as beam_services:
+        args = ["run", "--config", str(remote), "--output", str(tmp_path / "portable")]
         portable = run_cli(
-            [
-                "run",
-                "--config",
-                str(config),
-                "--output",
-                str(tmp_path / "portable"),
-                *beam_services.beam_args,
-            ],  # fmt: skip
+            [*args, *beam_services.beam_args, "--beam_plugins=tests.spine.fake_remote"],
             cwd=tmp_path,
             timeout=900,
         )
