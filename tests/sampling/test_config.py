@@ -59,3 +59,21 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as exc:
         build(SamplingConfig, {"mode": "budget", "eval_fraction": 2.0, "lookahead": 99.0})
     assert len(exc.value.problems) == 3
+
+
+def test_remote_target_and_previous_stats_are_looked_up(tmp_path, monkeypatch):
+    """URLs are checked through Beam's FileSystems (the driver reads them), not skipped."""
+    from tests.spine.fake_remote import ROOT_ENV, SCHEME
+
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "target.jsonl").write_text('{"text": "a target document"}\n')
+    (tmp_path / "b" / "stats.json").write_text("{}")
+    ok = {"dsir": {"enabled": True, "target_paths": [f"{SCHEME}://b/target*.jsonl"]},
+          "drift": {"enabled": True, "previous_stats": f"{SCHEME}://b/stats.json"}}  # fmt: skip
+    build(SamplingConfig, ok)
+    bad = {"dsir": {"enabled": True, "target_paths": [f"{SCHEME}://b/nope*.jsonl"]},
+           "drift": {"enabled": True, "previous_stats": f"{SCHEME}://b/old.json"}}  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        build(SamplingConfig, bad)
+    assert "nope*.jsonl" in str(err.value) and "old.json" in str(err.value)

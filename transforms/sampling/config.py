@@ -17,12 +17,12 @@ sampling:
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from transforms import fs
 from transforms.sampling.weights import DEFAULT_SCORES, WeightExpression, WeightExpressionError
 
 
@@ -72,9 +72,15 @@ class DsirConfig:
         if self.enabled and not self.target_paths:
             out.append("enabled needs target_paths: files holding the target sample")
         for pattern in self.target_paths if self.enabled else []:
-            if "://" not in pattern and not glob.glob(os.path.expanduser(pattern)):
-                out.append(f"target_paths: no file matches {pattern!r}")
+            # a URL is looked up through Beam's FileSystems (the driver reads the sample)
+            problem = fs.path_problem(_local_or_url(pattern), "glob")
+            if problem:
+                out.append(f"target_paths: {problem}")
         return out
+
+
+def _local_or_url(path: str) -> str:
+    return path if fs.is_remote(path) else os.path.expanduser(path)
 
 
 @dataclass
@@ -94,8 +100,9 @@ class DriftConfig:
         if self.top_moved < 0:
             out.append(f"top_moved must be >= 0, got {self.top_moved}")
         p = self.previous_stats
-        if p is not None and "://" not in p and not os.path.isfile(os.path.expanduser(p)):
-            out.append(f"previous_stats {p!r} does not exist")
+        problem = fs.path_problem(_local_or_url(p)) if p is not None else None
+        if problem:
+            out.append(f"previous_stats {problem}")
         return out
 
 

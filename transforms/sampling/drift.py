@@ -20,10 +20,12 @@ the overall JSD, shown with their label, both probabilities and the direction.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 
 import numpy as np
 
+from transforms import fs
 from transforms.sampling.feature_counts import FeatureCounts
 
 STATS_KEY = ("sampling", "ngram_distribution")
@@ -76,8 +78,7 @@ def _counts_from_entry(entry: Mapping) -> tuple[FeatureCounts, dict[str, Feature
 def load_previous(path: str) -> tuple[dict | None, str | None]:
     """(entry, problem) read from a previous run's stats.json; the problem says why there is none."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            node = json.load(fh)
+        node = json.loads(fs.read_text(path if fs.is_remote(path) else os.path.expanduser(path)))
     except (OSError, ValueError) as exc:
         return None, f"cannot read {path}: {exc}"
     for key in STATS_KEY:
