@@ -13,8 +13,9 @@ stage: share done, rate and ETA where the total is known, counts and rate where 
     shards     shards and rows written                 no total: counts and rate
 
 On a terminal the active stage is a redrawn bar; in a log, plain lines every `log_every_s` and
-a final line per stage. Only local runners get a channel; elsewhere the runner's UI shows Beam's
-counters (`curate.<place>`).
+a final line per stage. Only local runners get a channel; elsewhere the driver polls the same
+totals from Beam counters (`curate.progress`, see `pipelines.progress_metrics`) into the same
+board and lines.
 """
 
 from __future__ import annotations
@@ -101,10 +102,16 @@ def _size(n: float) -> str:
 
 
 class ProgressBoard:
-    """Per-stage totals from worker reports, and their progress lines (pure; no I/O)."""
+    """Per-stage totals from worker reports, and their progress lines (pure; no I/O).
 
-    def __init__(self, input_bytes: int, n_tasks: int, started: float) -> None:
+    `timed=False` when reports arrive only at the end (a runner whose metrics are final-only):
+    their arrival times say nothing of when the work was done, so lines show no rate or ETA and
+    the "decisions" span, which is timed from report arrivals, is left out.
+    """
+
+    def __init__(self, input_bytes: int, n_tasks: int, started: float, timed: bool = True) -> None:
         self.input_bytes, self.n_tasks, self.t0 = input_bytes, n_tasks, started
+        self.timed = timed
         self.stages = {s: StageTotals() for s in STAGES}
         self.read_done_at: float | None = None
 
@@ -138,7 +145,7 @@ class ProgressBoard:
     def active(self) -> list[str]:
         """Stages that have started, in pipeline order ("decisions" between read and tokenize)."""
         out = [s for s in ("read", "spill") if self.stages[s].started]
-        if self.read_done_at is not None:
+        if self.read_done_at is not None and self.timed:
             out.append("decisions")
         out += [s for s in ("tokenize", "shards") if self.stages[s].started]
         return out
@@ -190,7 +197,8 @@ class ProgressBoard:
             what = f"{st.units:,} written, {st.docs:,} rows"
             done, total, unit = st.docs, 0, "rows"
         done_then = then[1] if unit == "B" else then[2]
-        rate = rate_per_s(done, since, done_then, until) if since is not None else None
+        timed = since is not None and self.timed
+        rate = rate_per_s(done, since, done_then, until) if timed else None
         shown = (
             "" if rate is None else (f"{_size(rate)}/s" if unit == "B" else f"{rate:,.0f} {unit}/s")
         )
@@ -202,12 +210,19 @@ class ProgressBoard:
         if bar:
             filled = int(BAR * frac)
             pct = f"|{'#' * filled}{'-' * (BAR - filled)}| {pct}"
-        tail = f"done {at}" if frac >= 1.0 else f"ETA {_clock(eta_seconds(done, total, rate))}"
+        if frac >= 1.0:
+            tail = f"done {at}"
+        else:
+            tail = f"ETA {_clock(eta_seconds(done, total, rate))}" if self.timed else at
         return "  ".join(p for p in (f"{name:<9}", pct, what, shown, tail) if p)
 
 
-class ProgressPrinter:
-    """Listens for worker reports on a localhost UDP port and prints the board."""
+class ProgressLines:
+    """Writes a board's lines to a stream: a redrawn bar on a terminal, plain lines in a log.
+
+    Fed by the local channel (`ProgressPrinter`) or by polled Beam counters
+    (`pipelines.progress_metrics`).
+    """
 
     def __init__(
         self,
@@ -216,45 +231,16 @@ class ProgressPrinter:
         stream: IO[str] | None = None,
         log_every_s: float = 10.0,
         tty: bool | None = None,
+        timed: bool = True,
     ) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.every = 0.5 if self.tty else log_every_s
-        self.board = ProgressBoard(input_bytes, n_tasks, time.monotonic())
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.board = ProgressBoard(input_bytes, n_tasks, time.monotonic(), timed)
         self.printed: dict[str, float] = {}  # stage -> when its last line was written
         self.closed: set[str] = set()  # stages whose final line was written
         self.seen: dict[str, float | None] = {}  # stage -> its `last` when last written
         self.last_line: dict[str, str] = {}  # stage -> the last line written for it
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, name="curate-progress-board", daemon=True
-        )
-
-    def start(self) -> ProgressPrinter:
-        self._thread.start()
-        return self
-
-    def _drain(self, wait: bool) -> None:
-        self.sock.settimeout(0.2 if wait else 0.0)
-        while True:
-            try:
-                data = self.sock.recv(4096)
-            except OSError:  # timeout, nothing pending, or closed
-                return
-            try:
-                self.board.update(json.loads(data), time.monotonic())
-            except (ValueError, KeyError, TypeError):
-                continue  # not ours
-            self.sock.settimeout(0.0)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._drain(wait=True)
-            self.tick(time.monotonic())
 
     def tick(self, now: float, final: bool = False) -> None:
         """Writes the lines due at `now` (every stage's final line when `final`)."""
@@ -286,6 +272,50 @@ class ProgressPrinter:
         else:
             self.stream.write(f"[curate] {line}\n")
         self.stream.flush()
+
+
+class ProgressPrinter(ProgressLines):
+    """Listens for worker reports on a localhost UDP port and prints the board."""
+
+    def __init__(
+        self,
+        input_bytes: int,
+        n_tasks: int,
+        stream: IO[str] | None = None,
+        log_every_s: float = 10.0,
+        tty: bool | None = None,
+    ) -> None:
+        super().__init__(input_bytes, n_tasks, stream, log_every_s, tty)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name="curate-progress-board", daemon=True
+        )
+
+    def start(self) -> ProgressPrinter:
+        self._thread.start()
+        return self
+
+    def _drain(self, wait: bool) -> None:
+        self.sock.settimeout(0.2 if wait else 0.0)
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:  # timeout, nothing pending, or closed
+                return
+            try:
+                self.board.update(json.loads(data), time.monotonic())
+            except (ValueError, KeyError, TypeError):
+                continue  # not ours
+            self.sock.settimeout(0.0)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._drain(wait=True)
+            self.tick(time.monotonic())
 
     def stop(self, other_processes: bool) -> None:
         """Collects the last reports, writes every stage's final line, closes the port."""

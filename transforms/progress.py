@@ -6,7 +6,13 @@ worker processes of `multi_processing` (which inherit the environment) both find
 keeps cumulative totals per stage and a daemon thread sends those that changed at most once per
 `SEND_EVERY_S`: a report costs a lock and three additions, and a lost or reordered datagram only
 delays a total (the driver keeps the largest value per sender). Without the variable (progress
-off, or a distributed runner whose own UI shows Beam's counters), `report` does nothing.
+off, or a distributed runner), nothing is sent.
+
+Every report also adds to Beam counters in namespace `curate.progress` (`<stage>.units`,
+`<stage>.bytes`, `<stage>.docs`): the same totals, for runners with no channel to the driver.
+There the driver polls them from the PipelineResult (`pipelines.progress_metrics`) and the
+runner's UI shows them. The graph's other counters (`curate.<place>`) count documents only;
+the stage lines also need tasks, runs, shards and bytes.
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ import socket
 import threading
 import uuid
 
+from apache_beam.metrics import Metrics
+
 ENV = "CURATE_PROGRESS"
 SEND_EVERY_S = 1.0
+COUNTERS = "curate.progress"  # Beam counter namespace of the stage totals
+KINDS = ("units", "bytes", "docs")
 
 _lock = threading.Lock()
 _ORDER = ("read", "spill", "tokenize", "shards")
@@ -72,8 +82,25 @@ class _Reporter:
                 self.sock.close()
 
 
+_counters: dict[str, Metrics.DelegatingCounter] = {}
+
+
+def _count(stage: str, units: int, nbytes: int, docs: int) -> None:
+    # A DelegatingCounter finds the current bundle's container at each inc(): one per name serves
+    # every thread. Outside a DoFn inc() does nothing.
+    for kind, n in zip(KINDS, (units, nbytes, docs), strict=True):
+        if n:
+            name = f"{stage}.{kind}"
+            counter = _counters.get(name)
+            if counter is None:
+                counter = _counters.setdefault(name, Metrics.counter(COUNTERS, name))
+            counter.inc(n)
+
+
 def report(stage: str, units: int = 0, nbytes: int = 0, docs: int = 0) -> None:
-    """Adds work done in `stage` (units: tasks, runs or shards) to this process's totals."""
+    """Adds work done in `stage` (units: tasks, runs or shards) to this process's totals and to
+    the stage's Beam counters."""
+    _count(stage, units, nbytes, docs)
     address = os.environ.get(ENV)
     if not address:
         return
