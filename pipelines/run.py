@@ -23,7 +23,8 @@ from pipelines.config import DEMO_SOURCES, CurateConfig, SourceConfig
 from pipelines.graph import RunPlan, build_graph
 from pipelines.options import pipeline_options
 from pipelines.output_folder import OutputFolder, redirect_inputs, run_outputs
-from pipelines.progress import progress_channel
+from pipelines.progress import ProgressLines, progress_channel
+from pipelines.progress_metrics import FollowedPipeline
 from transforms import fs
 from transforms.normalize import Normalizer
 from transforms.readers import plan_read_tasks, read_task
@@ -242,7 +243,9 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
         with (
             progress_channel(cfg.run.progress and local, input_bytes, len(plan.tasks), processes),
             _no_duplicate_tracebacks(),
-            beam.Pipeline(runner=local_runner(options, beam_args), options=options) as p,
+            new_pipeline(
+                options, beam_args, cfg.run.progress and not local, input_bytes, len(plan.tasks)
+            ) as p,
         ):
             build_graph(p, plan)
     except BaseException:
@@ -264,6 +267,19 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
             )
     folder.finished()
     return manifest
+
+
+def new_pipeline(
+    options, beam_args: list[str] | None, follow: bool, input_bytes: int, n_tasks: int
+) -> beam.Pipeline:
+    """The run's Pipeline; with `follow`, one that polls the job's progress counters until it
+    ends (runners with no local progress channel: pipelines.progress_metrics)."""
+    runner = local_runner(options, beam_args)
+    if not follow:
+        return beam.Pipeline(runner=runner, options=options)
+    return FollowedPipeline(
+        runner=runner, options=options, progress=ProgressLines(input_bytes, n_tasks)
+    )
 
 
 def local_runner(options, beam_args: list[str] | None):
