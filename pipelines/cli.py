@@ -7,7 +7,8 @@
     curate ablate --config configs/ablation_demo.yaml [--set KEY=VALUE] [--output DIR]
 
 Unknown flags of `curate run` are Beam pipeline options and pass through unchanged
-(`--runner DataflowRunner --project ... --region ... --temp_location gs://... --setup_file ./setup.py`).
+(`--runner DataflowRunner --project ... --region ... --temp_location gs://... --setup_file ./setup.py`),
+with or without a `--` before them.
 """
 
 from __future__ import annotations
@@ -286,9 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def beam_flags(extra: list[str]) -> list[str]:
+    """The Beam flags among `curate run`'s unknown arguments, without a `--` separator.
+
+    argparse passes `--` through; Beam's own parser would then take every flag after it for a
+    positional argument and drop it (`curate run ... -- --runner PortableRunner` ran locally).
+    """
+    if "--" in extra:
+        extra = list(extra)
+        extra.remove("--")
+    return extra
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    extra = beam_flags(extra)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _quiet_beam(sys.argv[1:] if argv is None else argv)

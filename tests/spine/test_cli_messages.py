@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import _uses_gcp, main
+from pipelines.cli import _uses_gcp, beam_flags, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 GCP_NOTICE = "apitools not found"
@@ -23,6 +23,17 @@ def _python(code: str, cwd: Path = ROOT, timeout: int = 120) -> subprocess.Compl
         text=True,
         timeout=timeout,
     )
+
+
+def test_beam_flags_after_a_double_dash_reach_beam():
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    argv = ["run", "--config", "c.yaml", "--", "--runner", "PortableRunner", "--job_endpoint=h:1"]
+    _, extra = build_parser().parse_known_args(argv)
+    flags = beam_flags(extra)
+    assert flags == ["--runner", "PortableRunner", "--job_endpoint=h:1"]
+    assert PipelineOptions(flags).view_as(StandardOptions).runner == "PortableRunner"
+    assert beam_flags(["--runner", "X"]) == ["--runner", "X"]
 
 
 def test_gcp_use_is_read_from_the_command_line():
