@@ -231,12 +231,11 @@ class ProgressLines:
         stream: IO[str] | None = None,
         log_every_s: float = 10.0,
         tty: bool | None = None,
-        timed: bool = True,
     ) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.every = 0.5 if self.tty else log_every_s
-        self.board = ProgressBoard(input_bytes, n_tasks, time.monotonic(), timed)
+        self.board = ProgressBoard(input_bytes, n_tasks, time.monotonic())
         self.printed: dict[str, float] = {}  # stage -> when its last line was written
         self.closed: set[str] = set()  # stages whose final line was written
         self.seen: dict[str, float | None] = {}  # stage -> its `last` when last written

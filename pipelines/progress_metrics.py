@@ -96,6 +96,7 @@ def follow(
     """
     live = metrics_are_live(result) if live is None else live
     if not live:
+        lines.board.timed = False  # every total arrives at the end: no rates or spans from it
         log.info("progress: this runner reports its counters at the end; totals follow then")
     while True:
         try:

@@ -50,9 +50,9 @@ class FakeResult:
         return FakeMetrics(snap)
 
 
-def _lines(input_bytes=1000, n_tasks=2, timed=True):
+def _lines(input_bytes=1000, n_tasks=2):
     out = io.StringIO()
-    lines = ProgressLines(input_bytes, n_tasks, out, log_every_s=0, tty=False, timed=timed)
+    lines = ProgressLines(input_bytes, n_tasks, out, log_every_s=0, tty=False)
     lines.board.t0 = 100.0  # the fake clock's start
     return lines, out
 
@@ -127,7 +127,7 @@ def test_final_only_runner_is_read_once_at_the_end_without_rates():
         _counter("tokenize.docs", 10),
     ]
     result = FakeResult(["STARTING", "RUNNING", "RUNNING", "DONE"], [final])
-    lines, out = _lines(timed=False)
+    lines, out = _lines()
     sleeps = []
     follow(result, lines, every_s=5.0, live=False, sleep=sleeps.append, clock=_clock())
     assert result.metrics_calls == 1 and len(sleeps) == 3
