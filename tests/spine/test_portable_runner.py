@@ -173,7 +173,14 @@ def test_portable_runner_equals_embedded_runner_byte_for_byte(tmp_path, monkeypa
     with portable_beam(tmp_path / "beam", env=worker_env) as beam_services:
         args = ["run", "--config", str(remote), "--output", str(tmp_path / "portable")]
         portable = run_cli(
-            [*args, *beam_services.beam_args, "--beam_plugins=tests.spine.fake_remote"],
+            # progress off the local runner: counters read from the result (final only here)
+            [
+                *args,
+                "--set",
+                "run.progress=true",
+                *beam_services.beam_args,
+                "--beam_plugins=tests.spine.fake_remote",
+            ],
             cwd=tmp_path,
             timeout=900,
         )
@@ -181,6 +188,11 @@ def test_portable_runner_equals_embedded_runner_byte_for_byte(tmp_path, monkeypa
         worker_log = beam_services.logs()
     # the job went through the job service to the external pool's SDK workers
     assert "Running job" in worker_log and "Starting worker" in worker_log
+    # the stage lines, from the curate.progress counters the workers' curate (the wheel) emits
+    lines = [ln for ln in portable.stderr.splitlines() if ln.startswith("[curate] ")]
+    assert any("reports its counters at the end" in ln for ln in lines), lines
+    assert any(ln.startswith("[curate] read       100%") for ln in lines), lines
+    assert any(ln.startswith("[curate] shards") and " rows" in ln for ln in lines), lines
 
     a = json.loads((tmp_path / "embedded" / "manifest.json").read_text())
     b = json.loads((tmp_path / "portable" / "manifest.json").read_text())
