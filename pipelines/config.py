@@ -50,7 +50,7 @@ class RunConfig:
     # fastest for each: worker start-up dominates small runs; see benchmarks/RESULTS.md).
     running_mode: Literal["auto", "multi_processing", "multi_threading", "in_memory"] = "auto"
     auto_process_bytes: int = 32 << 20
-    progress: bool = True  # log progress lines during long local runs
+    progress: bool = True  # stage progress lines (local channel; elsewhere polled counters)
     # On Beam's in-process runners, the document-sized shuffles group through files in the
     # run's _tmp ("disk": memory stays flat in the corpus size, transforms/disk_group.py) or in
     # the runner's memory ("memory": Beam's own GroupByKey, ~3 KB of RAM per document). Other
