@@ -21,6 +21,12 @@ class HideGcpImportNotice(logging.Filter):
 
 
 def main() -> None:
+    import signal
+
+    # Ctrl-C reaches the whole process group: the driver handles it (it restores the previous
+    # outputs, then its runner ends the workers); a worker interrupted mid-bundle only adds
+    # tracebacks and can leave the runner waiting on it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from pipelines.malloc import limit_malloc_arenas
 
     limit_malloc_arenas()  # before Beam starts its threads (see pipelines/malloc.py)

@@ -314,6 +314,32 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"curate: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # The run has restored the previous outputs and released the folder (pipelines.run).
+        print("curate: interrupted; the output folder is as it was before the run", file=sys.stderr)
+        _exit_past_runner_threads(130, argv is None)
+        return 130
+
+
+def _exit_past_runner_threads(code: int, command_line: bool) -> None:
+    """Exits now when Beam's runner left a non-daemon thread behind after Ctrl-C.
+
+    Python's exit joins every non-daemon thread, and a runner thread blocked on a worker that
+    was interrupted with it never returns (a run waited 688 s for a second Ctrl-C). Cleanup is
+    done by now, so on the command line the process ends with `os._exit`; called in-process
+    (tests), the caller gets the code.
+    """
+    import threading
+
+    stuck = [
+        t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
+    ]
+    if not stuck or not command_line:
+        return
+    logging.getLogger("curate").debug("exiting past runner threads: %s", ", ".join(stuck))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

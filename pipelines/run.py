@@ -23,6 +23,7 @@ from pipelines.config import DEMO_SOURCES, CurateConfig, SourceConfig
 from pipelines.graph import RunPlan, build_graph
 from pipelines.options import pipeline_options
 from pipelines.output_folder import OutputFolder, redirect_inputs, run_outputs
+from pipelines.output_lock import OutputFolderError
 from pipelines.progress import ProgressLines, progress_channel
 from pipelines.progress_metrics import FollowedPipeline
 from transforms import fs
@@ -106,18 +107,33 @@ def resolve_output(cfg: CurateConfig) -> str:
     return cfg.run.output
 
 
-def claim_output(cfg: CurateConfig, overwrite: bool = False) -> OutputFolder:
-    """Checks the output folder and moves the previous run's outputs aside (see output_folder).
+def output_folder(cfg: CurateConfig, overwrite: bool = False) -> OutputFolder:
+    """The run's output folder (not yet locked nor claimed: see `run`)."""
+    return OutputFolder(resolve_output(cfg), run_outputs(cfg), overwrite)
 
-    Raises:
-        ConfigError: the folder is not empty and no curate run wrote it (without `overwrite`).
-    """
-    output = resolve_output(cfg)
-    fs.makedirs(output)
-    folder = OutputFolder(output, run_outputs(cfg), overwrite)
-    folder.check()
-    redirect_inputs(cfg, folder.claim())
-    return folder
+
+# `_tmp` measured at up to 2.7x the input files' size (issue 18); below this factor a run warns.
+FREE_SPACE_FACTOR = 3.0
+
+
+def check_free_space(output: str, input_bytes: int, factor: float = FREE_SPACE_FACTOR) -> None:
+    """Warns when the output's disk has less than `factor` x the input free; fails (exit 2)
+    when it has less than the input itself (the run would surely fill the disk)."""
+    if fs.is_remote(output) or not input_bytes:
+        return
+    import shutil
+
+    free = shutil.disk_usage(output).free
+    need = int(factor * input_bytes)
+    if free >= need:
+        return
+    numbers = (
+        f"{free / 2**30:.2f} GiB free under {output}, input {input_bytes / 2**30:.2f} GiB;"
+        f" a run's scratch (_tmp) reaches ~2.7x the input"
+    )
+    if free < input_bytes:
+        raise OutputFolderError(f"not enough disk space for this run: {numbers}")
+    log.warning("low disk space: %s (%.0fx recommended)", numbers, factor)
 
 
 def build_tokenizer(cfg: CurateConfig, tasks, folder: str) -> tuple:
@@ -157,8 +173,16 @@ def build_tokenizer(cfg: CurateConfig, tasks, folder: str) -> tuple:
     return info, tokenizer_json
 
 
-def prepare(cfg: CurateConfig, config_dict: dict | None = None, config_sha256: str = "") -> RunPlan:
-    """Plans the read tasks and builds the tokenizer, in a claimed output folder."""
+def prepare(
+    cfg: CurateConfig,
+    config_dict: dict | None = None,
+    config_sha256: str = "",
+    outputs: list[str] | None = None,
+) -> RunPlan:
+    """Plans the read tasks and builds the tokenizer, in a claimed output folder.
+
+    `outputs`: the names this run creates (the claimed folder's; default: all it writes).
+    """
     output = cfg.run.output
     sources = list(cfg.input.sources)
     if cfg.input.demo.enabled:
@@ -176,11 +200,10 @@ def prepare(cfg: CurateConfig, config_dict: dict | None = None, config_sha256: s
         label_columns=label_columns(cfg),
         config_dict=config_dict or cfg.to_dict(),
         config_sha256=config_sha256 or cfg.sha256(),
-        outputs=run_outputs(cfg),
+        outputs=run_outputs(cfg) if outputs is None else outputs,
     )
     if cfg.sampling.dsir.enabled:
         plan.dsir = fit_dsir(cfg, tasks)
-    return plan
     return plan
 
 
@@ -223,50 +246,88 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
 
     A run that finished (its manifest written) returns its manifest even when its last step
     raised because the accounting does not add up: the caller reads `accounting_ok`. Any other
-    failure raises, after the previous run's outputs are put back.
+    failure (Ctrl-C included) raises, after the previous run's outputs are put back; the output
+    folder's lock is released on every path.
     """
     t0 = time.time()
     # The manifest records the config as given (inputs moved aside are read from their new place).
     resolve_output(cfg)
     config_dict, config_sha256 = cfg.to_dict(), cfg.sha256()
-    folder = claim_output(cfg, overwrite)
+    folder = output_folder(cfg, overwrite)
+    with folder.locked():
+        folder.check()
+        redirect_inputs(cfg, folder.claim())
+        return _run_claimed(cfg, folder, beam_args, t0, config_dict, config_sha256)
+
+
+def _run_claimed(cfg, folder: OutputFolder, beam_args, t0, config_dict, config_sha256) -> dict:
+    """`run` in a claimed folder: the pipeline, then keep the new outputs or restore the old."""
+    pipeline = None
     try:
-        plan = prepare(cfg, config_dict, config_sha256)
+        plan = prepare(cfg, config_dict, config_sha256, outputs=folder.outputs)
         plan.started_unix, plan.prepared_unix = t0, time.time()
         input_bytes = sum(t.size for t in plan.tasks)
+        check_free_space(cfg.run.output, input_bytes)
         options = pipeline_options(cfg.run, beam_args, input_bytes=input_bytes)
         local = is_local_runner(options.view_as(StandardOptions).runner)
         processes = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
         plan.write_path = choose_write_path(
             cfg.shards.write_path, options.view_as(StandardOptions).runner
         )
+        pipeline = new_pipeline(
+            options, beam_args, cfg.run.progress and not local, input_bytes, len(plan.tasks)
+        )
         with (
             progress_channel(cfg.run.progress and local, input_bytes, len(plan.tasks), processes),
             _no_duplicate_tracebacks(),
-            new_pipeline(
-                options, beam_args, cfg.run.progress and not local, input_bytes, len(plan.tasks)
-            ) as p,
+            pipeline as p,
         ):
             build_graph(p, plan)
     except BaseException:
-        manifest = _manifest_of_this_run(cfg.run.output, t0)
-        if manifest is None:  # a crash before the manifest: the previous outputs come back
-            folder.failed()
-            raise
-        folder.finished()  # the new outputs are complete (even if training after them failed)
+        with _sigint_ignored():  # a second Ctrl-C must not cut the restore short
+            _drop_pipeline_tempdir(pipeline)
+            manifest = _manifest_of_this_run(cfg.run.output, t0)
+            if manifest is None:  # a crash before the manifest: the previous outputs come back
+                folder.failed()
+                raise
+            folder.finished()  # the new outputs are complete (even if training after them failed)
         if manifest.get("accounting_ok") is not False:
             raise
         log.debug("the run finished with broken accounting", exc_info=True)
         return manifest
-    else:
-        manifest = _manifest_of_this_run(cfg.run.output, t0)
-        if manifest is None:
-            folder.failed()
-            raise RuntimeError(
-                f"the pipeline finished without writing {cfg.run.output}/manifest.json"
-            )
+    _drop_pipeline_tempdir(pipeline)
+    manifest = _manifest_of_this_run(cfg.run.output, t0)
+    if manifest is None:
+        folder.failed()
+        raise RuntimeError(f"the pipeline finished without writing {cfg.run.output}/manifest.json")
     folder.finished()
     return manifest
+
+
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored for the block (main thread only: elsewhere signals cannot be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _drop_pipeline_tempdir(pipeline) -> None:
+    """Beam's Pipeline makes a `beam-pipeline-temp*` folder in the system temp dir and deletes it
+    only when `run()` is reached; a pipeline that fails while being built leaves it behind."""
+    tempdir = getattr(pipeline, "local_tempdir", None)
+    if tempdir:
+        import shutil
+
+        shutil.rmtree(tempdir, ignore_errors=True)
 
 
 def new_pipeline(
@@ -310,7 +371,9 @@ def local_runner(options, beam_args: list[str] | None):
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
 
-    command = f"{sys.executable} -m pipelines.beam_worker"
+    # `exec`: Beam starts the command through a shell; without it, Ctrl-C kills that shell and
+    # Beam reports a worker crash (the worker itself leaves SIGINT to the driver: beam_worker).
+    command = f"exec {sys.executable} -m pipelines.beam_worker"
     # Beam's worker main imports the `--beam_plugins` of the options it is given (e.g. a
     # FileSystem for a URL scheme); FnApiRunner alone gives its workers no options at all.
     plugins = options.view_as(SetupOptions).beam_plugins or []

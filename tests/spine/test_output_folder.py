@@ -32,15 +32,44 @@ def test_user_files_survive_and_stale_outputs_go(tmp_path):
     assert (out / "notes" / "todo.txt").read_text() == "mine"
     assert (out / "report" / "draft.md").exists()  # --overwrite writes, it never deletes
     first = _manifest(out)
-    assert {"shards", "manifest.json", "report", "tokenizer"} <= set(first["outputs"])
-    assert "notes" not in first["outputs"]
+    assert {"shards", "manifest.json", "tokenizer"} <= set(first["outputs"])
+    # report/ held the user's file before the run: curate wrote into it but never owns it.
+    assert "notes" not in first["outputs"] and "report" not in first["outputs"]
 
-    # Second run: no report this time; the first run's report/ was listed, so it goes.
+    # Second run: no report this time; report/ is the user's, so it stays, with their file.
     cfg2 = write_config(tmp_path / "c2.yaml", [str(corpus)], str(out), report={"enabled": False})
     assert cli_main(["run", "--config", str(cfg2)]) == 0
     assert (out / "notes" / "todo.txt").read_text() == "mine"
-    assert not (out / "report").exists() and not (out / "_previous").exists()
+    assert (out / "report" / "draft.md").read_text() == "my own report folder"
+    assert not (out / "_previous").exists()
     assert _manifest(out)["shards"] == first["shards"]  # same input, config and seed
+
+
+def test_overwrite_never_makes_the_users_folders_curates(tmp_path):
+    """Issue 18: `--overwrite` then a normal run deleted report/mine.txt and shards/README.txt."""
+    out = tmp_path / "out"
+    for name, file in (("report", "mine.txt"), ("shards", "README.txt")):
+        (out / name).mkdir(parents=True)
+        (out / name / file).write_text("mine")
+    folder = OutputFolder(str(out), ["manifest.json", "report", "shards", "stats.json", "_tmp"])
+    folder.overwrite = True  # refused without it (test_config_error_lists_the_folder)
+    with folder.locked():
+        folder.check()
+        assert folder.claim() == {}
+    assert folder.outputs == ["manifest.json", "stats.json", "_tmp"]
+    assert json.loads((out / "_tmp" / "run.json").read_text())["outputs"] == folder.outputs
+    (out / "shards" / "train-00000.arrow").write_text("new")
+    (out / "manifest.json").write_text(
+        json.dumps({"format_version": 1, "accounting": {}, "outputs": folder.outputs})
+    )
+    # The next (normal) run moves aside and would drop only what the manifest listed.
+    nxt = OutputFolder(str(out), ["manifest.json", "report", "shards", "_tmp"])
+    with nxt.locked():
+        nxt.check()
+        nxt.claim()
+        nxt.finished()
+    assert (out / "report" / "mine.txt").read_text() == "mine"
+    assert (out / "shards" / "README.txt").read_text() == "mine"
 
 
 def test_next_release_reads_its_previous_filter_from_the_same_folder(tmp_path):
