@@ -20,13 +20,20 @@ class HideGcpImportNotice(logging.Filter):
         return not str(record.msg).startswith("apitools not found")
 
 
+def _quiet_on_interrupt(signum, frame) -> None:
+    import threading
+
+    logging.disable(logging.CRITICAL)
+    threading.excepthook = lambda args: None
+
+
 def main() -> None:
     import signal
 
     # Ctrl-C reaches the whole process group: the driver handles it (it restores the previous
-    # outputs, then its runner ends the workers); a worker interrupted mid-bundle only adds
-    # tracebacks and can leave the runner waiting on it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # outputs, then its runner ends the workers); a worker interrupted mid-bundle, or one whose
+    # bundles the stopping runner abandons, would only add tracebacks: it goes quiet instead.
+    signal.signal(signal.SIGINT, _quiet_on_interrupt)
     from pipelines.malloc import limit_malloc_arenas
 
     limit_malloc_arenas()  # before Beam starts its threads (see pipelines/malloc.py)

@@ -16,6 +16,33 @@ import os
 import uuid
 from typing import IO
 
+_KILL_AT = "CURATE_TEST_KILL_AT"
+_kill_counts: dict[str, int] = {}
+
+
+def _kill_point(op: str, path: str) -> None:
+    """Test hook for crash tests: `CURATE_TEST_KILL_AT="OP:FRAGMENT[:N]"` kills this process with
+    SIGKILL at its N-th (default first) OP ("write", "rename", "move", "delete") on a path
+    containing FRAGMENT, before the operation. With `CURATE_TEST_KILL_SIGNAL=INT` it sends
+    SIGINT to its process group instead, once (a Ctrl-C in the terminal). Unset (always, outside
+    tests) it costs one environment lookup."""
+    spec = os.environ.get(_KILL_AT)
+    if not spec or not spec.startswith(op + ":"):
+        return
+    _, fragment, *nth = spec.split(":")
+    if fragment not in path.replace(os.sep, "/"):
+        return
+    _kill_counts[spec] = _kill_counts.get(spec, 0) + 1
+    if _kill_counts[spec] < int(nth[0] if nth else 1):
+        return
+    import signal
+
+    if os.environ.get("CURATE_TEST_KILL_SIGNAL") == "INT":
+        del os.environ[_KILL_AT]
+        os.killpg(os.getpgrp(), signal.SIGINT)
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)
+
 
 def is_remote(path: str) -> bool:
     return "://" in path
@@ -33,6 +60,7 @@ def makedirs(path: str) -> None:
 
 
 def open_write(path: str) -> IO[bytes]:
+    _kill_point("write", path)
     if is_remote(path):
         from apache_beam.io.filesystems import FileSystems
 
@@ -113,6 +141,7 @@ def match(pattern: str) -> list[str]:
 
 
 def rename(src: str, dst: str) -> None:
+    _kill_point("rename", dst)
     if is_remote(src):
         from apache_beam.io.filesystems import FileSystems
 
@@ -165,6 +194,7 @@ def listdir(path: str) -> list[str]:
 
 def delete(path: str) -> None:
     """Deletes a file or a folder tree (missing: nothing to do)."""
+    _kill_point("delete", path)
     if is_remote(path):
         files = list_files(path)
         if files:
@@ -179,6 +209,7 @@ def delete(path: str) -> None:
 
 def move(src: str, dst: str) -> None:
     """Moves a file or a folder tree to `dst` (local: one atomic rename; remote: file by file)."""
+    _kill_point("move", src)
     if not is_remote(src):
         makedirs(os.path.dirname(dst) or ".")
         os.replace(src, dst)
