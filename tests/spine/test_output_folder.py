@@ -191,3 +191,34 @@ def test_a_previous_folder_of_the_users_is_never_touched(tmp_path):
     with pytest.raises(ConfigError, match="'_previous' that no curate run made"):
         OutputFolder(str(out), ["shards"]).check()
     assert (out / "_previous" / "mine.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("moves_done", [0, 1, 2])
+def test_a_restore_interrupted_at_any_move_is_finished_by_the_next_run(
+    tmp_path, monkeypatch, moves_done
+):
+    """Issue 18: a restore killed half way left a '_previous' the next run refused."""
+    from transforms import fs
+
+    out = tmp_path / "out"
+    _previous_run(out, ["shards", "report"])
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    folder = OutputFolder(str(out), ["manifest.json", "shards", "report", "_tmp"])
+    folder.claim()
+    (out / "shards").mkdir()
+    (out / "shards" / "part-0").write_text("half new")
+    real_move, calls = fs.move, []
+
+    def dying_move(src, dst):
+        if len(calls) == moves_done:
+            raise KeyboardInterrupt  # as if killed here
+        calls.append(src)
+        real_move(src, dst)
+
+    monkeypatch.setattr(fs, "move", dying_move)
+    with pytest.raises(KeyboardInterrupt):
+        folder.failed()
+    monkeypatch.setattr(fs, "move", real_move)
+    OutputFolder(str(out), ["manifest.json", "shards", "_tmp"]).check()  # the next run
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
