@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 
+from pipelines.cli import main as cli_main
 from pipelines.output_folder import OutputFolder
 from tests.spine.small_run import ROOT, write_config, write_corpus
 
@@ -74,8 +75,10 @@ def test_kill_at_every_stage_keeps_the_release_and_the_rerun_is_exact(tmp_path):
     ref_cfg = write_config(
         tmp_path / "ref.yaml", [str(corpus)], str(ref), **{**FAST, "run": {"seed": 4}}
     )
-    assert _curate(ref_cfg).returncode == 0  # the uninterrupted run the rerun must equal
-    assert _curate(old).returncode == 0  # the release that must survive every kill
+    # In-process (no interpreter start): the uninterrupted run the rerun must equal, and the
+    # release that must survive every kill.
+    assert cli_main(["run", "--config", str(ref_cfg)]) == 0
+    assert cli_main(["run", "--config", str(old)]) == 0
     release = _tree(out)
     assert _shards(ref) != _shards(out)  # different seeds: a mix-up cannot pass
 
