@@ -63,3 +63,19 @@ def test_a_remote_output_folder_is_claimed_like_a_local_one(tmp_path, monkeypatc
     assert fs.listdir(out) == ["manifest.json", "mine.txt", "shards"]
     with fs.open_read(fs.join(out, "shards", "train-0.arrow")) as fh:
         assert fh.read() == b"old"
+
+
+def test_a_remote_output_is_locked_through_a_marker(tmp_path, monkeypatch):
+    import pytest
+
+    from pipelines.output_lock import LOCK, OutputBusy, OutputLock
+    from transforms import fs
+
+    monkeypatch.setattr(FakeGcsFileSystem, "root", str(tmp_path))
+    first = OutputLock("fakegs://b/r")
+    first.acquire()
+    assert fs.listdir("fakegs://b/r") == [LOCK]
+    with pytest.raises(OutputBusy, match=f"pid {first.info['pid']} on host"):
+        OutputLock("fakegs://b/r").acquire()
+    first.release()
+    assert fs.listdir("fakegs://b/r") == []
