@@ -256,7 +256,13 @@ def run(cfg: CurateConfig, beam_args: list[str] | None = None, overwrite: bool =
     folder = output_folder(cfg, overwrite)
     with folder.locked():
         folder.check()
-        redirect_inputs(cfg, folder.claim())
+        try:
+            moves = folder.claim()
+        except BaseException:  # e.g. Ctrl-C while moving aside: what moved comes back
+            with _sigint_ignored():
+                folder.failed()
+            raise
+        redirect_inputs(cfg, moves)
         return _run_claimed(cfg, folder, beam_args, t0, config_dict, config_sha256)
 
 
