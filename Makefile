@@ -56,9 +56,10 @@ lint: install-dev
 test: lint
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
 
-# The newest versions setup.py allows (not in CI): a fresh .venv-latest, no constraints.
+# The newest versions setup.py allows (not in CI): a fresh .venv-latest, no constraints. torch
+# stays TORCH_SPEC (the CPU wheel): an unpinned `torch` from PyPI is a multi-GB CUDA build.
 test-latest:
-	$(MAKE) test VENV=.venv-latest CONSTRAINTS= TORCH_SPEC="torch"
+	$(MAKE) test VENV=.venv-latest CONSTRAINTS=
 	$(MAKE) --no-print-directory constraints-check VENV=.venv-latest
 
 # Writes what FROM holds (.venv-latest, after a green test-latest) to constraints.txt.
