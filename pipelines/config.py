@@ -381,18 +381,7 @@ def load_config(
     output: str | None = None,
 ) -> CurateConfig:
     """Loads YAML at `path`, applies CLI overrides, validates; raises ConfigError on any problem."""
-    problems: list[str] = []
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh) or {}
-        except FileNotFoundError:
-            raise ConfigError([f"config file {path!r} does not exist"]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"config file {path!r} is not valid YAML: {exc}"]) from None
-        if not isinstance(data, dict):
-            raise ConfigError([f"config file {path!r} must hold a mapping at the top level"])
+    data = read_config_file(path) if path else {}
     if input_globs:
         # --input replaces the configured sources (and the demo corpus) with the user's files.
         data.setdefault("input", {})
@@ -403,10 +392,30 @@ def load_config(
         _drop_replaced_sources(data)
     if output:
         data.setdefault("run", {})["output"] = output
-    try:
-        apply_overrides(data, overrides)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
+    apply_overrides(data, overrides)
     return build(CurateConfig, data, "")
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """The mapping a config file holds; one ConfigError line when it cannot be that."""
+    if os.path.isdir(path):
+        raise ConfigError([f"config file {path!r} is a folder; give a YAML file"])
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"config file {path!r} does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"config file {path!r} cannot be read: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        where = " ".join(str(exc).split())
+        raise ConfigError([f"config file {path!r} is not valid YAML: {where}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [
+                f"config file {path!r} must hold a mapping at the top level, got {type(data).__name__}"
+            ]
+        )
+    return data
