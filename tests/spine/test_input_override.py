@@ -57,6 +57,12 @@ def test_input_drops_a_mixture_of_the_replaced_sources_with_a_note(tmp_path, cap
     assert cfg.source_names() == ["input"] and cfg.sampling.mixture == {}
     assert cfg.sampling.mode == "budget"  # the rest of the sampling config still applies
     assert any("sampling.mixture" in r.getMessage() for r in caplog.records)
+    # The notes come back to the caller too (the CLI prints them again at the end of the run):
+    # the demo's mixture and its per-source quality policies, one line each.
+    notes: list[str] = []
+    load_config(DEMO, input_globs=[str(data)], notes=notes)
+    assert len(notes) == 2 and "sampling.mixture" in notes[0]
+    assert "per-source quality settings of ['code', 'docs', 'man']" in notes[1]
     # A mixture set for the new source is kept; one naming a missing source is an error.
     kept = load_config(DEMO, ["sampling.mixture={input: 1.0}"], input_globs=[str(data)])
     assert kept.sampling.mixture == {"input": 1.0}
