@@ -89,10 +89,17 @@ def test_readme_input_example_writes_shards(tmp_path):
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The demo's 1.3M-token budget is far more than these files hold: the shards are written,
+    # the gate fails naming the budget (exit 3), and the run ends with notes saying so.
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "budget_filled" in proc.stderr
     manifest = json.loads((out_dir / "manifest.json").read_text())
     assert manifest["shards"] and sum(s["rows"] for s in manifest["shards"]) > 0
     assert all((out_dir / s["path"]).exists() for s in manifest["shards"])
     assert "sampling.mixture" in proc.stderr  # the note says what --input dropped
+    notes = [line for line in proc.stdout.splitlines() if line.startswith("note: ")]
+    assert notes[0].startswith("note: budget 1,300,000 tokens, written "), notes
+    assert any("is not used" in n and "sampling.mixture" in n for n in notes), notes
+    assert any("per-source quality settings of ['code', 'docs', 'man']" in n for n in notes)
     assert "apitools not found" not in proc.stderr  # no GCP notice on a local run
     assert "Traceback" not in proc.stderr
