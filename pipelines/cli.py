@@ -73,11 +73,12 @@ def cmd_run(args, beam_args: list[str]) -> int:
     accounting, wrote no shards or failed validation (one line says why); 1: a crash."""
     from pipelines.config import load_config
     from pipelines.run import run, run_failure
-    from quality.report.summary import summarize_manifest
+    from quality.report.summary import end_of_run_notes, summarize_manifest
     from transforms import fs
 
     import_beam_plugins(beam_args)
-    cfg = load_config(args.config, args.set, args.input, args.output)
+    config_notes: list[str] = []
+    cfg = load_config(args.config, args.set, args.input, args.output, notes=config_notes)
     manifest = run(cfg, beam_args, overwrite=args.overwrite)
     try:
         with fs.open_read(fs.join(cfg.run.output, "stats.json")) as fh:
@@ -85,6 +86,9 @@ def cmd_run(args, beam_args: list[str]) -> int:
     except (OSError, ValueError):
         stats = {}
     print(summarize_manifest(manifest, stats, cfg.run.output))
+    notes = end_of_run_notes(manifest, stats, config_notes)
+    if notes:
+        print(f"\n{notes}")
     failure = run_failure(manifest)
     if failure:
         print(f"curate run: {failure}", file=sys.stderr)

@@ -10,6 +10,10 @@ What is checked, and on which rows (see gx_suite.build_suites for the list):
   time, memory-mapped): shard readable, rows/tokens/sha256 match the manifest, no null id,
   n_tokens bounds, token ids in [0, vocab), score columns in range, toxicity mean;
 - exact, on the manifest: the accounting reconciles overall and per source, written == rows;
+- of a budgeted run (when the caller passes its `SamplingOutcome`, quality/sampling_gate.py):
+  each source's token share within `sampling.mixture_tolerance` of its mixture target, and the
+  written tokens at least `sampling.min_budget_fill` of the budget; a failure carries the numbers
+  (`detail`);
 - on a bounded, evenly spaced sample of each shard (`sample_rows_per_shard`): ids unique, no two
   identical texts (xxh64 of the text, or of the token ids when shards carry no text), n_tokens ==
   len(input_ids). Duplicates are found only when both copies are sampled: exact for shards
@@ -37,6 +41,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from quality.report_config import ValidationConfig
+from quality.sampling_gate import SamplingOutcome
 
 DATA_DOCS = "validation/data_docs"
 REQUIRED = ("id", "source", "input_ids", "n_tokens")
@@ -52,6 +57,7 @@ def validate_output(
     cfg: ValidationConfig,
     shard_root: str | None = None,
     open_shard: ShardOpener | None = None,
+    sampling: SamplingOutcome | None = None,
 ) -> dict:
     """Runs the suite on a finished run and returns the verdict (never raises).
 
@@ -61,6 +67,7 @@ def validate_output(
         cfg: the gate's settings.
         shard_root: where the shards live when not under `out_dir` (e.g. a gs:// output).
         open_shard: opens `shard_root/<path>` for reading (needed for a non-local `shard_root`).
+        sampling: the budget and mixture asked and what was written (None: not budgeted).
     """
     t0 = time.perf_counter()
     verdict: dict[str, Any] = {"success": False, "expectations": [], "data_docs": None}
@@ -70,15 +77,16 @@ def validate_output(
         reader = _ShardReader(shard_root or out_dir, open_shard)
         frames, info = collect_frames(out_dir, manifest, cfg, reader)
         verdict.update(info)
+        frames.update(sampling_frames(sampling))
         from quality.gx_suite import build_suites, run_suites
 
         docs_dir = os.path.join(out_dir, DATA_DOCS) if cfg.data_docs else None
         if docs_dir:
             shutil.rmtree(docs_dir, ignore_errors=True)  # no stale results of an earlier run
         suites = build_suites(
-            cfg, info["vocab_size"], info["score_columns"], info["toxicity_rows"] > 0
+            cfg, info["vocab_size"], info["score_columns"], info["toxicity_rows"] > 0, sampling
         )
-        verdict["expectations"] = run_suites(frames, suites, docs_dir)
+        verdict["expectations"] = _with_details(run_suites(frames, suites, docs_dir), sampling)
         verdict["success"] = bool(verdict["expectations"]) and all(
             e["success"] for e in verdict["expectations"]
         )
@@ -93,6 +101,51 @@ def validate_output(
     verdict["failed"] = [e["name"] for e in verdict["expectations"] if not e["success"]]
     verdict["seconds"] = round(time.perf_counter() - t0, 3)
     return verdict
+
+
+def sampling_frames(sampling: SamplingOutcome | None) -> dict:
+    """The `mixture` frame (a row per target source) and the `budget` frame (one row)."""
+    import pandas as pd
+
+    if sampling is None:
+        return {}
+    frames = {}
+    if sampling.targets:
+        got = sampling.shares()
+        frames["mixture"] = pd.DataFrame(
+            [
+                {
+                    "source": s,
+                    "target_share": t,
+                    "achieved_share": got[s],
+                    "share_off": abs(got[s] - t),
+                }
+                for s, t in sampling.targets.items()
+            ]
+        )
+    if sampling.token_budget:
+        frames["budget"] = pd.DataFrame(
+            [
+                {
+                    "token_budget": sampling.token_budget,
+                    "written_tokens": sampling.written_tokens,
+                    "budget_fill": sampling.budget_fill(),
+                }
+            ]
+        )
+    return frames
+
+
+def _with_details(results: list[dict], sampling: SamplingOutcome | None) -> list[dict]:
+    """A failed sampling check says what was asked and what was written, in one line."""
+    for entry in results:
+        if entry["success"] or sampling is None:
+            continue
+        if entry["name"] == "mixture_within_tolerance":
+            entry["detail"] = sampling.mixture_message()
+        elif entry["name"] == "budget_filled":
+            entry["detail"] = sampling.budget_message()
+    return results
 
 
 def _no_shards(verdict: dict, t0: float) -> dict:

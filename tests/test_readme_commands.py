@@ -20,7 +20,19 @@ import pytest
 from pipelines.cli import main as curate
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL_RUN = ["--set", "input.demo.max_docs=150", "--set", "run.running_mode=in_memory"]
+SMALL_RUN = [
+    "--set",
+    "input.demo.max_docs=150",
+    "--set",
+    "run.running_mode=in_memory",
+    # 150 documents cannot fill the demo's 1.3M-token budget or its 60/20/20 mixture, which the
+    # gate checks (exit 3, tests/quality/test_sampling_gate.py); a user who shrinks the corpus
+    # sets the same two settings.
+    "--set",
+    "sampling.min_budget_fill=0",
+    "--set",
+    "sampling.mixture_tolerance=1",
+]
 
 
 def _using_it_block() -> list[list[str]]:
