@@ -325,6 +325,10 @@ def sampling_facts(sampling: dict) -> list[tuple[str, str]]:
         if "redistribute" in mixture:
             add("unused budget redistributed", "yes" if mixture["redistribute"] else "no")
     add("seed", sampling.get("seed"))
+    known = {"mode", "budget_used", "k", "lookahead", "candidates", "selected", "mixture", "seed"}
+    for key, value in sampling.items():  # other settings: labelled too, never dropped
+        if key not in known and (value is None or isinstance(value, (str, int, float, bool))):
+            add(str(key).replace("_", " "), value)
     return out
 
 
