@@ -30,6 +30,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -91,8 +92,9 @@ def validate_output(
             e["success"] for e in verdict["expectations"]
         )
         if docs_dir and os.path.exists(os.path.join(docs_dir, "index.html")):
-            verdict["data_docs"] = f"{DATA_DOCS}/index.html"
             verdict["data_docs_pages"] = _suite_pages(docs_dir, suites)
+            make_offline(docs_dir, verdict["data_docs_pages"], verdict["expectations"])
+            verdict["data_docs"] = f"{DATA_DOCS}/index.html"
         import great_expectations
 
         verdict["engine"] = f"great_expectations {great_expectations.__version__}"
@@ -189,9 +191,79 @@ class _ShardReader:
         return h.hexdigest()
 
 
+OFFLINE_CSS = os.path.join(
+    os.path.dirname(__file__), "report", "templates", "data_docs_offline.css"
+)
+_NETWORK_TAG = re.compile(
+    r"<script\b[^>]*>.*?</script>|<link\b[^>]*https?://[^>]*>|<img\b[^>]*https?://[^>]*>",
+    re.DOTALL | re.IGNORECASE,
+)
+_NETWORK_HREF = re.compile(r"""\s(?:href|action)=["']https?://[^"']*["']""", re.IGNORECASE)
+_FORM = re.compile(r"<form\b.*?</form>", re.DOTALL | re.IGNORECASE)
+_CSS_URL = re.compile(r"""url\(\s*['"]?https?://[^)]*\)""", re.IGNORECASE)  # inline CSS
+
+
+def make_offline(docs_dir: str, pages: dict[str, str], checks: list[dict]) -> None:
+    """Makes GX's Data Docs read without network: every CDN script, stylesheet, logo and outside
+    link is taken out, a local stylesheet (shipped with this package) stands in for Bootstrap and
+    Font Awesome, and the index (a script-built table in GX) becomes a static list of the pages.
+    Scripts go too: they all need jQuery from a CDN, and the result pages are static HTML."""
+    css_dir = os.path.join(docs_dir, "static", "styles")
+    os.makedirs(css_dir, exist_ok=True)
+    shutil.copyfile(OFFLINE_CSS, os.path.join(css_dir, "curate_offline.css"))
+    for path in glob.glob(os.path.join(docs_dir, "**", "*.html"), recursive=True):
+        with open(path, encoding="utf-8") as fh:
+            html = fh.read()
+        html = _NETWORK_HREF.sub("", _FORM.sub("", _NETWORK_TAG.sub("", html)))
+        html = _CSS_URL.sub("none", html)
+        css = os.path.relpath(os.path.join(css_dir, "curate_offline.css"), os.path.dirname(path))
+        link = f'<link rel="stylesheet" href="{css.replace(os.sep, "/")}">'
+        html = html.replace("</head>", link + "\n</head>", 1)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(html)
+    _write_index(docs_dir, pages, checks)
+
+
+def _write_index(docs_dir: str, pages: dict[str, str], checks: list[dict]) -> None:
+    """A static index of the suites' result and expectation pages, with each suite's verdict."""
+    from markupsafe import escape
+
+    items = []
+    for name, page in sorted(pages.items()):
+        mine = [c for c in checks if c.get("frame") == name]
+        ok = all(c.get("success") for c in mine)
+        icon = (
+            '<i class="fas fa-check-circle text-success"></i>'
+            if ok
+            else ('<i class="fas fa-times text-danger"></i>')
+        )
+        failed = sum(not c.get("success") for c in mine)
+        rel_page = os.path.relpath(page, DATA_DOCS).replace(os.sep, "/")
+        suite = f"expectations/curate_{name}.html"
+        suite_link = (
+            f' · <a href="{escape(suite)}">expectations</a>'
+            if os.path.exists(os.path.join(docs_dir, suite))
+            else ""
+        )
+        items.append(
+            f'<tr><td>{icon}</td><td><a href="{escape(rel_page)}">{escape(name)}</a>{suite_link}</td>'
+            f"<td>{len(mine)} checks, {failed} failed</td></tr>"
+        )
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Data Docs: curate validation</title>"
+        '<link rel="stylesheet" href="static/styles/curate_offline.css"></head><body>'
+        '<nav class="navbar"><b>Great Expectations Data Docs</b>&nbsp;· curate validation</nav>'
+        '<div class="container-fluid"><p class="lead">Validation results per suite</p>'
+        '<table class="table"><thead><tr><th></th><th>suite</th><th>result</th></tr></thead>'
+        f"<tbody>{''.join(items)}</tbody></table></div></body></html>"
+    )
+    with open(os.path.join(docs_dir, "index.html"), "w", encoding="utf-8") as fh:
+        fh.write(html)
+
+
 def _suite_pages(docs_dir: str, suites: dict) -> dict[str, str]:
-    """Each suite's result page, relative to OUT. GX's index page lists them with scripts from a
-    CDN (blank offline); these pages are static HTML and read fine without network."""
+    """Each suite's result page, relative to OUT (static HTML: reads fine without network)."""
     pages = {}
     for name in suites:
         found = sorted(

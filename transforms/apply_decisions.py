@@ -232,6 +232,11 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                             ),
                         )
                         continue
+                if len(text) != len(original):  # boilerplate lines stripped
+                    trimmed = len(original.encode("utf-8", "surrogatepass")) - len(
+                        text.encode("utf-8", "surrogatepass")
+                    )
+                    self.count("trimmed", "boilerplate_lines", sources[i], trimmed, n=0)
                 batch_texts.append(text)
                 batch_rows.append(i)
                 batch_keys.append(content_key(original))

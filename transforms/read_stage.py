@@ -72,5 +72,10 @@ class ReadAndNormalize(TallyingDoFn):
                         "empty after normalization",
                     ),
                 )
+                # the dead letter keeps at most 4 KiB of the text: the rest is trimmed bytes
+                self.count("trimmed", "normalization", rec.source, size - min(size, 4096), n=0)
                 continue
+            if text != rec.text:  # bytes the funnel would otherwise lose between read and fate
+                trimmed = size - len(text.encode("utf-8", "surrogatepass"))
+                self.count("trimmed", "normalization", rec.source, trimmed, n=0)
             yield rec if text == rec.text else rec._replace(text=text)
