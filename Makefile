@@ -44,6 +44,7 @@ install-train: $(BIN)/python $(VENV)/constraints-without-torch.txt
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/curate run --config configs/demo.yaml
+	@echo "curate is installed in $(VENV); to run it by name: . $(VENV)/bin/activate  (then: curate --help)"
 
 train-demo: install-train
 	test -f $(DEMO_OUT)/manifest.json || HF_HUB_OFFLINE=1 $(BIN)/curate run --config configs/demo.yaml --output $(DEMO_OUT)

@@ -236,10 +236,18 @@ class LoRARecipe:
                 and env.is_main
                 and not (self.out / "base_model" / "config.json").exists()
             ):
-                save_base_model(base, self.out / "base_model", tok.path)
-            base_ref = storage.join(self.destination, "base_model")
+                save_base_model(base, self.out / "base_model", tok)
+            # Relative to the output folder, so the folder stays usable wherever it is copied.
+            base_ref, self.base_model_path = (
+                "base_model",
+                storage.join(self.destination, "base_model"),
+            )
+        elif cfg.model.path:
+            # The model's name, not this machine's path (that goes to training_report.json).
+            self.base_model_path = str(Path(cfg.model.path).expanduser().resolve())
+            base_ref = Path(self.base_model_path).name
         else:
-            base_ref = str(Path(cfg.model.path).expanduser().resolve()) if cfg.model.path else ""
+            base_ref = self.base_model_path = ""
         if cfg.data.packing:  # probed once per process: what this torch runs, not its version
             choice = resolve_attention(cfg.model.attention, env.device, dtype)
             self.attention, self.attention_reason = choice.backend, choice.reason
@@ -400,7 +408,7 @@ class LoRARecipe:
         if not (self.out / "checkpoints" / f"step-{state.step:08d}").exists():
             self._save_checkpoint()
         if env.is_main and is_full_training(self.model):
-            save_full_model(self.model, self.out / "model", self.manifest.tokenizer.path)
+            save_full_model(self.model, self.out / "model", self.manifest.tokenizer)
         elif env.is_main:
             save_adapter(self.model, self.out)
         self.scalars.close()
