@@ -200,6 +200,7 @@ _NETWORK_TAG = re.compile(
 )
 _NETWORK_HREF = re.compile(r"""\s(?:href|action)=["']https?://[^"']*["']""", re.IGNORECASE)
 _FORM = re.compile(r"<form\b.*?</form>", re.DOTALL | re.IGNORECASE)
+_FOOTER = re.compile(r"<footer\b.*?</footer>", re.DOTALL | re.IGNORECASE)  # GX's newsletter line
 _CSS_URL = re.compile(r"""url\(\s*['"]?https?://[^)]*\)""", re.IGNORECASE)  # inline CSS
 
 
@@ -215,6 +216,7 @@ def make_offline(docs_dir: str, pages: dict[str, str], checks: list[dict]) -> No
         with open(path, encoding="utf-8") as fh:
             html = fh.read()
         html = _NETWORK_HREF.sub("", _FORM.sub("", _NETWORK_TAG.sub("", html)))
+        html = _FOOTER.sub("", html)
         html = _CSS_URL.sub("none", html)
         css = os.path.relpath(os.path.join(css_dir, "curate_offline.css"), os.path.dirname(path))
         link = f'<link rel="stylesheet" href="{css.replace(os.sep, "/")}">'

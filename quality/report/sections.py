@@ -77,7 +77,7 @@ def trimmed_row(acc: dict) -> dict | None:
     if not trimmed:
         return None
     return {
-        "stage": "text trimmed (normalization, boilerplate lines)",
+        "stage": "text trimmed (normalization, boilerplate lines, PII redaction)",
         "place": "trimmed",
         "docs": None,
         "share": None,

@@ -120,6 +120,7 @@ def test_generated_html_is_offline_and_names_no_machine_path(real_run):
     for path in files:
         html_text = path.read_text(encoding="utf-8")
         assert not re.search(r"https?://", html_text), f"network URL in {path}"
+        assert "newsletter" not in html_text, f"GX newsletter footer in {path}"
         assert machine not in html_text, f"absolute path in {path}"
     css = out / "validation/data_docs/static/styles/curate_offline.css"
     assert css.exists()
