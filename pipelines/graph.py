@@ -159,6 +159,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         strip,
         pool_accumulator(plan.dsir),
         plan.label_columns,
+        files={t.file_index: t.path for t in reversed(plan.tasks)},  # first task's path wins
     )
     stage2_inputs = {"runs": spill.runs, "decisions": decisions}
     if dedup.boilerplate is not None:

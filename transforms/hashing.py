@@ -26,6 +26,11 @@ def position_key(file_index: int, line: int) -> int:
     return (file_index << 40) | line
 
 
+def position_parts(pos: int) -> tuple[int, int]:
+    """(file index, line/row) of a `position_key`."""
+    return pos >> 40, pos & ((1 << 40) - 1)
+
+
 def shuffle_key(doc_id: str, seed: int) -> int:
     """A seeded 63-bit hash of the id: sorting by it is the global shuffle (fits int64)."""
     return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8", "surrogatepass"), seed=seed & _U64) >> 1
