@@ -330,12 +330,50 @@ def _decompressed(path: str, fh) -> io.BufferedIOBase:
     if lower.endswith(".gz"):
         return gzip.GzipFile(fileobj=fh)
     if lower.endswith((".zst", ".zstd")):
+        return io.BufferedReader(_ZstdFrames(fh), buffer_size=1 << 20)
+    return fh
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Decompresses concatenated zstd frames; EOFError when the input ends inside a frame.
+
+    zstandard's own `stream_reader` ends a truncated stream with a silent short read, so the
+    records of a cut .zst file vanished; here the cut is a `corrupt_file` dead letter, as a
+    cut .gz file is a `truncated_gzip` one.
+    """
+
+    def __init__(self, fh) -> None:
         import zstandard
 
-        return io.BufferedReader(
-            zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        )
-    return fh
+        self._fh = fh
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = None
+        self._out = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._out:
+            chunk = self._fh.read(1 << 20)
+            if not chunk:
+                if self._frame is not None and not self._frame.eof:
+                    raise EOFError("zstd stream ended inside a frame (truncated file)")
+                return 0
+            self._out = memoryview(self._feed(chunk))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _feed(self, data: bytes) -> bytes:
+        parts = []
+        while data:
+            if self._frame is None or self._frame.eof:
+                self._frame = self._dctx.decompressobj()
+            parts.append(self._frame.decompress(data))
+            data = self._frame.unused_data if self._frame.eof else b""
+        return b"".join(parts)
 
 
 def _default_id(task: ReadTask, line: int) -> str:
