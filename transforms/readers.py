@@ -544,20 +544,41 @@ def _read_text(task: ReadTask) -> Iterator[Record | DeadLetter | _Seen]:
     yield _make(task, 1, text_file_id(task), text, data)
 
 
+class _InvalidUtf8(NamedTuple):
+    """A string cell whose bytes are not UTF-8 (Parquet/Arrow do not check on write)."""
+
+    raw: bytes
+    detail: str
+
+
+def _column_values(table: pa.Table, name: str) -> list:
+    """A column as Python values; a cell that is not valid UTF-8 becomes `_InvalidUtf8`."""
+    if name not in table.column_names:
+        return [None] * table.num_rows
+    column = table.column(name)
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:  # one bad cell: find it, and keep every other row
+        values = []
+        for i in range(len(column)):
+            try:
+                values.append(column[i].as_py())
+            except UnicodeDecodeError as exc:
+                raw = column[i].as_buffer().to_pybytes()[:RAW_KEEP]
+                values.append(_InvalidUtf8(raw, f"field {name!r}: {exc}"))
+        return values
+
+
 def _rows(task: ReadTask, table: pa.Table, first_row: int) -> Iterator[Record | DeadLetter | _Seen]:
-    names = table.column_names
-    texts = (
-        table.column(task.text_field).to_pylist()
-        if task.text_field in names
-        else [None] * table.num_rows
-    )
-    ids = (
-        table.column(task.id_field).to_pylist()
-        if task.id_field in names
-        else [None] * table.num_rows
-    )
+    ids = _column_values(table, task.id_field)
+    texts = _column_values(table, task.text_field)
     for i, (doc_id, text) in enumerate(zip(ids, texts, strict=True)):
         yield SEEN
+        bad = next((v for v in (doc_id, text) if isinstance(v, _InvalidUtf8)), None)
+        if bad is not None:
+            row = first_row + i
+            yield DeadLetter("invalid_utf8", task.source, task.path, row, bad.raw, bad.detail)
+            continue
         try:
             raw = b"" if isinstance(text, str) else repr(text).encode()[:RAW_KEEP]
             yield _make(task, first_row + i, doc_id, text, raw)

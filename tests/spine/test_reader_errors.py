@@ -189,3 +189,12 @@ def test_tokenizer_sample_does_not_depend_on_split_bytes(tmp_path):
         tasks = plan_read_tasks([_src([tmp_path / "*.jsonl"])], split, 1 << 20)
         samples.append(sample_texts(tasks, Normalizer(), 20, 1 << 20))
     assert samples[0] == samples[1] == samples[2] and len(samples[0]) == 20
+
+
+def test_one_invalid_utf8_parquet_cell_is_one_dead_letter(tmp_path):
+    # Arrow does not check UTF-8 on write; reading the column as a whole fails on one cell.
+    text = pa.array([GOOD.encode(), b"bad \xff", GOOD.encode() + b"!"]).view(pa.string())
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": text}), tmp_path / "d.parquet")
+    items = _read([tmp_path / "d.parquet"])
+    assert [i.id for i in items if isinstance(i, Record)] == ["a", "c"]
+    assert _dead(items) == {(2, "invalid_utf8")}
