@@ -13,8 +13,12 @@ Every file, local or a URL (`gs://...`), is opened through `transforms.fs` (Beam
 FileSystems for URLs), in the driver and on the workers.
 
 `read_task()` is pure: it yields `Record` or `DeadLetter` for every physical record (line, row,
-file) so the accounting can prove nothing was lost. Record meta carries the internal keys
-`_pos` (unique int64 position), `_file` and `_line`.
+file) so the accounting can prove nothing was lost; `TaskReader` also counts the records it met
+in the file (`seen`), which is what the read stage counts as read. A bad record is a dead letter
+for that record and the task goes on; a bad file (also one that fails while planning: a folder
+named x.jsonl, a dangling link, a corrupt Parquet footer) is one `unreadable_file` /
+`corrupt_file` dead letter. Record meta carries the internal keys `_pos` (unique int64
+position), `_file` and `_line`.
 
 Ids never depend on where the input lives or where curate runs: a text file's id, a record's
 default id and the file order all use the source name and the file's path relative to the
