@@ -164,9 +164,11 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             yield from self._process_run(run, decisions, boilerplate)
 
     def _where(self, pos: int) -> str:
-        """`file:line` of a record's position (the file index when the file is not known)."""
+        """`file:line` of a record's position (`input file #N` for an HF dataset's records)."""
         index, line = position_parts(pos)
-        return f"{self._files.get(index, f'input file #{index}')}:{line}"
+        if index not in self._files:
+            return f"input file #{index} (position {pos})"
+        return f"{self._files[index]}:{line}"
 
     def _process_run(self, run, decisions: Decisions, boilerplate):
         from transforms.hashing import content_key

@@ -11,7 +11,7 @@ import xxhash
 
 from transforms.dedup.keys import content_key  # one key for exact dedup and cross-release
 
-__all__ = ["content_key", "position_key", "shuffle_key", "shuffle_keys"]
+__all__ = ["content_key", "position_key", "position_parts", "shuffle_key", "shuffle_keys"]
 
 _U64 = (1 << 64) - 1
 

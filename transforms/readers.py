@@ -431,8 +431,28 @@ def _make(task: ReadTask, line: int, obj_id, text, raw: bytes) -> Record | DeadL
     for field, value in ((task.text_field, text), (task.id_field, doc_id)):
         if _has_surrogate(value):
             return dead("invalid_unicode", f"field {field!r} holds a lone surrogate")
-    meta = {"_pos": position_key(task.file_index, line), "_file": task.path, "_line": line}
+    meta = {
+        "_pos": position_key(task.file_index, _pos_line(task, line)),
+        "_file": task.path,
+        "_line": line,
+    }
     return Record(doc_id, text, task.source, meta)
+
+
+HF_ROW_BITS = 26  # rows per Arrow file of an HF dataset in a position (67M; shards are ~500 MB)
+
+
+def _pos_line(task: ReadTask, line: int) -> int:
+    """The line part of a record's position: unique within its input file.
+
+    An HF dataset is one input file (one file index) of several Arrow files whose rows all start
+    at 1, so the Arrow file's number goes above the row (the first file's positions are its rows).
+    """
+    if task.format == "hf_arrow":
+        if line >= 1 << HF_ROW_BITS:
+            raise ValueError(f"row {line} of an HF dataset Arrow file is past {1 << HF_ROW_BITS}")
+        return (task.start << HF_ROW_BITS) | line
+    return line
 
 
 class _Seen:

@@ -198,3 +198,17 @@ def test_one_invalid_utf8_parquet_cell_is_one_dead_letter(tmp_path):
     items = _read([tmp_path / "d.parquet"])
     assert [i.id for i in items if isinstance(i, Record)] == ["a", "c"]
     assert _dead(items) == {(2, "invalid_utf8")}
+
+
+def test_hf_dataset_arrow_files_have_distinct_positions(tmp_path):
+    import datasets
+
+    splits = {
+        "train": datasets.Dataset.from_dict({"id": ["a", "b"], "text": ["x y", "y z"]}),
+        "test": datasets.Dataset.from_dict({"id": ["c"], "text": ["z w"]}),
+    }
+    datasets.DatasetDict(splits).save_to_disk(str(tmp_path / "ds"))
+    recs = [i for i in _read([tmp_path / "ds"]) if isinstance(i, Record)]
+    assert sorted(r.id for r in recs) == ["a", "b", "c"]
+    assert len({r.meta["_pos"] for r in recs}) == 3  # rows of both Arrow files all start at 1
+    assert sorted(r.meta["_line"] for r in recs) == [1, 1, 2]  # lines stay the rows
