@@ -44,6 +44,7 @@ install-train: $(BIN)/python $(VENV)/constraints-without-torch.txt
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/curate run --config configs/demo.yaml
+	@echo "curate is installed in $(VENV); to run it by name: . $(VENV)/bin/activate  (then: curate --help)"
 
 train-demo: install-train
 	test -f $(DEMO_OUT)/manifest.json || HF_HUB_OFFLINE=1 $(BIN)/curate run --config configs/demo.yaml --output $(DEMO_OUT)
@@ -56,9 +57,10 @@ lint: install-dev
 test: lint
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
 
-# The newest versions setup.py allows (not in CI): a fresh .venv-latest, no constraints.
+# The newest versions setup.py allows (not in CI): a fresh .venv-latest, no constraints. torch
+# stays TORCH_SPEC (the CPU wheel): an unpinned `torch` from PyPI is a multi-GB CUDA build.
 test-latest:
-	$(MAKE) test VENV=.venv-latest CONSTRAINTS= TORCH_SPEC="torch"
+	$(MAKE) test VENV=.venv-latest CONSTRAINTS=
 	$(MAKE) --no-print-directory constraints-check VENV=.venv-latest
 
 # Writes what FROM holds (.venv-latest, after a green test-latest) to constraints.txt.

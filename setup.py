@@ -19,6 +19,7 @@ CURATE = [
     "zstandard>=0.22",
     "pyyaml>=6",
     "jinja2>=3",
+    "tqdm>=4.66",  # the progress bar on a terminal (pipelines/progress.py)
     "matplotlib>=3.8",
     "scipy>=1.11",
     "great-expectations>=1.0",

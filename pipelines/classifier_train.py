@@ -120,5 +120,18 @@ def settings_from_args(args) -> TrainSettings:
     )
 
 
-def print_report(summary: dict) -> None:
-    print(json.dumps(summary, indent=1))
+def print_report(summary: dict, as_json: bool = False) -> None:
+    """A few lines for a person (held-out AUC, precision/recall, the model); `as_json`: all of it."""
+    if as_json:
+        print(json.dumps(summary, indent=1))
+        return
+    held, trained = summary["held_out_docs"], summary["train_docs"]
+    precision = summary.get("precision")
+    shown = "n/a (nothing scored above it)" if precision is None else f"{precision:.3f}"
+    print(
+        f"held-out ROC-AUC {summary['auc']:.3f} over {held['positive']:,} positive and"
+        f" {held['negative']:,} negative documents\n"
+        f"at threshold {summary['threshold']}: precision {shown}, recall {summary['recall']:.3f}\n"
+        f"trained on {trained['positive']:,} positive and {trained['negative']:,} negative documents\n"
+        f"model: {summary['model']}  (--json prints the full summary)"
+    )

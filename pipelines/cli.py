@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 from pipelines.typed_config import ConfigError
 
@@ -37,6 +38,32 @@ class _HideGcpImportWarning(logging.Filter):
 _HIDE_GCP_WARNING = _HideGcpImportWarning()
 
 
+class _HideBeamChatter(logging.Filter):
+    """Drops INFO and DEBUG records logged by Beam's own code on the root logger.
+
+    Beam's named loggers are set to ERROR below, but some of its code logs through the root
+    logger: the portable runner relays every job-service message with `logging.log` ("Completed
+    job in ...", "starting control server on port ..."), which would print with curate's
+    `[curate]` prefix as if curate had said it. Beam's warnings and errors still show.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        import importlib.util
+
+        spec = importlib.util.find_spec("apache_beam")
+        origin = spec.origin if spec and spec.origin else ""
+        self.beam_dir = os.path.dirname(origin) + os.sep if origin else None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or self.beam_dir is None:
+            return True
+        return not record.pathname.startswith(self.beam_dir)
+
+
+_HIDE_BEAM_CHATTER: _HideBeamChatter | None = None
+
+
 def _uses_gcp(argv: list[str]) -> bool:
     """Whether the command line names a GCP runner or a gs:// path (then the notice matters)."""
     return any("DataflowRunner" in arg or "gs://" in arg for arg in argv)
@@ -47,6 +74,11 @@ def _quiet_beam(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     logging.basicConfig(level=logging.INFO, format="[curate] %(message)s")
+    global _HIDE_BEAM_CHATTER
+    if _HIDE_BEAM_CHATTER is None:
+        _HIDE_BEAM_CHATTER = _HideBeamChatter()
+    for handler in logging.getLogger().handlers:  # records of child loggers skip root's filters
+        handler.addFilter(_HIDE_BEAM_CHATTER)
     for name in ("apache_beam", "absl", "great_expectations", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if not _uses_gcp(sys.argv[1:] if argv is None else argv):
@@ -73,18 +105,24 @@ def cmd_run(args, beam_args: list[str]) -> int:
     accounting, wrote no shards or failed validation (one line says why); 1: a crash."""
     from pipelines.config import load_config
     from pipelines.run import run, run_failure
-    from quality.report.summary import summarize_manifest
+    from quality.report.summary import end_of_run_notes, summarize_manifest
     from transforms import fs
 
     import_beam_plugins(beam_args)
-    cfg = load_config(args.config, args.set, args.input, args.output)
+    config_notes: list[str] = []
+    cfg = load_config(args.config, args.set, args.input, args.output, notes=config_notes)
     manifest = run(cfg, beam_args, overwrite=args.overwrite)
     try:
         with fs.open_read(fs.join(cfg.run.output, "stats.json")) as fh:
             stats = json.load(fh)
     except (OSError, ValueError):
         stats = {}
+    if isinstance(manifest.get("timings"), dict):  # the summary's time: the whole command
+        manifest["timings"]["command_s"] = round(time.time() - args.started, 2)
     print(summarize_manifest(manifest, stats, cfg.run.output))
+    notes = end_of_run_notes(manifest, stats, config_notes)
+    if notes:
+        print(f"\n{notes}")
     failure = run_failure(manifest)
     if failure:
         print(f"curate run: {failure}", file=sys.stderr)
@@ -192,14 +230,30 @@ def cmd_classifier_train(args, _beam_args) -> int:
     except ValueError as exc:  # empty globs, a class without documents, bad settings
         print(f"curate classifier train: {exc}", file=sys.stderr)
         return 2
-    print_report(summary)
+    print_report(summary, as_json=args.json)
     return 0
 
 
 def _classifier_parser(sub) -> None:
-    cls = sub.add_parser("classifier", help="train a quality classifier on your reference text")
+    cls = sub.add_parser(
+        "classifier",
+        help="train a quality classifier on your reference text",
+        description="Quality classifiers for the classifier_v1 scorer.",
+        epilog="example:\n  curate classifier train --config configs/demo.yaml"
+        " --positives 'out/demo/demo_input/docs-*.jsonl.gz' --out out/classifier/docs.safetensors",
+        formatter_class=_HelpFormatter,
+    )
     csub = cls.add_subparsers(dest="classifier_command", required=True)
-    ct = csub.add_parser("train", help="fit and save a model for the classifier_v1 scorer")
+    ct = csub.add_parser(
+        "train",
+        help="fit and save a model for the classifier_v1 scorer",
+        description="Fits a hashed n-gram logistic classifier: your reference text (positives)"
+        " against a uniform sample of raw text (negatives), prints the held-out ROC-AUC and"
+        " precision/recall, and writes one safetensors file.",
+        epilog="example:\n  curate classifier train --config configs/demo.yaml"
+        " --positives 'out/demo/demo_input/docs-*.jsonl.gz' --out out/classifier/docs.safetensors",
+        formatter_class=_HelpFormatter,
+    )
     ct.add_argument(
         "--positives",
         action="append",
@@ -221,7 +275,10 @@ def _classifier_parser(sub) -> None:
     ct.add_argument("--chars", action="store_true", help="add char 3-5-grams (~9x slower scoring)")
     ct.add_argument("--hash-bits", type=int, default=20, help="2**bits hashed features")
     ct.add_argument("--max-chars", type=int, default=10_000, help="characters read per document")
-    ct.add_argument("--seed", type=int, default=0)
+    ct.add_argument("--seed", type=int, default=0, help="sampling and holdout seed")
+    ct.add_argument(
+        "--json", action="store_true", help="print the full training summary as JSON instead"
+    )
     ct.set_defaults(func=cmd_classifier_train)
 
 
@@ -238,53 +295,138 @@ def cmd_ablate(args, _beam_args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="curate", description="Beam-native corpus curation and LoRA training"
-    )
-    sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the curation pipeline (unknown flags go to Beam)")
-    run.add_argument("--config", required=True)
-    run.add_argument(
-        "--input", action="append", help="input glob(s); replaces the config's sources"
-    )
-    run.add_argument("--output", help="output folder (overrides run.output)")
-    run.add_argument(
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (not the empty ones: none, off, an empty list) and keeps the
+    examples' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, []) or action.required:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+RUN_EPILOG = """\
+Beam pipeline options: every flag curate does not know goes to Beam unchanged, with or
+without a `--` before them, e.g. --runner DataflowRunner --project P --region R
+--temp_location gs://B/tmp --setup_file ./setup.py, or --runner PortableRunner
+--job_endpoint HOST:PORT --environment_type EXTERNAL --environment_config HOST:PORT.
+Without --runner: Beam's embedded FnApiRunner (run.running_mode picks in-process or a
+worker process per core).
+
+exit codes:
+  0    ok
+  2    bad config (one message listing every problem; nothing was run)
+  3    finished, but the accounting does not add up, no training shards were written,
+       or validation failed (one line on stderr says which; outputs stay for inspection)
+  1    a crash (a traceback)
+  130  interrupted (Ctrl-C)
+
+examples:
+  curate run --config configs/demo.yaml
+  curate run --config configs/demo.yaml --input 'data/*.jsonl.gz' --output out/mine
+  curate run --config my.yaml --set shards.rows_per_shard=2000 --set run.seed=7
+"""
+
+
+def _set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="config override, e.g. shards.rows_per_shard=1000",
+        help="config override, read as YAML (repeatable), e.g. train.max_steps=100",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="curate",
+        description="Beam-native corpus curation into tokenized shards, and LoRA training on them.",
+        epilog="example:\n  curate run --config configs/demo.yaml\n"
+        "  curate SUBCOMMAND --help   (each subcommand's options, defaults and an example)",
+        formatter_class=_HelpFormatter,
+    )
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the curation pipeline (unknown flags go to Beam)",
+        description="Curates the config's input (or --input) into shards, stats, a report and"
+        " manifest.json in the output folder.",
+        epilog=RUN_EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    run.add_argument("--config", required=True, help="pipeline config YAML (configs/demo.yaml)")
+    run.add_argument(
+        "--input",
+        action="append",
+        metavar="GLOB",
+        help="input glob(s); replaces the config's sources (repeatable)",
+    )
+    run.add_argument("--output", help="output folder or URL (overrides run.output)")
+    _set_option(run)
     run.add_argument(
         "--overwrite",
         action="store_true",
         help="write into a non-empty output folder that no curate run wrote (deletes nothing)",
     )
     run.set_defaults(func=cmd_run)
-    rep = sub.add_parser("report", help="print the summary of a finished run")
-    rep.add_argument("output")
+    rep = sub.add_parser(
+        "report",
+        help="print the summary of a finished run",
+        description="Prints the summary table of a finished run (OUT/report/index.html has the"
+        " plots).",
+        epilog="example:\n  curate report out/demo",
+        formatter_class=_HelpFormatter,
+    )
+    rep.add_argument("output", metavar="OUT", help="the run's output folder")
     rep.set_defaults(func=cmd_report)
-    tr = sub.add_parser("train", help="train a LoRA adapter on a run's shards")
+    tr = sub.add_parser(
+        "train",
+        help="train a LoRA adapter on a run's shards",
+        description="Trains an adapter (or a whole model) on a run's shards after checking them"
+        " against the manifest; needs the train extra. Writes the adapter, its tokenizer,"
+        " training_report.json and a loss plot.",
+        epilog="example:\n  curate train --manifest out/demo/manifest.json"
+        " --config configs/train/lora_demo.yaml --set train.max_steps=100",
+        formatter_class=_HelpFormatter,
+    )
     tr.add_argument("--manifest", required=True, help="a run's manifest.json (path or gs:// URL)")
     tr.add_argument("--config", required=True, help="training config YAML (path or URL)")
-    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    _set_option(tr)
     tr.add_argument(
         "--force", action="store_true", help="train even if the manifest's validation failed"
     )
     tr.add_argument(
-        "--output", help="adapter output folder or URL (overrides the train config's output.dir)"
+        "--output",
+        help="adapter output folder or URL (default: the train config's output.dir, else"
+        " MANIFEST_DIR/adapters/NAME)",
     )
     tr.set_defaults(func=cmd_train)
     _classifier_parser(sub)
     ab = sub.add_parser(
-        "ablate", help="train one model per curation variant, compare on held-out data"
+        "ablate",
+        help="train one model per curation variant, compare on held-out data",
+        description="Curates each arm of an ablation config, trains the same small model on each"
+        " for the same tokens and seeds, and compares them on held-out data.",
+        epilog="example:\n  curate ablate --config my_ablation.yaml"
+        " --set train.tokens=2000000 --output out/abl",
+        formatter_class=_HelpFormatter,
     )
     ab.add_argument("--config", required=True, help="an ablation YAML (configs/ablation_demo.yaml)")
-    ab.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ab.add_argument("--output", help="output folder (overrides the config's output)")
+    _set_option(ab)
+    ab.add_argument("--output", help="output folder (default: the config's output)")
     ab.set_defaults(func=cmd_ablate)
     return ap
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("curate")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "0.0.0+unknown"
 
 
 def beam_flags(extra: list[str]) -> list[str]:
@@ -300,8 +442,10 @@ def beam_flags(extra: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.time()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.started = started
     extra = beam_flags(extra)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -315,8 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"curate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # The run has restored the previous outputs and released the folder (pipelines.run).
-        print("curate: interrupted; the output folder is as it was before the run", file=sys.stderr)
+        # `curate run` has restored the previous outputs and released the folder (pipelines.run).
+        print("curate: interrupted", file=sys.stderr)
         _exit_past_runner_threads(130, argv is None)
         return 130
 

@@ -348,11 +348,12 @@ def drop_replaced_source_settings(data: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _drop_replaced_sources(data: dict[str, Any]) -> None:
-    """With --input, per-source quality settings of the replaced sources no longer apply."""
+def _drop_replaced_sources(data: dict[str, Any]) -> list[str]:
+    """With --input, per-source quality settings of the replaced sources no longer apply;
+    returns the note that says which were dropped."""
     quality = data.get("quality")
     if not isinstance(quality, dict):
-        return
+        return []
     dropped: set[str] = set()
     policies = quality.get("source_policies")
     if isinstance(policies, dict):
@@ -363,15 +364,14 @@ def _drop_replaced_sources(data: dict[str, Any]) -> None:
         if isinstance(by_source, dict):
             dropped |= {k for k in by_source if k != INPUT_SOURCE}
             scorer["by_source"] = {k: v for k, v in by_source.items() if k == INPUT_SOURCE}
-    if dropped:
-        import logging
-
-        logging.getLogger(__name__).warning(
-            "--input replaces the sources: per-source quality settings of %s no longer apply "
-            "(source %r gets quality.default_policy)",
-            sorted(dropped),
-            INPUT_SOURCE,
-        )
+    if not dropped:
+        return []
+    note = (
+        f"--input replaces the sources: per-source quality settings of {sorted(dropped)} no "
+        f"longer apply (source {INPUT_SOURCE!r} gets quality.default_policy)"
+    )
+    logging.getLogger(__name__).warning(note)
+    return [f"note: {note}"]
 
 
 def load_config(
@@ -379,34 +379,51 @@ def load_config(
     overrides: list[str] | None = None,
     input_globs: list[str] | None = None,
     output: str | None = None,
+    notes: list[str] | None = None,
 ) -> CurateConfig:
-    """Loads YAML at `path`, applies CLI overrides, validates; raises ConfigError on any problem."""
-    problems: list[str] = []
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh) or {}
-        except FileNotFoundError:
-            raise ConfigError([f"config file {path!r} does not exist"]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"config file {path!r} is not valid YAML: {exc}"]) from None
-        if not isinstance(data, dict):
-            raise ConfigError([f"config file {path!r} must hold a mapping at the top level"])
+    """Loads YAML at `path`, applies CLI overrides, validates; raises ConfigError on any problem.
+
+    `notes`, when given, receives one line per setting that `--input` dropped (the CLI prints
+    them again at the end of the run, where they are not lost in the progress lines).
+    """
+    data = read_config_file(path) if path else {}
     if input_globs:
         # --input replaces the configured sources (and the demo corpus) with the user's files.
         data.setdefault("input", {})
         data["input"]["sources"] = [{"name": INPUT_SOURCE, "paths": list(input_globs)}]
         data["input"]["demo"] = {"enabled": False}
-        for note in drop_replaced_source_settings(data):
+        dropped = drop_replaced_source_settings(data)
+        for note in dropped:
             log.warning(note)
-        _drop_replaced_sources(data)
+        dropped += _drop_replaced_sources(data)
+        if notes is not None:
+            notes.extend(dropped)
     if output:
         data.setdefault("run", {})["output"] = output
-    try:
-        apply_overrides(data, overrides)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
+    apply_overrides(data, overrides)
     return build(CurateConfig, data, "")
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """The mapping a config file holds; one ConfigError line when it cannot be that."""
+    if os.path.isdir(path):
+        raise ConfigError([f"config file {path!r} is a folder; give a YAML file"])
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"config file {path!r} does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"config file {path!r} cannot be read: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        where = " ".join(str(exc).split())
+        raise ConfigError([f"config file {path!r} is not valid YAML: {where}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [
+                f"config file {path!r} must hold a mapping at the top level, got {type(data).__name__}"
+            ]
+        )
+    return data

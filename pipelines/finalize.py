@@ -99,6 +99,8 @@ class Finalize(beam.DoFn):
                 fs.join(plan.output, "bloom_filter.bin"), release_filter.to_bytes()
             )
         manifest = self._validate_and_report(manifest, stats)
+        # total_s covers validation and the report too (they can take a third of a small run).
+        manifest["timings"]["total_s"] = round(time.time() - plan.started_unix, 2)
         fs.atomic_write_bytes(
             fs.join(plan.output, "manifest.json"), json.dumps(manifest, indent=1).encode()
         )

@@ -27,6 +27,7 @@ def validate_and_report(cfg, output: str, manifest: dict, stats: dict) -> dict:
     """Runs the Great Expectations gate and builds the HTML report; returns the manifest."""
     with local_view(output, manifest) as local:
         if cfg.validation.enabled:
+            from quality.sampling_gate import sampling_outcome
             from quality.validation import validate_output
 
             # The gate checks at least the shard policy's minimum length (shards.min_tokens).
@@ -39,6 +40,7 @@ def validate_and_report(cfg, output: str, manifest: dict, stats: dict) -> dict:
                 vcfg,
                 shard_root=output if remote else None,
                 open_shard=fs.open_read if remote else None,
+                sampling=sampling_outcome(manifest, stats),
             )
         if cfg.report.enabled:
             from quality.report import build_report

@@ -159,6 +159,8 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         strip,
         pool_accumulator(plan.dsir),
         plan.label_columns,
+        # file index -> path for duplicate_id details (an HF dataset's index holds many files)
+        files={t.file_index: t.path for t in plan.tasks if t.format != "hf_arrow"},
     )
     stage2_inputs = {"runs": spill.runs, "decisions": decisions}
     if dedup.boilerplate is not None:

@@ -30,10 +30,28 @@ import time
 from contextlib import contextmanager
 from typing import IO
 
+from tqdm import tqdm
+
 from transforms import progress as worker_progress
 
 STAGES = ("read", "spill", "decisions", "tokenize", "shards")
-BAR = 24
+BAR = 24  # bar width in characters on a terminal
+BAR_STEPS = 1000  # a bar's total: the share done, in thousandths
+
+
+class _StageBar(tqdm):
+    """A tqdm bar whose text after the bar is the board's (tqdm's own rate and ETA would time
+    the driver's redraws, not the workers' work)."""
+
+    monitor_interval = 0  # redrawn by the board's thread; no tqdm monitor thread
+
+    def __init__(self, *args, info: str = "", **kwargs) -> None:
+        self.info = info  # before tqdm's first draw, which reads it
+        super().__init__(*args, **kwargs)
+
+    @property
+    def format_dict(self) -> dict:
+        return {**super().format_dict, "info": self.info}
 
 
 class StageTotals:
@@ -167,7 +185,7 @@ class ProgressBoard:
             )
         return False
 
-    def line(self, name: str, now: float, bar: bool = False) -> str:
+    def line(self, name: str, now: float) -> str:
         """One line for stage `name` at time `now`: share, counts, rate, ETA (or when it ended)."""
         st = self.stages[name]
         if name == "decisions":
@@ -207,9 +225,6 @@ class ProgressBoard:
         if frac is None:
             return "  ".join(p for p in (f"{name:<9}", what, shown, at) if p)
         pct = f"{math.floor(100 * frac):3d}%"  # floor: 99.9% never shows as 100%
-        if bar:
-            filled = int(BAR * frac)
-            pct = f"|{'#' * filled}{'-' * (BAR - filled)}| {pct}"
         if frac >= 1.0:
             tail = f"done {at}"
         else:
@@ -221,7 +236,8 @@ class ProgressLines:
     """Writes a board's lines to a stream: a redrawn bar on a terminal, plain lines in a log.
 
     Fed by the local channel (`ProgressPrinter`) or by polled Beam counters
-    (`pipelines.progress_metrics`).
+    (`pipelines.progress_metrics`). The terminal bar is tqdm's; what this class adds is which
+    stage to show and the workers' numbers.
     """
 
     def __init__(
@@ -240,6 +256,7 @@ class ProgressLines:
         self.closed: set[str] = set()  # stages whose final line was written
         self.seen: dict[str, float | None] = {}  # stage -> its `last` when last written
         self.last_line: dict[str, str] = {}  # stage -> the last line written for it
+        self.bar: tuple[str, _StageBar] | None = None  # the stage drawn on a terminal, its bar
 
     def tick(self, now: float, final: bool = False) -> None:
         """Writes the lines due at `now` (every stage's final line when `final`)."""
@@ -247,7 +264,7 @@ class ProgressLines:
         open_stages = [n for n in active if n not in self.closed]
         for name in open_stages:
             if final or self.board.finished(name):
-                line = self.board.line(name, now, self.tty)
+                line = self.board.line(name, now)
                 if line != self.last_line.get(name) or self.tty:
                     self._write(line, end=True, stage=name)
                 self.closed.add(name)
@@ -261,16 +278,49 @@ class ProgressLines:
             st = self.board.stages[name]
             changed = self.tty or name == "decisions" or st.last != self.seen.get(name)
             if changed and now - self.printed.get(name, -1e9) >= self.every:
-                self._write(self.board.line(name, now, self.tty), end=not self.tty, stage=name)
+                self._write(self.board.line(name, now), end=not self.tty, stage=name)
                 self.printed[name], self.seen[name] = now, st.last
 
     def _write(self, line: str, end: bool, stage: str = "") -> None:
         self.last_line[stage] = line
         if self.tty:
-            self.stream.write(f"\r\033[K[curate] {line}" + ("\n" if end else ""))
-        else:
-            self.stream.write(f"[curate] {line}\n")
+            self._draw(line, end, stage)
+            return
+        self.stream.write(f"[curate] {line}\n")
         self.stream.flush()
+
+    def _draw(self, line: str, end: bool, stage: str) -> None:
+        """Redraws `stage`'s tqdm bar with `line`'s numbers; `end` leaves it as its final line."""
+        if self.bar is not None and self.bar[0] != stage:  # another stage is drawn now
+            self.bar[1].close()  # leave=False: cleared; its own final line comes later
+            self.bar = None
+        frac = self.board.fraction(stage)
+        done = 0 if frac is None else math.floor(BAR_STEPS * frac)
+        name, info = line[:9], line[11:]  # the board's line: f"{name:<9}  {the rest}"
+        if self.bar is None:
+            layout = f"[curate] {{desc}}|{{bar:{BAR}}}| {{info}}" if frac is not None else None
+            bar = _StageBar(
+                info=info,
+                total=BAR_STEPS,
+                initial=done,
+                desc=f"{name}  ",
+                file=self.stream,
+                bar_format=layout or "[curate] {desc}{info}",
+                leave=False,
+                disable=False,  # tqdm turns itself off on a non-tty: the caller decided
+                mininterval=0,
+                dynamic_ncols=False,
+            )
+            self.bar = (stage, bar)
+        else:
+            bar = self.bar[1]
+            bar.n, bar.info = done, info
+            if not end:
+                bar.refresh()
+        if end:
+            bar.leave = True  # close() draws it once more and ends the line
+            bar.close()
+            self.bar = None
 
 
 class ProgressPrinter(ProgressLines):

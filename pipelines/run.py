@@ -86,11 +86,25 @@ def demo_sources(cfg: CurateConfig, output: str) -> list[SourceConfig]:
 
 
 def sample_texts(tasks, normalizer: Normalizer, max_docs: int, max_bytes: int) -> list[str]:
-    """A deterministic sample across read tasks (round-robin), normalized, for tokenizer training."""
-    per_task = max(1, -(-max_docs // max(len(tasks), 1)))
-    texts, total = [], 0
+    """A deterministic sample across input files, normalized, for tokenizer training.
+
+    The first records of each file (an equal share per file, files in plan order), read through
+    the file's tasks in order: the sample does not depend on how `input.split_bytes` cuts files
+    into tasks, so neither does the tokenizer nor any shard.
+    """
+    files: dict[str, list] = {}
     for task in tasks:
-        for item in islice((r for r in read_task(task) if isinstance(r, Record)), per_task):
+        files.setdefault(task.path, []).append(task)
+    per_file = max(1, -(-max_docs // max(len(files), 1)))
+    texts, total = [], 0
+    for file_tasks in files.values():
+        records = (
+            r
+            for task in sorted(file_tasks, key=lambda t: t.start)
+            for r in read_task(task)
+            if isinstance(r, Record)
+        )
+        for item in islice(records, per_file):
             text = normalizer(item.text)
             if text:
                 texts.append(text)

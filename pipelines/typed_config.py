@@ -2,15 +2,22 @@
 
 Config sections are dataclasses. `build(cls, data)` walks the dataclass fields, converts and
 type-checks each value, rejects unknown keys, then calls each section's optional
-`validate() -> list[str]` for cross-field checks (skipped for a section with a type problem, unless
-its class sets `validate_despite_problems = True` and copes with half-built fields). Errors are
-collected with their dotted path and raised together as one `ConfigError`, so a user fixes a
-config in one pass.
+`validate() -> list[str]` for value and cross-field checks. Errors are collected with their dotted
+path and raised together as one `ConfigError`, so a user fixes a config in one pass.
+
+A section whose fields did not all convert is still validated, so its value problems are listed
+with its type problems (not in a second round): `validate()` runs on a copy in which each field
+that failed holds its default, and the problems it returns that name a failed field are dropped
+(that field's own problem is already listed). So each message of a `validate()` names the fields
+it checks, as they all do. An unknown key fails no field. A class that sets
+`validate_despite_problems = True` is validated as converted, half-built fields included.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -18,11 +25,18 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 T = TypeVar("T")
 
 
+class _UnknownKey(str):
+    """A problem that fails no field (an unknown key): the section's checks still all run."""
+
+
 class ConfigError(ValueError):
     """Raised with every problem found in a configuration."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
+        self.problems = [str(p) for p in problems]
+        if len(self.problems) == 1:  # one line for one problem (a bad file, a bad --set)
+            super().__init__(f"invalid configuration: {self.problems[0]}")
+            return
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
 
@@ -42,7 +56,7 @@ def _join(path: str, key: str) -> str:
 
 
 def _validate_tree(obj: Any, path: str, problems: list[str]) -> None:
-    """Runs validate() on every section that converted without a type problem of its own."""
+    """Runs validate() on every section (see the module docstring for half-converted ones)."""
     if not dataclasses.is_dataclass(obj):
         return
     for f in dataclasses.fields(obj):
@@ -53,11 +67,36 @@ def _validate_tree(obj: Any, path: str, problems: list[str]) -> None:
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 _validate_tree(item, f"{sub}[{i}]", problems)
-    validate = getattr(obj, "validate", None)
-    clean = getattr(obj, "_converted_cleanly", True)
-    if callable(validate) and (clean or getattr(obj, "validate_despite_problems", False)):
-        prefix = f"{path}: " if path else ""
-        problems.extend(prefix + p for p in validate())
+    if not callable(getattr(obj, "validate", None)):
+        return
+    prefix = f"{path}: " if path else ""
+    failed = getattr(obj, "_failed_fields", frozenset())
+    if not failed or getattr(obj, "validate_despite_problems", False):
+        problems.extend(prefix + p for p in obj.validate())
+        return
+    try:
+        found = _with_defaults(obj, failed).validate()
+    except Exception:  # noqa: BLE001 - a check that cannot run on defaults: its inputs failed
+        return
+    problems.extend(prefix + p for p in found if not _names_any(p, failed))
+
+
+def _with_defaults(obj: Any, failed: frozenset[str]) -> Any:
+    """A shallow copy of `obj` whose failed fields hold their defaults (when they have one)."""
+    out = copy.copy(obj)
+    for f in dataclasses.fields(obj):
+        if f.name not in failed:
+            continue
+        if f.default is not dataclasses.MISSING:
+            object.__setattr__(out, f.name, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            object.__setattr__(out, f.name, f.default_factory())
+    return out
+
+
+def _names_any(problem: str, names: frozenset[str]) -> bool:
+    """Whether a validate() message names one of `names` as a word (`dsir.enabled` names dsir)."""
+    return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", problem) for n in names)
 
 
 def _type_name(tp: Any) -> str:
@@ -110,24 +149,31 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
             return None
         hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
-        before = len(problems)
         for key in value:
             if key not in fields:
                 known = ", ".join(sorted(fields))
-                problems.append(f"{_join(path, str(key))}: unknown key (known: {known})")
+                problems.append(
+                    _UnknownKey(f"{_join(path, str(key))}: unknown key (known: {known})")
+                )
         kwargs = {}
+        failed, missing = set(), False
         for name, f in fields.items():
             if name in value:
+                start = len(problems)
                 kwargs[name] = _convert(hints[name], value[name], _join(path, name), problems)
+                if any(not isinstance(p, _UnknownKey) for p in problems[start:]):
+                    failed.add(name)  # its value (or a part of it) did not convert
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 problems.append(f"{_join(path, name)}: required")
+                missing = True
         try:
             obj = tp(**kwargs)
         except (TypeError, ValueError) as exc:
-            problems.append(f"{path or tp.__name__}: {exc}")
+            if not missing:  # a missing required field is already listed
+                problems.append(f"{path or tp.__name__}: {exc}")
             return None
-        if len(problems) != before:
-            object.__setattr__(obj, "_converted_cleanly", False)
+        if failed:
+            object.__setattr__(obj, "_failed_fields", frozenset(failed))
         return obj
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -181,7 +227,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError([f"override {text!r}: expected KEY.PATH=VALUE"])
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    keys = key.strip().split(".")
+    if not all(keys):
+        raise ConfigError([f"override {text!r}: the key {key.strip()!r} has an empty part"])
+    try:
+        return keys, yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        where = str(exc).splitlines()[0]
+        raise ConfigError(
+            [f"override {text!r}: the value is not valid YAML ({where}); quote it to pass a string"]
+        ) from None
 
 
 def apply_override(data: dict, keys: list[str], value: Any) -> None:

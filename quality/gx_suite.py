@@ -16,17 +16,23 @@ import os
 from typing import Any
 
 from quality.report_config import ValidationConfig
+from quality.sampling_gate import SamplingOutcome
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
 def build_suites(
-    cfg: ValidationConfig, vocab_size: int, score_columns: list[str], toxicity: bool
+    cfg: ValidationConfig,
+    vocab_size: int,
+    score_columns: list[str],
+    toxicity: bool,
+    sampling: SamplingOutcome | None = None,
 ) -> dict[str, list]:
     """Expectations per frame name; each carries a short `meta["check"]` name and a description.
 
-    `score_columns`: the unit score columns to bound; `toxicity`: the toxicity column exists.
+    `score_columns`: the unit score columns to bound; `toxicity`: the toxicity column exists;
+    `sampling`: a budgeted run's targets (adds the `mixture` and `budget` suites).
     """
     import great_expectations.expectations as gxe
 
@@ -148,7 +154,28 @@ def build_suites(
             "read == written + dead_letter + rejected + removed + sampled_out, overall and per source.",
         ),
     ]
-    return {"shards": shards, "sample": sample, "corpus": corpus, "accounting": accounting}
+    suites = {"shards": shards, "sample": sample, "corpus": corpus, "accounting": accounting}
+    if sampling is not None and sampling.targets:
+        tol = sampling.mixture_tolerance
+        suites["mixture"] = [
+            tag(
+                gxe.ExpectColumnValuesToBeBetween(column="share_off", max_value=tol),
+                "mixture_within_tolerance",
+                f"Each source's share of the written tokens is within {100 * tol:.1f} points of "
+                "its sampling.mixture target (sampling.mixture_tolerance).",
+            )
+        ]
+    if sampling is not None and sampling.token_budget:
+        fill = sampling.min_budget_fill
+        suites["budget"] = [
+            tag(
+                gxe.ExpectColumnValuesToBeBetween(column="budget_fill", min_value=fill),
+                "budget_filled",
+                f"The written tokens are at least {100 * fill:.0f}% of sampling.token_budget "
+                "(sampling.min_budget_fill).",
+            )
+        ]
+    return suites
 
 
 def run_suites(frames: dict[str, Any], suites: dict[str, list], docs_dir: str | None) -> list[dict]:
@@ -204,7 +231,7 @@ def run_suites(frames: dict[str, Any], suites: dict[str, list], docs_dir: str | 
     return out
 
 
-LABELS = {"shards": "path", "sample": "shard", "accounting": "scope"}
+LABELS = {"shards": "path", "sample": "shard", "accounting": "scope", "mixture": "source"}
 
 
 def _plain_result(frame: str, r, df) -> dict:

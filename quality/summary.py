@@ -5,7 +5,8 @@ Per corpus and per source: documents, kept, rejections by reason, per-scorer pas
 rule, a toxicity histogram, the language mix (documents per identified language, before
 filtering), the trained classifier's score histogram, PII counts per type, and the
 identity-group report of
-`quality.bias.BiasAccumulator`. All state is integers (the toxicity sum in millionths), so
+`quality.bias.BiasAccumulator`, and (corpus only) each unit score's histogram split into kept
+and rejected documents, so the report shows what a threshold cut. All state is integers (the toxicity sum in millionths), so
 merging partial summaries in any order and grouping gives identical JSON.
 """
 
@@ -18,6 +19,8 @@ from quality.stage import DocResult
 
 HISTOGRAM_BINS = 20
 _MICRO = 1_000_000
+# Scores in [0, 1] whose kept-vs-rejected histograms the summary keeps (fixed bins: bounded).
+OUTCOME_SCORES = ("quality", "toxicity", "language_score", "classifier")
 
 
 def _scope() -> dict[str, Any]:
@@ -36,6 +39,10 @@ def _scope() -> dict[str, Any]:
         "languages": {},
         "classifier": {"scored": 0, "histogram": [0] * HISTOGRAM_BINS},
     }
+
+
+def _outcome_bins() -> dict[str, list[int]]:
+    return {"kept": [0] * HISTOGRAM_BINS, "rejected": [0] * HISTOGRAM_BINS}
 
 
 def _bin(value: float) -> int:
@@ -114,6 +121,7 @@ class ScoringSummary:
         self.corpus = _scope()
         self.sources: dict[str, dict[str, Any]] = {}
         self.bias = BiasAccumulator(bias_threshold)
+        self.outcomes: dict[str, dict[str, list[int]]] = {}  # score -> kept/rejected bins
 
     @classmethod
     def for_config(cls, cfg) -> ScoringSummary:
@@ -124,6 +132,12 @@ class ScoringSummary:
         """Counts one document's outcome under the corpus and its source."""
         for scope in (self.corpus, self.sources.setdefault(source, _scope())):
             self._add(scope, result)
+        outcome = "kept" if result.reason is None else "rejected"
+        for name in OUTCOME_SCORES:
+            value = result.meta.get(name)
+            if isinstance(value, (int, float)) and value == value:
+                bins = self.outcomes.setdefault(name, _outcome_bins())
+                bins[outcome][_bin(value)] += 1
         groups = result.meta.get("identity_groups")
         if groups is not None:
             self.bias.add(groups, result.meta.get("toxicity"), source)
@@ -167,6 +181,10 @@ class ScoringSummary:
         for source, scope in other.sources.items():
             _merge_scope(self.sources.setdefault(source, _scope()), scope)
         self.bias.merge(other.bias)
+        for name, bins in other.outcomes.items():
+            mine = self.outcomes.setdefault(name, _outcome_bins())
+            for outcome in ("kept", "rejected"):
+                mine[outcome] = [a + b for a, b in zip(mine[outcome], bins[outcome], strict=True)]
         return self
 
     def to_state(self) -> dict[str, Any]:
@@ -176,6 +194,7 @@ class ScoringSummary:
             "corpus": self.corpus,
             "sources": self.sources,
             "bias": self.bias.to_state(),
+            "outcomes": self.outcomes,
         }
 
     @classmethod
@@ -184,6 +203,7 @@ class ScoringSummary:
         out.corpus = state["corpus"]
         out.sources = state["sources"]
         out.bias = BiasAccumulator.from_state(state["bias"])
+        out.outcomes = state.get("outcomes") or {}
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -194,5 +214,7 @@ class ScoringSummary:
             "toxicity_histogram_edges": edges,
             **_scope_json(self.corpus),
             "bias": self.bias.to_json(),
+            # bins of toxicity_histogram_edges; scores of every scored document by its outcome
+            "score_outcomes": {n: dict(self.outcomes[n]) for n in sorted(self.outcomes)},
             "by_source": {s: _scope_json(self.sources[s]) for s in sorted(self.sources)},
         }

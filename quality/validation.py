@@ -10,6 +10,10 @@ What is checked, and on which rows (see gx_suite.build_suites for the list):
   time, memory-mapped): shard readable, rows/tokens/sha256 match the manifest, no null id,
   n_tokens bounds, token ids in [0, vocab), score columns in range, toxicity mean;
 - exact, on the manifest: the accounting reconciles overall and per source, written == rows;
+- of a budgeted run (when the caller passes its `SamplingOutcome`, quality/sampling_gate.py):
+  each source's token share within `sampling.mixture_tolerance` of its mixture target, and the
+  written tokens at least `sampling.min_budget_fill` of the budget; a failure carries the numbers
+  (`detail`);
 - on a bounded, evenly spaced sample of each shard (`sample_rows_per_shard`): ids unique, no two
   identical texts (xxh64 of the text, or of the token ids when shards carry no text), n_tokens ==
   len(input_ids). Duplicates are found only when both copies are sampled: exact for shards
@@ -26,6 +30,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -37,6 +42,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from quality.report_config import ValidationConfig
+from quality.sampling_gate import SamplingOutcome
 
 DATA_DOCS = "validation/data_docs"
 REQUIRED = ("id", "source", "input_ids", "n_tokens")
@@ -52,6 +58,7 @@ def validate_output(
     cfg: ValidationConfig,
     shard_root: str | None = None,
     open_shard: ShardOpener | None = None,
+    sampling: SamplingOutcome | None = None,
 ) -> dict:
     """Runs the suite on a finished run and returns the verdict (never raises).
 
@@ -61,6 +68,7 @@ def validate_output(
         cfg: the gate's settings.
         shard_root: where the shards live when not under `out_dir` (e.g. a gs:// output).
         open_shard: opens `shard_root/<path>` for reading (needed for a non-local `shard_root`).
+        sampling: the budget and mixture asked and what was written (None: not budgeted).
     """
     t0 = time.perf_counter()
     verdict: dict[str, Any] = {"success": False, "expectations": [], "data_docs": None}
@@ -70,21 +78,23 @@ def validate_output(
         reader = _ShardReader(shard_root or out_dir, open_shard)
         frames, info = collect_frames(out_dir, manifest, cfg, reader)
         verdict.update(info)
+        frames.update(sampling_frames(sampling))
         from quality.gx_suite import build_suites, run_suites
 
         docs_dir = os.path.join(out_dir, DATA_DOCS) if cfg.data_docs else None
         if docs_dir:
             shutil.rmtree(docs_dir, ignore_errors=True)  # no stale results of an earlier run
         suites = build_suites(
-            cfg, info["vocab_size"], info["score_columns"], info["toxicity_rows"] > 0
+            cfg, info["vocab_size"], info["score_columns"], info["toxicity_rows"] > 0, sampling
         )
-        verdict["expectations"] = run_suites(frames, suites, docs_dir)
+        verdict["expectations"] = _with_details(run_suites(frames, suites, docs_dir), sampling)
         verdict["success"] = bool(verdict["expectations"]) and all(
             e["success"] for e in verdict["expectations"]
         )
         if docs_dir and os.path.exists(os.path.join(docs_dir, "index.html")):
-            verdict["data_docs"] = f"{DATA_DOCS}/index.html"
             verdict["data_docs_pages"] = _suite_pages(docs_dir, suites)
+            make_offline(docs_dir, verdict["data_docs_pages"], verdict["expectations"])
+            verdict["data_docs"] = f"{DATA_DOCS}/index.html"
         import great_expectations
 
         verdict["engine"] = f"great_expectations {great_expectations.__version__}"
@@ -93,6 +103,51 @@ def validate_output(
     verdict["failed"] = [e["name"] for e in verdict["expectations"] if not e["success"]]
     verdict["seconds"] = round(time.perf_counter() - t0, 3)
     return verdict
+
+
+def sampling_frames(sampling: SamplingOutcome | None) -> dict:
+    """The `mixture` frame (a row per target source) and the `budget` frame (one row)."""
+    import pandas as pd
+
+    if sampling is None:
+        return {}
+    frames = {}
+    if sampling.targets:
+        got = sampling.shares()
+        frames["mixture"] = pd.DataFrame(
+            [
+                {
+                    "source": s,
+                    "target_share": t,
+                    "achieved_share": got[s],
+                    "share_off": abs(got[s] - t),
+                }
+                for s, t in sampling.targets.items()
+            ]
+        )
+    if sampling.token_budget:
+        frames["budget"] = pd.DataFrame(
+            [
+                {
+                    "token_budget": sampling.token_budget,
+                    "written_tokens": sampling.written_tokens,
+                    "budget_fill": sampling.budget_fill(),
+                }
+            ]
+        )
+    return frames
+
+
+def _with_details(results: list[dict], sampling: SamplingOutcome | None) -> list[dict]:
+    """A failed sampling check says what was asked and what was written, in one line."""
+    for entry in results:
+        if entry["success"] or sampling is None:
+            continue
+        if entry["name"] == "mixture_within_tolerance":
+            entry["detail"] = sampling.mixture_message()
+        elif entry["name"] == "budget_filled":
+            entry["detail"] = sampling.budget_message()
+    return results
 
 
 def _no_shards(verdict: dict, t0: float) -> dict:
@@ -136,9 +191,81 @@ class _ShardReader:
         return h.hexdigest()
 
 
+OFFLINE_CSS = os.path.join(
+    os.path.dirname(__file__), "report", "templates", "data_docs_offline.css"
+)
+_NETWORK_TAG = re.compile(
+    r"<script\b[^>]*>.*?</script>|<link\b[^>]*https?://[^>]*>|<img\b[^>]*https?://[^>]*>",
+    re.DOTALL | re.IGNORECASE,
+)
+_NETWORK_HREF = re.compile(r"""\s(?:href|action)=["']https?://[^"']*["']""", re.IGNORECASE)
+_FORM = re.compile(r"<form\b.*?</form>", re.DOTALL | re.IGNORECASE)
+_FOOTER = re.compile(r"<footer\b.*?</footer>", re.DOTALL | re.IGNORECASE)  # GX's newsletter line
+_CSS_URL = re.compile(r"""url\(\s*['"]?https?://[^)]*\)""", re.IGNORECASE)  # inline CSS
+
+
+def make_offline(docs_dir: str, pages: dict[str, str], checks: list[dict]) -> None:
+    """Makes GX's Data Docs read without network: every CDN script, stylesheet, logo and outside
+    link is taken out, a local stylesheet (shipped with this package) stands in for Bootstrap and
+    Font Awesome, and the index (a script-built table in GX) becomes a static list of the pages.
+    Scripts go too: they all need jQuery from a CDN, and the result pages are static HTML."""
+    css_dir = os.path.join(docs_dir, "static", "styles")
+    os.makedirs(css_dir, exist_ok=True)
+    shutil.copyfile(OFFLINE_CSS, os.path.join(css_dir, "curate_offline.css"))
+    for path in glob.glob(os.path.join(docs_dir, "**", "*.html"), recursive=True):
+        with open(path, encoding="utf-8") as fh:
+            html = fh.read()
+        html = _NETWORK_HREF.sub("", _FORM.sub("", _NETWORK_TAG.sub("", html)))
+        html = _FOOTER.sub("", html)
+        html = _CSS_URL.sub("none", html)
+        css = os.path.relpath(os.path.join(css_dir, "curate_offline.css"), os.path.dirname(path))
+        link = f'<link rel="stylesheet" href="{css.replace(os.sep, "/")}">'
+        html = html.replace("</head>", link + "\n</head>", 1)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(html)
+    _write_index(docs_dir, pages, checks)
+
+
+def _write_index(docs_dir: str, pages: dict[str, str], checks: list[dict]) -> None:
+    """A static index of the suites' result and expectation pages, with each suite's verdict."""
+    from markupsafe import escape
+
+    items = []
+    for name, page in sorted(pages.items()):
+        mine = [c for c in checks if c.get("frame") == name]
+        ok = all(c.get("success") for c in mine)
+        icon = (
+            '<i class="fas fa-check-circle text-success"></i>'
+            if ok
+            else ('<i class="fas fa-times text-danger"></i>')
+        )
+        failed = sum(not c.get("success") for c in mine)
+        rel_page = os.path.relpath(page, DATA_DOCS).replace(os.sep, "/")
+        suite = f"expectations/curate_{name}.html"
+        suite_link = (
+            f' · <a href="{escape(suite)}">expectations</a>'
+            if os.path.exists(os.path.join(docs_dir, suite))
+            else ""
+        )
+        items.append(
+            f'<tr><td>{icon}</td><td><a href="{escape(rel_page)}">{escape(name)}</a>{suite_link}</td>'
+            f"<td>{len(mine)} checks, {failed} failed</td></tr>"
+        )
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Data Docs: curate validation</title>"
+        '<link rel="stylesheet" href="static/styles/curate_offline.css"></head><body>'
+        '<nav class="navbar"><b>Great Expectations Data Docs</b>&nbsp;· curate validation</nav>'
+        '<div class="container-fluid"><p class="lead">Validation results per suite</p>'
+        '<table class="table"><thead><tr><th></th><th>suite</th><th>result</th></tr></thead>'
+        f"<tbody>{''.join(items)}</tbody></table></div></body></html>"
+    )
+    with open(os.path.join(docs_dir, "index.html"), "w", encoding="utf-8") as fh:
+        fh.write(html)
+
+
 def _suite_pages(docs_dir: str, suites: dict) -> dict[str, str]:
-    """Each suite's result page, relative to OUT. GX's index page lists them with scripts from a
-    CDN (blank offline); these pages are static HTML and read fine without network."""
+    """Each suite's result page, relative to OUT (static HTML: reads fine without network)."""
     pages = {}
     for name in suites:
         found = sorted(

@@ -61,7 +61,10 @@ def save_adapter(model: torch.nn.Module, directory: Path) -> None:
 
         save_model(model, str(directory / "model.safetensors"), metadata={"format": "pt"})
         return
-    state = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
+    # The embedding and output head stay frozen (a LoRA on them is in the adapter): the base
+    # model holds them, so they are not copied into the adapter (peft would guess, and warn).
+    trained = get_peft_model_state_dict(model, save_embedding_layers=False)
+    state = {k: v.detach().contiguous().cpu() for k, v in trained.items()}
     save_file(state, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
     model.peft_config["default"].save_pretrained(str(directory))
 

@@ -9,6 +9,7 @@ LoRA (rsLoRA/DoRA options), prompt tuning or prefix tuning.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +126,13 @@ def attach_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
         peft_config = PrefixTuningConfig(
             num_virtual_tokens=cfg.num_virtual_tokens, task_type="CAUSAL_LM"
         )
-    return get_peft_model(model, peft_config)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing` alias (a FutureWarning
+        # on every run with transformers >= 5); checkpointing is set up below, by its new name.
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        return get_peft_model(model, peft_config)
 
 
 def count_params(model: nn.Module) -> ParamCounts:
@@ -169,7 +176,27 @@ def is_full_training(model: nn.Module) -> bool:
     return not hasattr(model, "peft_config")
 
 
-def save_full_model(model: nn.Module, directory: Path, tokenizer_path: Path) -> None:
+def save_tokenizer(directory: Path, tokenizer: TokenizerInfo) -> None:
+    """Writes the corpus tokenizer as a Hugging Face tokenizer folder: tokenizer.json plus
+    tokenizer_config.json and special_tokens_map.json naming its eos and pad tokens, so
+    `AutoTokenizer.from_pretrained(directory)` gives the ids the shards were made with."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer.from_file(str(tokenizer.path))
+    pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else tokenizer.eos_id
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        eos_token=raw.id_to_token(tokenizer.eos_id),
+        pad_token=raw.id_to_token(pad_id),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(directory))
+    # The corpus's own bytes, not a re-serialisation: its sha256 is the manifest's.
+    (directory / "tokenizer.json").write_bytes(tokenizer.path.read_bytes())
+
+
+def save_full_model(model: nn.Module, directory: Path, tokenizer: TokenizerInfo) -> None:
     """Writes a fully trained model (config.json + model.safetensors) and its tokenizer.
 
     The packed-attention hook is a training-time detail: the saved config names plain `sdpa`, so
@@ -177,13 +204,13 @@ def save_full_model(model: nn.Module, directory: Path, tokenizer_path: Path) -> 
     """
     model.set_attn_implementation("sdpa")
     model.save_pretrained(str(directory), safe_serialization=True)
-    (directory / "tokenizer.json").write_bytes(tokenizer_path.read_bytes())
+    save_tokenizer(directory, tokenizer)
 
 
-def save_base_model(model: nn.Module, directory: Path, tokenizer_path: Path) -> None:
+def save_base_model(model: nn.Module, directory: Path, tokenizer: TokenizerInfo) -> None:
     """Writes the (random, from_config) base model and tokenizer so the adapter can be used later."""
     model.save_pretrained(str(directory))
-    (directory / "tokenizer.json").write_bytes(tokenizer_path.read_bytes())
+    save_tokenizer(directory, tokenizer)
     (directory / "curate_base_model.json").write_text(
         json.dumps({"note": "random weights built from config by curate train"})
     )

@@ -63,7 +63,7 @@ def run_training(
     manifest_path: str | os.PathLike,
     config: str | os.PathLike | dict | TrainConfig,
     overrides: list[str] | tuple[str, ...] | None = (),
-    force: bool = False,
+    force: bool | str = False,
     output: str | os.PathLike | None = None,
 ) -> dict:
     """Trains an adapter on a curated corpus and returns the training report.
@@ -73,7 +73,8 @@ def run_training(
             shards are fetched into `storage.cache_root()`, checked against their sha256).
         config: a training config (YAML path or URL, dict or `TrainConfig`).
         overrides: `key.path=value` overrides applied on top of `config`.
-        force: train even if the corpus failed validation (checksums are always enforced).
+        force: train even if the corpus failed validation (checksums are always enforced); a
+            string is the reason, named in the warning (default: "--force", the CLI flag).
         output: the output directory, a local path or a URL (overrides `output.dir`; default
             `<manifest dir>/adapters/<output.name>`). A URL is staged in a local folder under
             `storage.cache_root()` and uploaded when training ends, `training_report.json` last.
@@ -106,7 +107,7 @@ class LoRARecipe:
         self.cfg, self.manifest_path, self.env = cfg, manifest_path, env
 
     # ----------------------------------------------------------------------------------- setup
-    def setup(self, force: bool) -> None:
+    def setup(self, force: bool | str) -> None:
         """Verifies the corpus, then builds data, model, optimizer; resumes if a checkpoint exists."""
         cfg, env = self.cfg, self.env
         self._verify_manifest(force)
@@ -140,12 +141,12 @@ class LoRARecipe:
         )
         self._log_setup()
 
-    def _verify_manifest(self, force: bool) -> None:
+    def _verify_manifest(self, force: bool | str) -> None:
         self.manifest = load_manifest(self.manifest_path)
         problems = None
         if self.env.is_main:  # one rank hashes the shards; the others wait for its verdict
             try:
-                verify_manifest(self.manifest, force=force)
+                verify_manifest(self.manifest, force=bool(force))
             except ManifestError as exc:
                 problems = exc.problems
         problems = dist_utils.broadcast_object(problems, self.env)
@@ -154,7 +155,8 @@ class LoRARecipe:
         if not self.env.is_main:  # remote files: already cached on the verifying rank's machine,
             fetch_missing(self.manifest)  # fetched (and checked) again on any other machine
         if self.manifest.validation_success is False:
-            log.warning("training on a corpus that failed validation (--force)")
+            why = force if isinstance(force, str) else "--force"
+            log.warning("training on a corpus that failed validation (%s)", why)
         elif self.manifest.validation_success is None:
             log.warning("the manifest records no validation verdict (validation skipped?)")
 
@@ -236,10 +238,18 @@ class LoRARecipe:
                 and env.is_main
                 and not (self.out / "base_model" / "config.json").exists()
             ):
-                save_base_model(base, self.out / "base_model", tok.path)
-            base_ref = storage.join(self.destination, "base_model")
+                save_base_model(base, self.out / "base_model", tok)
+            # Relative to the output folder, so the folder stays usable wherever it is copied.
+            base_ref, self.base_model_path = (
+                "base_model",
+                storage.join(self.destination, "base_model"),
+            )
+        elif cfg.model.path:
+            # The model's name, not this machine's path (that goes to training_report.json).
+            self.base_model_path = str(Path(cfg.model.path).expanduser().resolve())
+            base_ref = Path(self.base_model_path).name
         else:
-            base_ref = str(Path(cfg.model.path).expanduser().resolve()) if cfg.model.path else ""
+            base_ref = self.base_model_path = ""
         if cfg.data.packing:  # probed once per process: what this torch runs, not its version
             choice = resolve_attention(cfg.model.attention, env.device, dtype)
             self.attention, self.attention_reason = choice.backend, choice.reason
@@ -400,7 +410,7 @@ class LoRARecipe:
         if not (self.out / "checkpoints" / f"step-{state.step:08d}").exists():
             self._save_checkpoint()
         if env.is_main and is_full_training(self.model):
-            save_full_model(self.model, self.out / "model", self.manifest.tokenizer.path)
+            save_full_model(self.model, self.out / "model", self.manifest.tokenizer)
         elif env.is_main:
             save_adapter(self.model, self.out)
         self.scalars.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,7 +13,9 @@ import torch
 from train import distributed as dist_utils
 from train.batch import Batch
 from train.config import run_identity
+from train.manifest import TokenizerInfo
 from train.metrics import Throughput, host_description
+from train.model import save_tokenizer
 from train.objective import CausalLMObjective
 from train.report import REPORT_FORMAT_VERSION, code_version, plot_losses, write_json_atomic
 from train.typed_config import to_dict
@@ -31,6 +32,7 @@ class FinishedRun(Protocol):
     state: TrainerState
     out: Path  # the local folder written to
     destination: str  # where the outputs end up: `out`, or the URL it is uploaded to
+    base_model_path: str  # where the base model was (or was saved) on the training machine
     manifest: Any
     corpus: Any
     model: torch.nn.Module
@@ -104,12 +106,12 @@ def log_step(point: dict, total_steps: int, speed: dict, state: TrainerState) ->
     )
 
 
-def merge_adapter(model: torch.nn.Module, directory: Path, tokenizer_path: Path) -> None:
+def merge_adapter(model: torch.nn.Module, directory: Path, tokenizer: TokenizerInfo) -> None:
     """Writes the base model with the LoRA weights folded in (safetensors), plus the tokenizer."""
     merged = model.merge_and_unload()
     merged.set_attn_implementation("sdpa")  # the packed-attention hook is a training-time detail
     merged.save_pretrained(str(directory))
-    shutil.copyfile(tokenizer_path, directory / "tokenizer.json")
+    save_tokenizer(directory, tokenizer)
 
 
 def finish_run(recipe: FinishedRun, throughput: Throughput) -> dict:
@@ -140,6 +142,9 @@ def finish_run(recipe: FinishedRun, throughput: Throughput) -> dict:
         "model": {
             **recipe.shape,
             "source": cfg.model.path or "from_config",
+            # adapter_config.json names the base relatively (base_model/, or the local model's
+            # folder name); this is where it was on the training machine.
+            "base_model_path": recipe.base_model_path,
             "dtype": str(next(recipe.model.parameters()).dtype).replace("torch.", ""),
             "params": {
                 "frozen_matmul": recipe.counts.frozen_matmul,
@@ -176,7 +181,7 @@ def finish_run(recipe: FinishedRun, throughput: Throughput) -> dict:
             "adapter": None if full else "adapter_model.safetensors",
             "adapter_config": None if full else "adapter_config.json",
             "model": "model" if full else None,
-            "tokenizer": "tokenizer.json",
+            "tokenizer": "tokenizer.json",  # with tokenizer_config.json, special_tokens_map.json
             "loss_plot": None,
             "base_model": "base_model" if (out / "base_model" / "config.json").exists() else None,
             "merged_model": None,
@@ -186,13 +191,13 @@ def finish_run(recipe: FinishedRun, throughput: Throughput) -> dict:
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if recipe.env.is_main:
-        shutil.copyfile(manifest.tokenizer.path, out / "tokenizer.json")
+        save_tokenizer(out, manifest.tokenizer)  # AutoTokenizer.from_pretrained(out) works
         if plot_losses(
             state.loss_curve, evals, out / "loss.png", f"{cfg.output.name}: {manifest.location}"
         ):
             report["outputs"]["loss_plot"] = "loss.png"
         if cfg.output.merge:
-            merge_adapter(recipe.model, out / "merged", manifest.tokenizer.path)
+            merge_adapter(recipe.model, out / "merged", manifest.tokenizer)
             report["outputs"]["merged_model"] = "merged"
         write_json_atomic(out / "training_report.json", report)
         log.info(

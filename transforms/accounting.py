@@ -89,8 +89,25 @@ def accounting_from_tally(t: Tally) -> dict[str, Any]:
             else:  # informational places (e.g. stage outputs) kept under "stages"
                 acc.setdefault("stages", {}).setdefault(place, 0)
                 acc["stages"][place] += n
+    for acc in (total, *by_source.values()):
+        _derive_sampled_out_bytes(acc)
     total["by_source"] = dict(by_source)
     return total
+
+
+def _derive_sampled_out_bytes(acc: dict[str, Any]) -> None:
+    """Sampled-out documents' bytes: every tokenized candidate is either written or sampled
+    out, and the sampler's fates carry no text, so their bytes are tokenized - written."""
+    b = acc["bytes"]
+    if not b.get("sampled_out") and "tokenized" in b:
+        b["sampled_out"] = b["tokenized"] - b.get("written", 0)
+
+
+def byte_gap(acc: dict[str, Any]) -> int:
+    """Bytes read minus the bytes of every fate and of text trimmed on the way (0 when the
+    byte accounting is complete)."""
+    b = acc.get("bytes") or {}
+    return b.get("read", 0) - sum(b.get(p, 0) for p in (*TERMINAL, "trimmed"))
 
 
 def accounting_problems(acc: dict[str, Any]) -> list[str]:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from transforms import fs
 from transforms.accounting import TALLY, TallyingDoFn
 from transforms.disk_group import CoGroupByKeyOnDisk
-from transforms.hashing import shuffle_key
+from transforms.hashing import position_parts, shuffle_key
 from transforms.progress import report as report_progress
 from transforms.record import DeadLetter, Record, Rejection, Removal
 from transforms.spill import read_run
@@ -141,8 +141,10 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         strip_boilerplate=None,
         pool_factory=None,
         label_columns: list[str] = (),
+        files: dict[int, str] | None = None,
     ) -> None:
         self._dir = run_dir
+        self._files = dict(files or {})  # file index -> path: duplicate_id names the kept record
         self._encoder = encoder
         self._seed = seed
         self._scores = list(score_columns)
@@ -160,6 +162,13 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         decisions = Decisions.from_items(grouped["decisions"])
         for run in runs:
             yield from self._process_run(run, decisions, boilerplate)
+
+    def _where(self, pos: int) -> str:
+        """`file:line` of a record's position (`input file #N` for an HF dataset's records)."""
+        index, line = position_parts(pos)
+        if index not in self._files:
+            return f"input file #{index} (position {pos})"
+        return f"{self._files[index]}:{line}"
 
     def _process_run(self, run, decisions: Decisions, boilerplate):
         from transforms.hashing import content_key
@@ -186,7 +195,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                         meta.get("_file", ""),
                         meta.get("_line", 0),
                         text.encode()[:4096],
-                        f"id {doc_id!r} already used by the record at position {decisions.dup_losers[pos]}",
+                        f"id {doc_id!r} already used by the record at {self._where(decisions.dup_losers[pos])}",
                     ),
                 )
                 continue
@@ -232,6 +241,11 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                             ),
                         )
                         continue
+                if len(text) != len(original):  # boilerplate lines stripped
+                    trimmed = len(original.encode("utf-8", "surrogatepass")) - len(
+                        text.encode("utf-8", "surrogatepass")
+                    )
+                    self.count("trimmed", "boilerplate_lines", sources[i], trimmed, n=0)
                 batch_texts.append(text)
                 batch_rows.append(i)
                 batch_keys.append(content_key(original))

@@ -11,7 +11,7 @@ import xxhash
 
 from transforms.dedup.keys import content_key  # one key for exact dedup and cross-release
 
-__all__ = ["content_key", "position_key", "shuffle_key", "shuffle_keys"]
+__all__ = ["content_key", "position_key", "position_parts", "shuffle_key", "shuffle_keys"]
 
 _U64 = (1 << 64) - 1
 
@@ -24,6 +24,11 @@ def position_key(file_index: int, line: int) -> int:
     if line >= 1 << 40 or file_index >= 1 << 23:
         raise ValueError(f"position out of range: file {file_index}, line {line}")
     return (file_index << 40) | line
+
+
+def position_parts(pos: int) -> tuple[int, int]:
+    """(file index, line/row) of a `position_key`."""
+    return pos >> 40, pos & ((1 << 40) - 1)
 
 
 def shuffle_key(doc_id: str, seed: int) -> int:

@@ -7,7 +7,7 @@ import apache_beam as beam
 from transforms.accounting import TallyingDoFn
 from transforms.normalize import Normalizer
 from transforms.progress import report as report_progress
-from transforms.readers import ReadTask, read_task
+from transforms.readers import ReadTask, TaskReader
 from transforms.record import DeadLetter, Record, Rejection
 
 REPORT_EVERY = 256  # records between progress reports of a read task
@@ -45,14 +45,18 @@ class ReadAndNormalize(TallyingDoFn):
             report_progress("read", units=1, nbytes=rest, docs=pending_docs)
 
     def _read(self, task: ReadTask):
-        for item in read_task(task):
+        # "read" counts the records the reader met in the file (`seen`), added when the task
+        # ends; each item adds only its bytes. A record met but never emitted is then counted
+        # as read and nowhere else, and the accounting check fails (exit 3) instead of passing.
+        reader = TaskReader(task)
+        for item in reader:
             if isinstance(item, DeadLetter):
-                self.count("read", "", item.source, len(item.raw))
+                self.count("read", "", item.source, len(item.raw), n=0)
                 yield beam.pvalue.TaggedOutput(self.DEAD, item)
                 continue
             rec: Record = item
             size = len(rec.text.encode("utf-8", "surrogatepass"))
-            self.count("read", "", rec.source, size)
+            self.count("read", "", rec.source, size, n=0)
             if size > self._max_doc_bytes:
                 yield beam.pvalue.TaggedOutput(
                     self.REJECTED,
@@ -72,5 +76,11 @@ class ReadAndNormalize(TallyingDoFn):
                         "empty after normalization",
                     ),
                 )
+                # the dead letter keeps at most 4 KiB of the text: the rest is trimmed bytes
+                self.count("trimmed", "normalization", rec.source, size - min(size, 4096), n=0)
                 continue
+            if text != rec.text:  # bytes the funnel would otherwise lose between read and fate
+                trimmed = size - len(text.encode("utf-8", "surrogatepass"))
+                self.count("trimmed", "normalization", rec.source, trimmed, n=0)
             yield rec if text == rec.text else rec._replace(text=text)
+        self.count("read", "", task.source, n=reader.seen)

@@ -54,8 +54,10 @@ beam.coders.registry.register_coder(Record, RecordCoder)
 class DeadLetter(NamedTuple):
     """An input that could not become a Record: why, where, and the raw bytes (truncated)."""
 
-    reason: str  # malformed_json, invalid_utf8, empty_text, missing_text, non_string_text,
-    #              duplicate_id, truncated_gzip, line_too_long, unreadable_file, bad_row
+    reason: str  # record: malformed_json, invalid_utf8, invalid_unicode (lone surrogate),
+    #              empty_text, missing_text, non_string_text, bad_id, duplicate_id,
+    #              line_too_long, bad_record, bad_row; file (line 0 or where it broke):
+    #              truncated_gzip, corrupt_file, unreadable_file
     source: str
     file: str
     line: int  # 1-based line (JSONL/text) or row (Parquet/HF) number; 0 when unknown

@@ -19,6 +19,7 @@ from quality.scorers.classifier import classifier_models
 from quality.stage import QualityStage, quality_columns
 from quality.summary import ScoringSummary
 from transforms import fs
+from transforms.accounting import TALLY, TallyingDoFn
 from transforms.record import Record, Rejection
 
 _REJECTED = "rejected"
@@ -37,8 +38,12 @@ def score_columns(cfg: QualityConfig) -> list[str]:
     return quality_columns(cfg)
 
 
-class _ScoreBatch(beam.DoFn):
-    """Scores a batch of Records; yields kept Records, tagged Rejections and one partial summary."""
+class _ScoreBatch(TallyingDoFn):
+    """Scores a batch of Records; yields kept Records, tagged Rejections and one partial summary.
+
+    PII redaction changes a document's text: the bytes it removes are tallied as `trimmed`
+    (like normalization's), so the funnel's bytes still add up to the bytes read.
+    """
 
     def __init__(self, cfg: QualityConfig) -> None:
         self._cfg = cfg
@@ -62,6 +67,9 @@ class _ScoreBatch(beam.DoFn):
             meta = dict(record.meta)
             meta.update(result.meta)
             out = record._replace(text=result.text, meta=meta)
+            if result.text != record.text:
+                cut = _utf8_len(record.text) - _utf8_len(result.text)
+                self.count("trimmed", "pii_redaction", record.source, cut, n=0)
             summary.add(record.source, result)
             if result.reason is None:
                 self._kept.inc()
@@ -101,6 +109,10 @@ class _MergeSummaries(beam.CombineFn):
         return out
 
 
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 class ScoreAndFilter(beam.PTransform):
     """PCollection[Record] -> {"records", "rejected", "summary"} (see module docstring).
 
@@ -135,11 +147,16 @@ class ScoreAndFilter(beam.PTransform):
             | "Score"
             >> beam.ParDo(_ScoreBatch(cfg))
             .with_output_types(Record)
-            .with_outputs(_REJECTED, _SUMMARY, main="records")
+            .with_outputs(_REJECTED, _SUMMARY, TALLY, main="records")
         )
         # bounded: per-source counters, fixed-bin histograms and bias tallies (no per-document data)
         summary = scored[_SUMMARY] | "Summary" >> beam.CombineGlobally(_MergeSummaries(cfg))
-        return {"records": scored.records, "rejected": scored[_REJECTED], "summary": summary}
+        return {
+            "records": scored.records,
+            "rejected": scored[_REJECTED],
+            "summary": summary,
+            "tally": scored[TALLY],
+        }
 
 
 class Score(beam.PTransform):
@@ -163,6 +180,7 @@ class Score(beam.PTransform):
             out = StageOutput(
                 scored["records"],
                 rejected=scored["rejected"],
+                tally=scored["tally"],
                 sections={"quality_summary": scored["summary"]},
             )
         if self._dsir is not None:

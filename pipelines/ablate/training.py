@@ -150,7 +150,9 @@ def run_seed(
     from train.recipe import run_training
 
     parsed = load_train_config(data)
-    report = run_training(manifest_path, data, force=True, output=run_dir)
+    # Every arm trains, whatever its gate says: the page shows each arm's verdict beside it.
+    forced = "curate ablate trains every arm; its validation verdict is on the ablation page"
+    report = run_training(manifest_path, data, force=forced, output=run_dir)
     evals = evaluate_saved_model(
         os.path.join(run_dir, "model"),
         eval_sets,

@@ -7,6 +7,7 @@ down. All text from the data (examples, reasons, sources) is HTML-escaped by Jin
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import glob
 import os
@@ -38,7 +39,9 @@ def build_report(
     for old in glob.glob(os.path.join(img_dir, "*.png")):
         os.remove(old)  # no stale charts from an earlier run
     page = _Page(out_dir, img_dir, manifest or {}, stats or {}, cfg)
-    page.shown_output = shown_output or os.path.abspath(out_dir)
+    # the page names the output by its folder name, never the machine's absolute path
+    shown = shown_output or out_dir
+    page.shown_output = shown if "://" in shown else os.path.basename(os.path.abspath(shown))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -66,9 +69,11 @@ class _Page:
         self.out_dir, self.img_dir, self.cfg = out_dir, img_dir, cfg
         self.manifest, self.stats = manifest, stats
         self.corpus = stats.get("corpus") or {}
-        self.acc = manifest.get("accounting") or stats.get("funnel") or {}
+        self.acc = copy.deepcopy(manifest.get("accounting") or stats.get("funnel") or {})
+        sec.sampled_out_bytes(self.acc)
         self.errors: list[str] = []
-        self.shown_output = os.path.abspath(out_dir)
+        self.shown_output = os.path.basename(os.path.abspath(out_dir))
+        self.thresholds = score_thresholds(manifest, stats)
 
     def context(self) -> dict[str, Any]:
         ctx: dict[str, Any] = {"run": self._run(), "errors": self.errors}
@@ -139,6 +144,9 @@ class _Page:
             sec.sampled_out_tokens(self.stats.get("sampling") or {}),
         )
         bars = [r for r in rows if not r.get("total")]
+        trimmed = sec.trimmed_row(self.acc)
+        if trimmed:
+            rows.insert(len(rows) - 2, trimmed)  # before sampled out and written
         img = plots.hbar(
             self._img("funnel"),
             [r["stage"] for r in bars],
@@ -149,7 +157,13 @@ class _Page:
             self.cfg.image_dpi,
             log=True,
         )
-        return {"rows": rows, "img": self._rel(img)}
+        read_bytes = (self.acc.get("bytes") or {}).get("read")
+        return {
+            "rows": rows,
+            "img": self._rel(img),
+            "bytes_total": sec.byte_total(rows),
+            "bytes_read": read_bytes,
+        }
 
     def _sources(self) -> dict | None:
         rows = sec.source_rows(self.acc, self.corpus.get("sources") or {})
@@ -196,25 +210,56 @@ class _Page:
         return out
 
     def _scores(self) -> dict:
-        """Unit scores (quality, toxicity) first; raw scorer features apart (often many)."""
+        """Unit scores (quality, toxicity) first; raw scorer features apart (often many).
+
+        A unit score the quality stage summarised is drawn over every scored document, kept vs
+        rejected, with its threshold; the table below stays the written corpus's quantiles."""
+        qs = self.stats.get("quality_summary") or {}
+        outcomes = qs.get("score_outcomes") or {}
+        edges_all = qs.get("toxicity_histogram_edges") or []
         out: dict[str, list] = {"unit": [], "features": []}
         for name, s in sorted((self.corpus.get("scores") or {}).items()):
             h = s.get("histogram") or {}
             edges = h.get("edges") or []
             log_x = len(edges) > 1 and edges[0] > 0 and edges[-1] > 100 * edges[0]
-            img = plots.histogram(
-                self._img(f"score_{name}"),
-                edges,
-                h.get("counts", []),
-                f"{'Score' if s.get('kind') != 'log' else 'Feature'}: {name}",
-                name,
-                self.cfg.image_dpi,
-                log_x=log_x,
-                markers={"mean": s.get("mean")},
-            )
+            threshold = self.thresholds.get(name)
+            markers = {"threshold": threshold} if threshold is not None else {}
+            split = outcomes.get(name) or {}
+            if split and len(edges_all) == len(split.get("kept", [])) + 1:
+                img = plots.outcome_histogram(
+                    self._img(f"score_{name}"),
+                    edges_all,
+                    split["kept"],
+                    split.get("rejected") or [0] * len(split["kept"]),
+                    f"Score: {name}, every scored document",
+                    name,
+                    self.cfg.image_dpi,
+                    markers=markers,
+                )
+                view = {"kept": sum(split["kept"]), "rejected": sum(split.get("rejected") or [])}
+            else:
+                img = plots.histogram(
+                    self._img(f"score_{name}"),
+                    edges,
+                    h.get("counts", []),
+                    f"{'Score' if s.get('kind') != 'log' else 'Feature'}: {name} (written)",
+                    name,
+                    self.cfg.image_dpi,
+                    log_x=log_x,
+                    markers={**markers, "mean": s.get("mean")},
+                )
+                view = None
             shown = {**s, "quantiles": _shown_quantiles(s.get("quantiles") or {})}
             group = "features" if s.get("kind") == "log" else "unit"
-            out[group].append({"name": name, "summary": shown, "img": self._rel(img)})
+            out[group].append(
+                {
+                    "name": name,
+                    "summary": shown,
+                    "img": self._rel(img),
+                    "threshold": threshold,
+                    "outcomes": view,
+                }
+            )
         return out
 
     def _tokens(self) -> dict | None:
@@ -302,6 +347,32 @@ class _Page:
 
     def _validation(self) -> dict:
         return stage_sections.validation(self.out_dir, self.manifest, self._run()["verdict"])
+
+
+def score_thresholds(manifest: dict, stats: dict) -> dict[str, float]:
+    """The cut-off of each unit score that has one, from the summary and the run's config."""
+    qs = stats.get("quality_summary") or {}
+    out: dict[str, float] = {}
+    if isinstance(qs.get("toxicity_threshold"), (int, float)) and (qs.get("toxicity") or {}).get(
+        "scored"
+    ):
+        out["toxicity"] = qs["toxicity_threshold"]
+    qcfg = (manifest.get("config") or {}).get("quality") or {}
+    for scorer in qcfg.get("scorers") or []:
+        if isinstance(scorer, dict) and str(scorer.get("name", "")).startswith("language"):
+            value = (scorer.get("thresholds") or {}).get("min_confidence", _language_default())
+            if isinstance(value, (int, float)):
+                out["language_score"] = value
+    return out
+
+
+def _language_default() -> float | None:
+    """language_v1's own default cut-off (the manifest's config names only overrides)."""
+    import inspect
+
+    from quality.scorers.language import LanguageId
+
+    return inspect.signature(LanguageId.__init__).parameters["min_confidence"].default
 
 
 def _shown_quantiles(q: dict) -> dict:

@@ -127,6 +127,60 @@ def histogram(
     return _save(fig, path, dpi)
 
 
+def outcome_histogram(
+    path: str,
+    edges: Sequence[float],
+    kept: Sequence[int],
+    rejected: Sequence[int],
+    title: str,
+    xlabel: str,
+    dpi: int,
+    markers: dict[str, float] | None = None,
+) -> str:
+    """Kept and rejected documents stacked per bin, with the score's threshold marked."""
+    fig, ax = plt.subplots(figsize=(5.6, 2.8))
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    ax.bar(edges[:-1], kept, width=widths, align="edge", color=COLORS["written"], label="kept")
+    ax.bar(
+        edges[:-1],
+        rejected,
+        width=widths,
+        align="edge",
+        bottom=kept,
+        color=COLORS["rejected"],
+        label="rejected",
+    )
+    for name, value in (markers or {}).items():
+        if value is not None:
+            ax.axvline(value, color="#24292f", linestyle="--", linewidth=1.2)
+            ax.text(
+                value,
+                0.97,
+                f" {name} {value:g}",
+                transform=ax.get_xaxis_transform(),
+                fontsize=7,
+                va="top",
+            )
+    if not markers:
+        ax.text(
+            0.01,
+            0.97,
+            "no threshold (ranks, does not cut)",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+            color="#656d76",
+        )
+    ax.legend(fontsize=7, frameon=False, loc="upper center")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel("documents", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.yaxis.set_major_formatter(FuncFormatter(_human))
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path, dpi)
+
+
 def stacked_sources(
     path: str, sources: Sequence[str], parts: dict[str, Sequence[int]], title: str, dpi: int
 ) -> str:

@@ -70,6 +70,52 @@ def funnel_rows(
     return rows
 
 
+def trimmed_row(acc: dict) -> dict | None:
+    """Bytes that normalization and boilerplate-line removal took out of documents that went
+    on: no documents, but part of where the bytes read went."""
+    trimmed = (acc.get("bytes") or {}).get("trimmed")
+    if not trimmed:
+        return None
+    return {
+        "stage": "text trimmed (normalization, boilerplate lines, PII redaction)",
+        "place": "trimmed",
+        "docs": None,
+        "share": None,
+        "bytes": trimmed,
+        "tokens": None,
+    }
+
+
+def byte_total(rows: list[dict]) -> int | None:
+    """The bytes of every fate plus trimmed text: equals the read row's when complete."""
+    parts = [
+        r["bytes"]
+        for r in rows
+        if r.get("total") or r["place"] in ("sampled_out", "written", "trimmed")
+    ]
+    return sum(p for p in parts if p) if any(p is not None for p in parts) else None
+
+
+def sampled_out_bytes(acc: dict) -> None:
+    """Older manifests count no bytes for sampled-out documents: they are tokenized - written."""
+    for a in (acc, *(acc.get("by_source") or {}).values()):
+        b = a.get("bytes")
+        if isinstance(b, dict) and not b.get("sampled_out") and "tokenized" in b:
+            b["sampled_out"] = b["tokenized"] - b.get("written", 0)
+
+
+def shown_path(value: str, out_dir: str) -> str:
+    """A path as the page shows it: relative to the output folder, never the machine's absolute
+    path (a file elsewhere shows its last two components)."""
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    root = os.path.abspath(out_dir)
+    if value == root or value.startswith(root + os.sep):
+        return os.path.relpath(value, root)
+    parts = value.rstrip(os.sep).split(os.sep)
+    return os.path.join("…", *parts[-2:])
+
+
 def source_rows(acc: dict, corpus_sources: dict) -> list[dict]:
     """Per source: where its documents ended, and its share of the written documents/tokens."""
     by_source = acc.get("by_source") or {}
@@ -182,7 +228,7 @@ def drop_examples(
                 items = found.get(str(row.get(key)))
                 if items is None or len(items) >= per_reason:
                     continue
-                items.append(_example(row, text_key, max_chars))
+                items.append(_example(row, text_key, max_chars, out_dir))
                 if all(len(v) >= per_reason for v in found.values()):
                     break
         groups.extend(
@@ -191,9 +237,13 @@ def drop_examples(
     return groups
 
 
-def _example(row: dict, text_key: str, max_chars: int) -> dict:
+def _example(row: dict, text_key: str, max_chars: int, out_dir: str = "") -> dict:
     text = str(row.get(text_key) or "")
-    meta = {k: v for k, v in row.items() if k not in ("text", "raw") and v not in (None, "")}
+    meta = {
+        k: shown_path(v, out_dir)
+        for k, v in row.items()
+        if k not in ("text", "raw") and v not in (None, "")
+    }
     return {"text": text[:max_chars], "truncated": len(text) > max_chars, "meta": meta}
 
 

@@ -64,9 +64,10 @@ def decontamination(stats: dict) -> dict | None:
 
 def quality(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | None:
     """The scoring summary: toxicity histogram and identity-group chart, tables of the rest."""
-    qs = dict(stats.get("quality_summary") or {})
+    qs = _stages_that_ran(dict(stats.get("quality_summary") or {}))
     if not qs:
         return None
+    qs.pop("score_outcomes", None)  # drawn in the Scores section
     charts = []
     tox, edges = qs.get("toxicity"), qs.get("toxicity_histogram_edges")
     if (
@@ -87,11 +88,18 @@ def quality(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | N
         charts.append(rel(img))
         qs["toxicity"] = {k: v for k, v in tox.items() if k != "histogram"}
         qs.pop("toxicity_histogram_edges")
-    collapsed = {"by source": qs.pop("by_source", None)}
-    bias = qs.get("bias")
+    by_source = qs.pop("by_source", None)
+    collapsed = {
+        "by source": {k: _stages_that_ran(dict(v)) for k, v in by_source.items()}
+        if isinstance(by_source, dict)
+        else by_source
+    }
+    bias = qs.pop("bias", None)
+    bias_view = None
     if isinstance(bias, dict):
-        bias = qs["bias"] = dict(bias)
+        bias = dict(bias)
         collapsed["bias by source"] = bias.pop("by_source", None)
+        bias_view = bias_summary(bias)
         groups = (
             (bias.get("corpus") or {}).get("groups")
             if isinstance(bias.get("corpus"), dict)
@@ -118,9 +126,83 @@ def quality(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | N
             charts.append(rel(img))
     return {
         "groups": sec.split_quality_summary(qs),
+        "bias": bias_view,
         "charts": charts,
         "collapsed": {k: v for k, v in collapsed.items() if v},
     }
+
+
+# Fewer toxic documents than this in a group: its rate ratio is noise, not shown as a number.
+MIN_TOXIC_FOR_RATIO = 5
+
+
+def _stages_that_ran(scope: dict) -> dict:
+    """Drops the blocks of scorers that did not run (nothing scored), e.g. no classifier."""
+    for key in ("classifier", "toxicity"):
+        block = scope.get(key)
+        if isinstance(block, dict) and not block.get("scored"):
+            scope.pop(key)
+            if key == "toxicity":
+                scope.pop("toxicity_threshold", None)
+                scope.pop("toxicity_histogram_edges", None)
+    if not scope.get("languages"):
+        scope.pop("languages", None)
+    pii = scope.get("pii")
+    if isinstance(pii, dict) and not pii.get("counts") and not pii.get("docs_with_pii"):
+        scope.pop("pii")
+    return scope
+
+
+def bias_summary(bias: dict) -> dict | None:
+    """Identity groups in counts and one plain sentence; a toxic-rate ratio only where the
+    counts can carry it (a single toxic document in three would read as a 1000x disparity)."""
+    corpus = bias.get("corpus") if isinstance(bias.get("corpus"), dict) else None
+    if not corpus:
+        return None
+    threshold = bias.get("toxicity_threshold")
+    scored, toxic = corpus.get("scored_docs", 0) or 0, corpus.get("toxic_docs", 0) or 0
+    rows = []
+    for name, g in sorted((corpus.get("groups") or {}).items()):
+        if not isinstance(g, dict):
+            continue
+        g_toxic, g_scored = g.get("toxic_docs", 0) or 0, g.get("scored_docs", 0) or 0
+        ci = g.get("toxic_rate_ci95") or [None, None]
+        enough = g_toxic >= MIN_TOXIC_FOR_RATIO
+        rows.append(
+            {
+                "group": name,
+                "docs": g.get("docs", 0),
+                "toxic": g_toxic,
+                "scored": g_scored,
+                "rate": g.get("toxic_rate"),
+                "ci": ci,
+                "ratio": g.get("disparity") if enough else None,
+                "ratio_note": ""
+                if enough or not g_toxic
+                else f"not shown: {g_toxic} toxic of {g_scored}",
+            }
+        )
+    with_identity = corpus.get("docs_with_identity", 0) or 0
+    flagged = [r for r in rows if r["toxic"]]
+    sentence = (
+        f"{with_identity:,} of {corpus.get('docs', 0):,} documents mention an identity group. "
+        f"{toxic:,} of {scored:,} scored documents are toxic (score ≥ {threshold}) across the corpus"
+        + (
+            "; "
+            + ", ".join(
+                f"{r['toxic']} of the {r['scored']} mentioning {r['group']}" for r in flagged
+            )
+            + " are toxic."
+            if flagged
+            else "; none of the documents mentioning a group is."
+        )
+    )
+    if any(r["ratio_note"] for r in rows):
+        sentence += (
+            f" A group's toxic rate over the corpus rate is shown only from {MIN_TOXIC_FOR_RATIO}"
+            " toxic documents up: with fewer, one document changes the ratio by orders of magnitude."
+        )
+    return {"rows": rows, "sentence": sentence}
 
 
 def sampling(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | None:
@@ -129,7 +211,12 @@ def sampling(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | 
     if not sampling:
         return None
     hidden = [k for k in ("ngram_distribution",) if sampling.pop(k, None) is not None]
-    out: dict[str, Any] = {"data": sampling, "hidden": hidden, "charts": []}
+    out: dict[str, Any] = {
+        "facts": sampling_facts(sampling),
+        "sources": sampling_sources(sampling.get("sources")),
+        "hidden": hidden,
+        "charts": [],
+    }
     series = sec.sampling_series(sampling)
     if series:
         unit, names, values = series
@@ -197,3 +284,85 @@ def observed_text(e: dict) -> str:
         if obs.get("where"):
             parts.append("in " + ", ".join(dict.fromkeys(obs["where"])))
     return " · ".join(parts)
+
+
+def sampling_facts(sampling: dict) -> list[tuple[str, str]]:
+    """The sampler's settings and totals as labelled lines (no raw dict on the page)."""
+    out: list[tuple[str, str]] = []
+
+    def add(label: str, value: Any, text: str | None = None) -> None:
+        if value is not None and value != "":
+            out.append((label, text if text is not None else fmt(value)))
+
+    add("mode", sampling.get("mode"))
+    budget = sampling.get("budget_used")
+    if isinstance(budget, (int, float)):
+        add("token budget used", budget, f"{100 * budget:.2f}%")
+    add("documents per draw (k)", sampling.get("k"))
+    look = sampling.get("lookahead")
+    if isinstance(look, (int, float)):
+        add("lookahead past the budget", look, f"{100 * look:.0f}% of the budget")
+    for key, label in (("candidates", "candidates"), ("selected", "selected")):
+        block = sampling.get(key)
+        if isinstance(block, dict):
+            add(
+                label,
+                block,
+                f"{fmt(block.get('docs'))} documents, {fmt(block.get('tokens'))} tokens",
+            )
+            for split in ("train", "eval"):
+                part = block.get(split)
+                if isinstance(part, dict):
+                    add(
+                        f"{label}: {split}",
+                        part,
+                        f"{fmt(part.get('docs'))} documents, {fmt(part.get('tokens'))} tokens",
+                    )
+    mixture = sampling.get("mixture")
+    if isinstance(mixture, dict):
+        if "all_within_tolerance" in mixture:
+            add("mixture within tolerance", "yes" if mixture["all_within_tolerance"] else "no")
+        if "redistribute" in mixture:
+            add("unused budget redistributed", "yes" if mixture["redistribute"] else "no")
+    add("seed", sampling.get("seed"))
+    known = {"mode", "budget_used", "k", "lookahead", "candidates", "selected", "mixture", "seed"}
+    for key, value in sampling.items():  # other settings: labelled too, never dropped
+        if key not in known and (value is None or isinstance(value, (str, int, float, bool))):
+            add(str(key).replace("_", " "), value)
+    return out
+
+
+SAMPLING_COLUMNS = (
+    ("eligible_docs", "eligible docs"),
+    ("eligible_tokens", "eligible tokens"),
+    ("target_share", "target share"),
+    ("achieved_share", "achieved share"),
+    ("target_tokens", "target tokens"),
+    ("selected_docs", "selected docs"),
+    ("selected_tokens", "selected tokens"),
+    ("within_tolerance", "within tolerance"),
+)
+
+
+def sampling_sources(sources: Any) -> dict | None:
+    """Per-source rows of the sampler's table, with the columns that exist."""
+    if not isinstance(sources, dict) or not sources:
+        return None
+    rows = [r for r in sources.values() if isinstance(r, dict)]
+    columns = [(k, label) for k, label in SAMPLING_COLUMNS if any(k in r for r in rows)]
+    table = []
+    for name, r in sorted(sources.items()):
+        if not isinstance(r, dict):
+            continue
+        cells = []
+        for k, _ in columns:
+            v = r.get(k)
+            if "share" in k and isinstance(v, (int, float)):
+                cells.append(f"{100 * v:.1f}%")
+            elif isinstance(v, bool):
+                cells.append("yes" if v else "no")
+            else:
+                cells.append(fmt(v))
+        notes = [str(r["note"])] if r.get("note") else []
+        table.append({"source": name, "cells": cells, "note": "; ".join(notes)})
+    return {"columns": [label for _, label in columns], "rows": table}

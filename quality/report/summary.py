@@ -10,6 +10,11 @@ import os
 from typing import Any
 
 from quality.report.sections import funnel_rows, sampled_out_tokens, source_rows
+from quality.sampling_gate import sampling_outcome
+
+# A source that loses more than this share of the documents it read to one filter rule gets a
+# note at the end of the run (often a policy meant for another kind of text).
+RULE_LOSS_NOTE = 0.5
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -123,9 +128,11 @@ def summarize_manifest(manifest: dict, stats: dict, out_dir: str) -> str:
     parts.append(f"accounting: {accounting}   " + _verdict(manifest.get("validation") or {}))
     t = manifest.get("timings")
     if t:
-        mb, total = ((acc.get("bytes") or {}).get("read", 0)) / 1e6, max(t.get("total_s", 0), 1e-9)
+        # command_s: the whole `curate run` (set by the CLI); total_s: the run as the manifest has it
+        seconds = t.get("command_s", t.get("total_s", 0))
+        mb, total = ((acc.get("bytes") or {}).get("read", 0)) / 1e6, max(seconds, 1e-9)
         parts.append(
-            f"time: {t['total_s']:.1f}s total ({t['prepare_s']:.1f}s prepare, {t['pipeline_s']:.1f}s pipeline), "
+            f"time: {seconds:.1f}s total ({t['prepare_s']:.1f}s prepare, {t['pipeline_s']:.1f}s pipeline), "
             f"{mb / total:.2f} MB/s, {acc.get('read', 0) / total:,.0f} docs/s read"
         )
     paths = [f"manifest: {os.path.join(out_dir, 'manifest.json')}"]
@@ -150,7 +157,39 @@ def _verdict(v: dict) -> str:
         if not e.get("success"):
             obs = e.get("observed") or {}
             where = f" in {', '.join(obs['where'])}" if obs.get("where") else ""
-            lines.append(
-                f"  - {e.get('name')}: {e.get('error') or json.dumps({k: v for k, v in obs.items() if k != 'where'})}{where}"
+            said = (
+                e.get("detail")
+                or e.get("error")
+                or json.dumps({k: v for k, v in obs.items() if k != "where"})
             )
+            lines.append(f"  - {e.get('name')}: {said}{where}")
     return "\n".join(lines)
+
+
+def end_of_run_notes(manifest: dict, stats: dict, config_notes: list[str] | None = None) -> str:
+    """The lines `curate run` prints last: what the run asked for and did not get.
+
+    One line each: a missed token budget or source mixture (with the numbers), a source that
+    lost most of its documents to one rule, and the config notes of loading (per-source
+    settings that `--input` dropped). Empty when there is nothing to say.
+    """
+    notes = [f"note: {m}" for m in _sampling_misses(manifest, stats)]
+    by_source = (manifest.get("accounting") or {}).get("by_source") or {}
+    for source, acc in sorted(by_source.items()):
+        read = acc.get("read") or 0
+        rejected = acc.get("rejected") or {}
+        if not read or not isinstance(rejected, dict) or not rejected:
+            continue
+        rule, n = max(sorted(rejected.items()), key=lambda kv: kv[1])
+        if n / read > RULE_LOSS_NOTE:
+            notes.append(
+                f"note: source {source!r} lost {100 * n / read:.1f}% of its documents "
+                f"({n:,} of {read:,}) to rule {rule!r}"
+            )
+    notes += [n if n.startswith("note:") else f"note: {n}" for n in config_notes or []]
+    return "\n".join(notes)
+
+
+def _sampling_misses(manifest: dict, stats: dict) -> list[str]:
+    outcome = sampling_outcome(manifest, stats)
+    return outcome.misses() if outcome is not None else []

@@ -50,8 +50,8 @@ def test_every_section_is_there_and_filled(run):
     for reason in ("too_short", "toxicity", "exact", "near", "malformed_json"):
         assert reason in html
     assert stats["corpus"]["ngrams"]["top"][0][0] in html  # the sketch found heavy n-grams
-    assert "disparity_ci95" in html and "ip_address" in html and "token_budget" in html
-    assert "not_selected.sampled_out" in html and "Not shown: ngram_distribution" in html
+    assert "95% interval" in html and "ip_address" in html and "token budget" in html
+    assert "selected docs" in html and "Not shown: ngram_distribution" in html
     assert "validation passed" in html
     assert "Scorer features (1 columns)" in html and "score_gopher_quality_word_count.png" in html
 
@@ -138,3 +138,38 @@ def test_summarize_prints_funnel_sources_verdict_and_paths(run, tmp_path):
 def test_report_config_reports_every_problem():
     assert ReportConfig().validate() == []
     assert len(ReportConfig(top_tokens=0, example_chars=5, image_dpi=1000).validate()) == 3
+
+
+def test_bias_hides_a_ratio_from_tiny_counts_and_says_why():
+    from quality.report.stage_sections import bias_summary
+
+    group = {"docs": 3, "scored_docs": 3, "toxic_docs": 1, "toxic_rate": 1 / 3, "disparity": 1007}
+    view = bias_summary(
+        {
+            "toxicity_threshold": 0.8,
+            "corpus": {
+                "docs": 3020,
+                "docs_with_identity": 3,
+                "scored_docs": 3020,
+                "toxic_docs": 1,
+                "groups": {"gender:male": group},
+            },
+        }
+    )
+    (row,) = view["rows"]
+    assert row["ratio"] is None and row["ratio_note"] == "not shown: 1 toxic of 3"
+    assert "1 of the 3 mentioning gender:male" in view["sentence"]
+    assert "orders of magnitude" in view["sentence"]
+
+
+def test_sampling_is_labelled_values_not_a_dict_dump():
+    from quality.report.stage_sections import sampling_facts
+
+    facts = dict(
+        sampling_facts({"budget_used": 1.0, "k": None, "lookahead": 0.25, "mode": "budget"})
+    )
+    assert facts == {
+        "mode": "budget",
+        "token budget used": "100.00%",
+        "lookahead past the budget": "25% of the budget",
+    }

@@ -91,3 +91,67 @@ def test_report_numbers_equal_stats_and_manifest(real_run):
     assert stats["tokens"]["written"] == sum(
         s["tokens"] for s in manifest["shards"] + manifest["eval_shards"]
     )
+
+
+def _html_files(out):
+    return sorted(p for p in out.rglob("*.html"))
+
+
+def test_funnel_bytes_add_up_to_bytes_read(real_run):
+    from transforms.accounting import byte_gap
+
+    manifest, _stats, page = real_run
+    acc = manifest["accounting"]
+    for scope in (acc, *acc["by_source"].values()):
+        assert byte_gap(scope) == 0, scope["bytes"]
+        if scope["sampled_out"]:
+            assert scope["bytes"]["sampled_out"] > 0
+    assert "MB not accounted for" not in page
+    read_mb = f"{acc['bytes']['read'] / 1e6:,.2f}"
+    assert f"add up to {read_mb} of the {read_mb} MB read" in _text(page)
+
+
+def test_generated_html_is_offline_and_names_no_machine_path(real_run):
+    manifest, _stats, _page = real_run
+    out = _output_of(manifest)
+    files = _html_files(out)
+    assert any("data_docs" in str(p) for p in files) and (out / "report/index.html") in files
+    machine = str(out.parent)  # the tests' temp root: holds the corpus and the output
+    for path in files:
+        html_text = path.read_text(encoding="utf-8")
+        assert not re.search(r"https?://", html_text), f"network URL in {path}"
+        assert "newsletter" not in html_text, f"GX newsletter footer in {path}"
+        assert machine not in html_text, f"absolute path in {path}"
+    css = out / "validation/data_docs/static/styles/curate_offline.css"
+    assert css.exists()
+    index = (out / "validation/data_docs/index.html").read_text(encoding="utf-8")
+    for page in manifest["validation"]["data_docs_pages"].values():
+        assert page.removeprefix("validation/data_docs/") in index
+
+
+def test_no_classifier_section_without_a_classifier(real_run):
+    _manifest, stats, page = real_run
+    assert not (stats.get("quality_summary") or {}).get("classifier", {}).get("scored")
+    assert "Classifier score" not in page
+    assert "<th>classifier</th>" not in page
+    assert "classifier</a>" not in page
+
+
+def test_score_histograms_carry_thresholds_and_outcomes(real_run):
+    _manifest, stats, page = real_run
+    qs = stats["quality_summary"]
+    outcomes = qs["score_outcomes"]
+    assert sum(outcomes["quality"]["kept"]) == qs["kept"]
+    assert sum(outcomes["quality"]["rejected"]) == qs["docs"] - qs["kept"]
+    marks = dict(re.findall(r'alt="histogram of (\w+)" data-threshold="([^"]+)"', page))
+    assert marks, "no score histograms"
+    if "toxicity" in marks:
+        assert float(marks["toxicity"]) == qs["toxicity_threshold"]
+    assert all(v == "none" or float(v) >= 0 for v in marks.values())
+    assert "No threshold: this score does not reject documents by itself." in page
+
+
+def _output_of(manifest):
+    from pathlib import Path
+
+    return Path(manifest["config"]["run"]["output"])

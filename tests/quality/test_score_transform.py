@@ -133,3 +133,22 @@ def test_a_counter_per_reason():
         for c in result.metrics().query(MetricsFilter().with_namespace("quality"))["counters"]
     }
     assert counters == {"kept": 2, "gopher_quality:word_count": 1, "toxicity:classifier": 1}
+
+
+def test_redaction_tallies_the_bytes_it_changes():
+    """PII redaction rewrites text: the byte difference is tallied as `trimmed`, so the funnel's
+    bytes still add up to the bytes read."""
+    from transforms.accounting import MergeTallies, Tally, accounting_from_tally
+
+    email = "harbour@example.org"
+    expected = 3 * (len(email) - len("<EMAIL>"))  # p1, p2 and t1 carry the address
+
+    def check(out):
+        trimmed = (
+            out["tally"]
+            | beam.CombineGlobally(MergeTallies())
+            | beam.Map(lambda s: accounting_from_tally(Tally.from_state(s))["bytes"]["trimmed"])
+        )
+        assert_that(trimmed, equal_to([expected]), label="Trimmed")
+
+    _run(CFG, RECORDS, check)

@@ -116,6 +116,7 @@ def test_a_short_source_is_reported_and_optionally_redistributed():
         "mode": "budget",
         "token_budget": 80_000,
         "mixture": {"code": 0.4, "docs": 0.3, "man": 0.3},
+        "mixture_tolerance": 0.01,  # man falls short by a few points only
     }
     rep = _run(cands, SamplingConfig(**base))["report"]
     man = rep["sources"]["man"]

@@ -23,6 +23,10 @@ def test_train_writes_a_model_with_metrics_and_fingerprint(tmp_path, capsys):
     args = ["classifier", "train", "--positives", str(tmp_path / "ref.jsonl")]
     args += ["--negatives", str(tmp_path / "raw.jsonl"), "--out", str(out), "--hash-bits", "14"]
     assert cli_main(args) == 0
+    summary = capsys.readouterr().out
+    assert "held-out ROC-AUC" in summary and "precision" in summary and "recall" in summary
+    assert f"model: {out}" in summary and len(summary.splitlines()) <= 6
+    assert cli_main([*args, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["auc"] > 0.95 and printed["model"] == str(out)
     meta = read_metadata(str(out))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 
 from pipelines.cli import main as cli_main
 from tests.spine.small_run import run_cli, write_config, write_corpus
@@ -31,11 +33,17 @@ def _setup(tmp_path):
 
 
 def test_a_good_run_exits_0(tmp_path):
+    started = time.time()
     proc = run_cli(["run", "--config", str(_setup(tmp_path))], tmp_path)
+    elapsed = time.time() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["accounting_ok"] and manifest["validation"]["success"] is True
     assert "accounting: ok" in proc.stdout
+    # The summary's time is the whole command's: the manifest's run, validation, report and
+    # the rest of the command, and no more than the process took.
+    shown = float(re.search(r"time: ([0-9.]+)s total", proc.stdout).group(1))
+    assert manifest["timings"]["total_s"] < shown <= elapsed
 
 
 def test_a_bad_config_exits_2_before_any_work(tmp_path):

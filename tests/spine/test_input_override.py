@@ -57,6 +57,12 @@ def test_input_drops_a_mixture_of_the_replaced_sources_with_a_note(tmp_path, cap
     assert cfg.source_names() == ["input"] and cfg.sampling.mixture == {}
     assert cfg.sampling.mode == "budget"  # the rest of the sampling config still applies
     assert any("sampling.mixture" in r.getMessage() for r in caplog.records)
+    # The notes come back to the caller too (the CLI prints them again at the end of the run):
+    # the demo's mixture and its per-source quality policies, one line each.
+    notes: list[str] = []
+    load_config(DEMO, input_globs=[str(data)], notes=notes)
+    assert len(notes) == 2 and "sampling.mixture" in notes[0]
+    assert "per-source quality settings of ['code', 'docs', 'man']" in notes[1]
     # A mixture set for the new source is kept; one naming a missing source is an error.
     kept = load_config(DEMO, ["sampling.mixture={input: 1.0}"], input_globs=[str(data)])
     assert kept.sampling.mixture == {"input": 1.0}
@@ -83,10 +89,17 @@ def test_readme_input_example_writes_shards(tmp_path):
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The demo's 1.3M-token budget is far more than these files hold: the shards are written,
+    # the gate fails naming the budget (exit 3), and the run ends with notes saying so.
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "budget_filled" in proc.stderr
     manifest = json.loads((out_dir / "manifest.json").read_text())
     assert manifest["shards"] and sum(s["rows"] for s in manifest["shards"]) > 0
     assert all((out_dir / s["path"]).exists() for s in manifest["shards"])
     assert "sampling.mixture" in proc.stderr  # the note says what --input dropped
+    notes = [line for line in proc.stdout.splitlines() if line.startswith("note: ")]
+    assert notes[0].startswith("note: budget 1,300,000 tokens, written "), notes
+    assert any("is not used" in n and "sampling.mixture" in n for n in notes), notes
+    assert any("per-source quality settings of ['code', 'docs', 'man']" in n for n in notes)
     assert "apitools not found" not in proc.stderr  # no GCP notice on a local run
     assert "Traceback" not in proc.stderr

@@ -85,7 +85,10 @@ def test_outputs_explain_every_drop(fixture_run):
         for f in (out / "dead_letter").glob("*.jsonl")
         for line in f.read_text().splitlines()
     ]
-    assert any(d["reason"] == "duplicate_id" and "j5" in d["detail"] for d in dup)
+    (dup_id,) = [d for d in dup if d["reason"] == "duplicate_id"]
+    # The loser's own file and line, and the kept record's file:line (not an opaque position).
+    assert dup_id["file"].endswith("a.jsonl") and dup_id["line"] == 33
+    assert "'j5'" in dup_id["detail"] and dup_id["detail"].endswith("a.jsonl:6")
 
 
 def test_shards_readable_and_match_manifest(fixture_run):

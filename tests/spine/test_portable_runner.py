@@ -111,6 +111,9 @@ def _write_inputs(work: Path) -> Path:
     cfg["dedup"]["decontamination"] = {"eval_sets": [{"name": "ev", "paths": [str(work / "eval.jsonl")]}]}  # fmt: skip
     cfg["tokenizer"].update(vocab_size=2048, train_sample_docs=400)
     cfg["sampling"]["token_budget"] = 400_000
+    # This test compares runners on every stage; whether this machine's demo text fills the
+    # demo mixture is the gate's business (tests/quality/test_sampling_gate.py), not this one's.
+    cfg["sampling"].update(mixture_tolerance=1.0, min_budget_fill=0.0)
     cfg["shards"]["rows_per_shard"] = 100
     cfg["validation"] = {"data_docs": False}
     path = work / "every_stage.yaml"

@@ -112,6 +112,7 @@ def test_a_terminal_shows_the_bar_of_the_read_while_spill_runs_beside_it():
     printer.board.update(_msg("w1", "read", 0, 500, 5), now=printer.board.t0 + 2)
     printer.board.update(_msg("w1", "spill", 1, 400, 5), now=printer.board.t0 + 2)
     printer.tick(printer.board.t0 + 2)
-    assert "\r\x1b[K[curate] read       |############------------|  50%" in out.getvalue()
+    # tqdm draws the bar (ASCII on a stream that does not declare a unicode encoding)
+    assert "\r[curate] read       |############            |  50%" in out.getvalue()
     assert "spill" not in out.getvalue()
     printer.sock.close()

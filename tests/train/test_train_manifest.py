@@ -61,7 +61,7 @@ def test_a_different_tokenizer_file_is_refused(corpus):
         verify_manifest(load_manifest(corpus))
 
 
-def test_failed_validation_is_refused_unless_forced(make_corpus, tiny_config, tmp_path):
+def test_failed_validation_is_refused_unless_forced(make_corpus, tiny_config, tmp_path, caplog):
     manifest = make_corpus(validation_success=False)
     with pytest.raises(ManifestError, match="failed validation.*--force"):
         run_training(manifest, tiny_config, output=tmp_path / "refused")
@@ -75,6 +75,13 @@ def test_failed_validation_is_refused_unless_forced(make_corpus, tiny_config, tm
     )
     assert report["steps"] == 1 and report["manifest"]["validation_success"] is False
     assert (tmp_path / "forced" / "adapter_model.safetensors").is_file()
+    # a caller that forces for its own reason (curate ablate) names it instead of the CLI flag
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="train"):
+        run_training(manifest, tiny_config, ["train.max_steps=1", "eval.at_start=false"],
+                     force="every arm trains", output=tmp_path / "why")  # fmt: skip
+    warned = [r.getMessage() for r in caplog.records if "failed validation" in r.getMessage()]
+    assert warned and "every arm trains" in warned[0] and "--force" not in warned[0]
 
 
 def test_cli_exits_2_with_the_reason(make_corpus, tmp_path):

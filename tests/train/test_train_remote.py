@@ -121,6 +121,7 @@ def test_curate_train_reads_and_writes_object_storage(remote_corpus, bucket, tin
     tensors = load_file(str(folder / "adapter_model.safetensors"))
     assert tensors and all(".lora_" in k for k in tensors)
     config = json.loads((folder / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == f"{out}/base_model"
+    assert config["base_model_name_or_path"] == "base_model"  # relative: the folder is portable
+    assert report["model"]["base_model_path"] == f"{out}/base_model"
     base = AutoModelForCausalLM.from_pretrained(str(folder / "base_model"), local_files_only=True)
     PeftModel.from_pretrained(base, str(folder))

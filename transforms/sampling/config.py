@@ -9,6 +9,8 @@ sampling:
   weight: "quality ** 2 * bias_weight * (1 - toxicity)"
   mixture: {code: 0.5, docs: 0.3, man: 0.2}
   redistribute: false
+  mixture_tolerance: 0.03      # gate: each share within 3 points of its target
+  min_budget_fill: 0.9         # gate: at least 90% of the budget written
   eval_fraction: 0.01
   dsir: {enabled: true, target_paths: ["target/*.jsonl.gz"]}   # temperature: auto
   drift: {enabled: true, previous_stats: out/last/stats.json}
@@ -22,6 +24,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from quality.sampling_gate import MIN_BUDGET_FILL, MIXTURE_TOLERANCE
 from transforms import fs
 from transforms.sampling.weights import DEFAULT_SCORES, WeightExpression, WeightExpressionError
 
@@ -120,6 +123,11 @@ class SamplingConfig:
     score_defaults: dict[str, float] = field(default_factory=dict)  # extends DEFAULT_SCORES
     mixture: dict[str, float] = field(default_factory=dict)  # source -> share of the token budget
     redistribute: bool = False  # give a short source's shortfall to the other sources
+    # The validation gate fails a run whose achieved token share of a mixture source is more
+    # than this (absolute share) off its target, or that writes less than this share of the
+    # token budget (quality/sampling_gate.py says why these defaults).
+    mixture_tolerance: float = MIXTURE_TOLERANCE
+    min_budget_fill: float = MIN_BUDGET_FILL
     lookahead: float = 0.25  # extra window (share of the budget) scanned to fill the last gap
     eval_fraction: float = 0.0  # share of selected documents held out as "eval"
     seed_offset: int = 0  # sampling seed = run.seed + seed_offset
@@ -150,6 +158,10 @@ class SamplingConfig:
                 out.append(f"mixture shares must be finite and >= 0, got {self.mixture}")
             elif abs(sum(self.mixture.values()) - 1.0) > 1e-6:
                 out.append(f"mixture shares must sum to 1, got {sum(self.mixture.values()):.6g}")
+        if not (math.isfinite(self.mixture_tolerance) and 0 <= self.mixture_tolerance <= 1):
+            out.append(f"mixture_tolerance must be in [0, 1], got {self.mixture_tolerance}")
+        if not (math.isfinite(self.min_budget_fill) and 0 <= self.min_budget_fill <= 1):
+            out.append(f"min_budget_fill must be in [0, 1], got {self.min_budget_fill}")
         if not (math.isfinite(self.lookahead) and 0 <= self.lookahead <= 10):
             out.append(f"lookahead must be in [0, 10], got {self.lookahead}")
         if not 0 <= self.eval_fraction < 1:

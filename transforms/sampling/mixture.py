@@ -16,7 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-SHARE_TOLERANCE = 0.01  # an achieved share within 1 percentage point of the target is a hit
+from quality.sampling_gate import MIXTURE_TOLERANCE
+
+# An achieved share within this (absolute) of its target is a hit; the default of
+# sampling.mixture_tolerance, which the validation gate also checks (quality/sampling_gate.py).
+SHARE_TOLERANCE = MIXTURE_TOLERANCE
 
 
 def split_by_shares(total: int, shares: Mapping[str, float]) -> dict[str, int]:
@@ -65,13 +69,14 @@ def share_notes(
     available: Mapping[str, int],
     selected: Mapping[str, int],
     redistribute: bool,
+    tolerance: float = SHARE_TOLERANCE,
 ) -> dict[str, dict]:
     """Achieved share per source, whether it is within tolerance, and why not when it is not."""
     total = sum(selected.values())
     out: dict[str, dict] = {}
     for s, target in targets.items():
         achieved = selected.get(s, 0) / total if total else 0.0
-        hit = abs(achieved - target) <= SHARE_TOLERANCE
+        hit = abs(achieved - target) <= tolerance
         note = None
         if available.get(s, 0) < target_tokens.get(s, 0):
             note = (

@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from transforms.sampling.budget import BudgetSelector, Entry, take_within_budget, window_tokens
-from transforms.sampling.mixture import allocate_budget, share_notes, split_by_shares
+from transforms.sampling.mixture import (
+    SHARE_TOLERANCE,
+    allocate_budget,
+    share_notes,
+    split_by_shares,
+)
 from transforms.sampling.split import EVAL, EvalSplitter
 
 ALL = "*"  # the one group when there is no mixture
@@ -116,6 +121,7 @@ class SelectionPlan:
     eval_fraction: float
     seed: int
     baseline: bool  # keep a uniform random selection of the same budgets too
+    tolerance: float = SHARE_TOLERANCE  # an achieved share this close to its target is a hit
 
     @classmethod
     def from_config(cls, cfg, seed: int) -> SelectionPlan:
@@ -129,6 +135,7 @@ class SelectionPlan:
             eval_fraction=cfg.eval_fraction,
             seed=seed,
             baseline=cfg.dsir.enabled,
+            tolerance=cfg.mixture_tolerance,
         )
 
     def group_of(self, source: str) -> str:
@@ -321,7 +328,9 @@ def build_report(
     mixture = None
     if plan.shares and plan.token_budget is not None:
         targets = split_by_shares(plan.token_budget, plan.shares)
-        notes = share_notes(plan.shares, targets, available, kept_tokens, plan.redistribute)
+        notes = share_notes(
+            plan.shares, targets, available, kept_tokens, plan.redistribute, plan.tolerance
+        )
         for s, note in notes.items():
             sources[s].update(note, target_tokens=targets[s], budget_tokens=budgets.get(s, 0))
         mixture = {
