@@ -54,8 +54,9 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Every core (pytest-xdist); a test file stays on one worker, so its module fixtures run once.
 test: lint
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -n auto --dist loadfile
 
 # The newest versions setup.py allows (not in CI): a fresh .venv-latest, no constraints. torch
 # stays TORCH_SPEC (the CPU wheel): an unpinned `torch` from PyPI is a multi-GB CUDA build.

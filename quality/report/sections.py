@@ -10,6 +10,7 @@ import glob
 import gzip
 import json
 import os
+import re
 from typing import Any
 
 PLACES = ("dead_letter", "rejected", "removed")
@@ -104,11 +105,17 @@ def sampled_out_bytes(acc: dict) -> None:
             b["sampled_out"] = b["tokenized"] - b.get("written", 0)
 
 
+_ABS_PATH = re.compile(r"(?<![\w.~/:])/[^\s:'\"<>,;()]+")  # an absolute path inside a sentence
+
+
 def shown_path(value: str, out_dir: str) -> str:
     """A path as the page shows it: relative to the output folder, never the machine's absolute
-    path (a file elsewhere shows its last two components)."""
-    if not isinstance(value, str) or not os.path.isabs(value):
+    path (a file elsewhere shows its last two components). Absolute paths inside a longer text
+    (e.g. a dead letter's "duplicate of record at /data/a.jsonl:6") are shown the same way."""
+    if not isinstance(value, str):
         return value
+    if not os.path.isabs(value) or any(c.isspace() for c in value):
+        return _ABS_PATH.sub(lambda m: shown_path(m.group(0), out_dir), value)
     root = os.path.abspath(out_dir)
     if value == root or value.startswith(root + os.sep):
         return os.path.relpath(value, root)
