@@ -45,7 +45,14 @@ class NearDedupConfig:
     lsh_threshold: float | None = None  # None = threshold - 0.1
     fp_weight: float = 0.1
     fn_weight: float = 0.9
-    verify: bool = True  # drop candidate edges whose estimated Jaccard < threshold
+    # Candidate pairs (LSH buckets, banded for `lsh_threshold`) become duplicates on: "exact" =
+    # the Jaccard of their shingle sets (sorted distinct 32-bit shingle hashes, computed from the
+    # text in the spill runs; the signature estimate only skips pairs 5 standard deviations
+    # below the threshold), so no document is removed without a kept one at >= threshold;
+    # "minhash" = the signature estimate (128 perms: std. dev. ~0.035 at J=0.8, so pairs at
+    # 0.80-0.82 are missed and pairs at 0.7-0.8 removed; benchmarks/RESULTS.md);
+    # "off" = every bucket pair is an edge (survivor choice still uses the estimate).
+    verify: Literal["exact", "minhash", "off"] = "exact"
     max_bucket: int = 64  # larger LSH buckets become a star from their smallest id (no all-pairs)
     lowercase: bool = True
     strip_punct: bool = True  # every non-alphanumeric character is a word separator
@@ -94,6 +101,8 @@ class NearDedupConfig:
             out.append(f"max_bucket must be >= 2, got {self.max_bucket}")
         if self.audit_clusters < 0:
             out.append("audit_clusters must be >= 0")
+        if self.verify not in ("exact", "minhash", "off"):
+            out.append(f"verify must be exact, minhash or off, got {self.verify!r}")
         if self.band_filter not in ("auto", "sketch", "exact"):
             out.append(f"band_filter must be auto, sketch or exact, got {self.band_filter!r}")
         if self.components not in ("auto", "rounds", "local"):

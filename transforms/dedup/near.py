@@ -11,9 +11,11 @@ Input: `NearCandidate`s (id, source, MinHash signature bytes, keep-priority rank
    `expand` takes in-memory candidates (tests, benchmarks of the algorithm);
 2. bucket edges: every pair of a small bucket, a star from the smallest id for buckets larger
    than `max_bucket`;
-3. verification (optional), inside the bucket: pair edges whose estimated Jaccard (full
-   signature) is below the threshold are dropped; star edges of oversized buckets are kept as
-   they are (they only glue a component; step 5 decides). Members with an edge are emitted
+3. verification (`verify`), inside the bucket: pair edges whose Jaccard is below the threshold
+   are dropped: with "exact", the Jaccard of the two shingle sets the candidates carry (the
+   signature estimate only skips pairs far below, `clusters.estimate_floor`); with "minhash",
+   the estimate of the full signatures. Star edges of oversized buckets are kept as they are
+   (they only glue a component; step 5 decides, on the same similarity). Members with an edge are emitted
    once per id: only they are joined with their labels in step 5. Shuffle cost: one ~0.6 kB
    candidate per band key that may repeat (3.5 per document on the scale corpus, ~2 kB) instead
    of three joins of every candidate with the edges; on the local runner the large groups go
@@ -49,6 +51,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.dedup.clusters import estimate_floor, exact_jaccard
 from transforms.dedup.components_beam import Components
 from transforms.dedup.config import NearDedupConfig
 from transforms.dedup.lsh import (
@@ -60,6 +63,7 @@ from transforms.dedup.lsh import (
 )
 from transforms.dedup.near_audit import ClusterAudit
 from transforms.dedup.resolve import ResolveComponents
+from transforms.dedup.shingles import Shingler
 from transforms.disk_group import CombinePerKeyOnDisk, DistinctOnDisk, GroupByKeyOnDisk
 
 _NS = "dedup_near"
@@ -73,6 +77,8 @@ class NearCandidate(NamedTuple):
     source: str
     minhash: bytes  # uint32 little-endian signature (DocFeatures.minhash)
     rank: tuple  # keep priority: larger is better (e.g. (quality, n_chars)); ties -> smaller id
+    # sorted distinct uint32 little-endian shingle hashes (`verify: exact`), else None
+    shingles: bytes | None = None
 
 
 class NearCandidateCoder(beam.coders.Coder):
@@ -233,14 +239,15 @@ class _BandKeysFn(beam.DoFn):
 class _BucketEdgesFn(beam.DoFn):
     """One LSH bucket -> its edges, and its members that have one (tagged "members").
 
-    Small buckets: every pair, dropped unless its estimated Jaccard (full signature) reaches
-    the threshold when `verify`. Buckets over `max_bucket`: a star from the smallest id, not
-    verified (it only glues a component; survivor choice compares signatures).
+    Small buckets: every pair, dropped unless its Jaccard reaches the threshold (`verify`:
+    "exact" from the shingle sets, "minhash" from the signatures, "off" keeps every pair).
+    Buckets over `max_bucket`: a star from the smallest id, not verified (it only glues a
+    component; survivor choice compares the members on the same similarity).
     """
 
     STAR, MEMBERS = "star", "members"
 
-    def __init__(self, max_bucket: int, threshold: float, verify: bool) -> None:
+    def __init__(self, max_bucket: int, threshold: float, verify: str) -> None:
         self.max_bucket, self.threshold, self.verify = max_bucket, threshold, verify
         self.oversized = beam.metrics.Metrics.counter(_NS, "oversized_buckets")
         self.dropped = beam.metrics.Metrics.counter(_NS, "edges_rejected_by_verification")
@@ -259,16 +266,34 @@ class _BucketEdgesFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(self.MEMBERS, (i, by_id[i]))
             return
         iu, iv = np.triu_indices(len(ids), k=1)
-        if self.verify:
+        if self.verify != "off":
             sigs = np.frombuffer(b"".join(by_id[i][2] for i in ids), "<u4").reshape(len(ids), -1)
             equal = np.count_nonzero(sigs[iu] == sigs[iv], axis=1)
-            ok = equal >= self.threshold * sigs.shape[1]
+            if self.verify == "exact":
+                ok = equal >= estimate_floor(self.threshold, sigs.shape[1]) * sigs.shape[1]
+                iu, iv = iu[ok], iv[ok]
+                sets = [_shingle_set(by_id[i]) for i in ids]
+                ok = np.array(
+                    [exact_jaccard(sets[a], sets[b]) >= self.threshold for a, b in zip(iu, iv)],
+                    dtype=bool,
+                )
+            else:
+                ok = equal >= self.threshold * sigs.shape[1]
             self.dropped.inc(int(len(ok) - np.count_nonzero(ok)))
             iu, iv = iu[ok], iv[ok]
         for a, b in zip(iu.tolist(), iv.tolist(), strict=True):
             yield ids[a], ids[b]
         for i in sorted(set(iu.tolist()) | set(iv.tolist())):
             yield beam.pvalue.TaggedOutput(self.MEMBERS, (ids[i], by_id[ids[i]]))
+
+
+def _shingle_set(cand) -> np.ndarray:
+    raw = cand[4] if len(cand) > 4 else None
+    if raw is None:
+        raise ValueError(
+            f"dedup.near.verify: exact needs candidates with shingle sets; {cand[0]!r} has none"
+        )
+    return np.frombuffer(raw, dtype="<u4")
 
 
 def _first(values):
@@ -334,6 +359,12 @@ class NearDedup(beam.PTransform):
             raise ValueError("invalid dedup.near config: " + "; ".join(problems))
         self.cfg, self.seed, self.tmp_dir = cfg, seed, tmp_dir
         self.bands, self.rows = resolve_bands(cfg)
+        # the MinHash's own shingling: exact verification compares the sets it estimates
+        self.shingler = (
+            Shingler(cfg.ngram, cfg.lowercase, cfg.strip_punct, cfg.fold_digits)
+            if cfg.verify == "exact"
+            else None
+        )
 
     def expand(self, cands):
         cfg = self.cfg

@@ -1,11 +1,12 @@
-"""Audit sample of near-dedup clusters: pairwise estimated Jaccard of their members.
+"""Audit sample of near-dedup clusters: pairwise Jaccard of their members (estimated, and exact
+when the candidates carry their shingle sets: `dedup.near.verify: exact`).
 
 `NearDedup`'s resolve step, which holds a cluster's members and signatures anyway, emits one
 (priority, cluster id, size, rows) tuple per cluster with removals: `audit_rows` of its first
 `AUDIT_MEMBERS` members (the kept one first). Priority is a seeded hash of the cluster id, so
 the sample (`ClusterAudit`: the `n_clusters` smallest priorities, a Top-N combiner) is
 deterministic, spread over the corpus and bounded by n_clusters x AUDIT_MEMBERS^2 rows, with
-no join back to the candidates. Exact similarities need the texts: see
+no join back to the candidates. With `verify: minhash` exact similarities need the texts: see
 `transforms.dedup.audit.audit_pairs` (stage 2).
 """
 
@@ -17,30 +18,39 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.transforms.combiners import TopCombineFn
 
+from transforms.dedup.clusters import exact_jaccard
 from transforms.dedup.minhash import estimate_jaccard
 
 AUDIT_MEMBERS = 6  # members per audited cluster (the kept one first; all pairs reported)
 
 
 def audit_rows(
-    cluster: str, size: int, ids: Sequence[str], sigs: Sequence[np.ndarray]
+    cluster: str,
+    size: int,
+    ids: Sequence[str],
+    sigs: Sequence[np.ndarray],
+    shingles: Sequence[np.ndarray | None] | None = None,
 ) -> list[dict]:
-    """One dict per member pair (ids[0] is the kept member): estimated Jaccard of the pair.
+    """One dict per member pair (ids[0] is the kept member): Jaccard of the pair.
 
-    Dict keys: cluster, cluster_size, a, b, a_kept, est_jaccard.
+    Dict keys: cluster, cluster_size, a, b, a_kept, est_jaccard, and jaccard (exact, from the
+    two shingle sets) when both members carry one.
     """
-    return [
-        {
-            "cluster": cluster,
-            "cluster_size": size,
-            "a": ids[i],
-            "b": ids[j],
-            "a_kept": i == 0,
-            "est_jaccard": estimate_jaccard(sigs[i], sigs[j]),
-        }
-        for i in range(len(ids))
-        for j in range(i + 1, len(ids))
-    ]
+    rows = []
+    for i in range(len(ids)):
+        for j in range(i + 1, len(ids)):
+            row = {
+                "cluster": cluster,
+                "cluster_size": size,
+                "a": ids[i],
+                "b": ids[j],
+                "a_kept": i == 0,
+                "est_jaccard": estimate_jaccard(sigs[i], sigs[j]),
+            }
+            if shingles is not None and shingles[i] is not None and shingles[j] is not None:
+                row["jaccard"] = exact_jaccard(shingles[i], shingles[j])
+            rows.append(row)
+    return rows
 
 
 def _sample_key(sample: tuple) -> tuple:

@@ -30,7 +30,8 @@ Here it is bounded by `max_members` (`dedup.near.resolve_max_members`):
 4. **Clusters** (CombinePerKey on the kept id): removals per kept id give the cluster size and a
    bounded audit sample (the kept member and the removed members with the smallest ids).
 
-So every removed member names a kept member with estimated Jaccard >= threshold (the kept
+So every removed member names a kept member with Jaccard >= threshold (exact when the
+candidates carry their shingle sets, `dedup.near.verify: exact`) (the kept
 members never get removed later: final survivors and kept orphans are final), and the result
 depends only on the member set, ranks, signatures, config and seed (sub-keys hash the id; every
 resolution sorts its members; nothing depends on arrival or bundle order). A large
@@ -52,7 +53,7 @@ import apache_beam as beam
 import numpy as np
 import xxhash
 
-from transforms.dedup.clusters import Member, priority_order, resolve_component
+from transforms.dedup.clusters import Member, most_similar, priority_order, resolve_component
 from transforms.dedup.near_audit import AUDIT_MEMBERS, audit_rows
 from transforms.disk_group import GroupByKeyOnDisk
 from transforms.record import Removal
@@ -61,14 +62,20 @@ _NS = "dedup_near"
 MAX_LEVELS = 3  # sub-group levels built into the graph (each is two GroupByKeys)
 SHRINK = 0.75  # another level is used only if this one left at most 3/4 of its input
 
-# A candidate is any (id, source, minhash bytes, rank) sequence (`near.NearCandidate`, or its
-# plain tuple after a shuffle): this module does not import near.py, which imports it.
-_ID, _SOURCE, _MINHASH, _RANK = range(4)
+# A candidate is any (id, source, minhash bytes, rank[, shingle set bytes]) sequence
+# (`near.NearCandidate`, or its plain tuple after a shuffle): this module does not import
+# near.py, which imports it. With a shingle set, similarities are exact (clusters.py).
+_ID, _SOURCE, _MINHASH, _RANK, _SHINGLES = range(5)
 _KEPT, _REMOVED = "kept", "removed"  # decided records: (kind, candidate tuple, kept id, sim)
 
 
+def _shingles(c) -> np.ndarray | None:
+    raw = c[_SHINGLES] if len(c) > _SHINGLES else None
+    return None if raw is None else np.frombuffer(raw, dtype="<u4")
+
+
 def _member(c) -> Member:
-    return Member(c[_ID], c[_RANK], np.frombuffer(c[_MINHASH], dtype="<u4"))
+    return Member(c[_ID], c[_RANK], np.frombuffer(c[_MINHASH], dtype="<u4"), _shingles(c))
 
 
 def _salt(level: int, doc_id: str, n_keys: int) -> int:
@@ -76,16 +83,16 @@ def _salt(level: int, doc_id: str, n_keys: int) -> int:
     return xxhash.xxh64_intdigest(f"{level}:{doc_id}".encode()) % n_keys
 
 
-def _audit_sample(seed: int, cid: str, size: int, ids: list[str], sigs: list[np.ndarray]):
+def _audit_sample(seed: int, cid: str, size: int, ids: list[str], sigs: list, shingles: list):
     priority = xxhash.xxh64_intdigest(f"{seed}:{cid}".encode())
-    return priority, cid, size, audit_rows(cid, size, ids, sigs)
+    return priority, cid, size, audit_rows(cid, size, ids, sigs, shingles)
 
 
 def _resolve_small(cands: Iterable, threshold: float, seed: int, metrics: dict) -> Iterator:
     """One component in one element: removals, clusters, sizes and audit samples."""
     by_id = {c[_ID]: c for c in cands}
     members = [_member(c) for c in by_id.values()]
-    sig_of = {m.id: m.signature for m in members}
+    of = {m.id: m for m in members}
     decisions = resolve_component(members, threshold)
     clusters: dict[str, list] = {}
     for d in decisions:
@@ -103,7 +110,8 @@ def _resolve_small(cands: Iterable, threshold: float, seed: int, metrics: dict) 
         yield beam.pvalue.TaggedOutput("clusters", (kept_id, cid))
         yield beam.pvalue.TaggedOutput("sizes", size)
         ids = [kept_id] + [d.id for d in removed][: AUDIT_MEMBERS - 1]  # kept first
-        sample = _audit_sample(seed, cid, size, ids, [sig_of[i] for i in ids])
+        sigs, sets = [of[i].signature for i in ids], [of[i].shingles for i in ids]
+        sample = _audit_sample(seed, cid, size, ids, sigs, sets)
         yield beam.pvalue.TaggedOutput("audit", sample)
 
 
@@ -225,7 +233,6 @@ class _RecheckFn(beam.DoFn):
         self.m["rechained"].inc(max(len(final) - 1, 0))
         kept_ids = {m.id for m in final}
         sigs = np.stack([m.signature for m in final]) if final else None
-        need = self.threshold * (sigs.shape[1] if final else 0)
         for tag, value in items:
             if tag == 0:
                 continue
@@ -234,12 +241,10 @@ class _RecheckFn(beam.DoFn):
                 yield _REMOVED, c, rep, sim
                 continue
             self.m["orphans"].inc()
-            if final:
-                equal = np.count_nonzero(sigs == np.frombuffer(c[_MINHASH], "<u4"), axis=1)
-                best = int(np.argmax(equal))  # first maximum: the best-ranked most similar
-                if equal[best] >= need:
-                    yield _REMOVED, c, final[best].id, float(equal[best]) / sigs.shape[1]
-                    continue
+            hit = most_similar(_member(c), final, sigs, self.threshold) if final else None
+            if hit is not None:  # the best-ranked of the most similar final survivors
+                yield _REMOVED, c, final[hit[0]].id, hit[1]
+                continue
             yield beam.pvalue.TaggedOutput("orphans", (label, c))
 
 
@@ -266,7 +271,8 @@ class _OrphansFn(beam.DoFn):
 
 @beam.typehints.with_output_types(Removal)  # main; "members" is tagged
 class _DecidedFn(beam.DoFn):
-    """Decided records -> `Removal`s (main) and (kept id, (kind, id, signature)) ("members")."""
+    """Decided records -> `Removal`s (main) and (kept id, (kind, id, signature, shingle set))
+    ("members")."""
 
     def setup(self):
         self.m = _metrics()
@@ -276,11 +282,13 @@ class _DecidedFn(beam.DoFn):
         if kind == _REMOVED:
             self.m["removed"].inc()
             yield Removal(c[_ID], c[_SOURCE], "near", "near:" + kept_id, kept_id, sim)
-        yield beam.pvalue.TaggedOutput("members", (kept_id, (kind, c[_ID], c[_MINHASH])))
+        sets = c[_SHINGLES] if len(c) > _SHINGLES else None
+        yield beam.pvalue.TaggedOutput("members", (kept_id, (kind, c[_ID], c[_MINHASH], sets)))
 
 
 class ClusterSampleFn(beam.CombineFn):
-    """(kind, id, signature) per kept id -> (kept signature, removals, audit sample).
+    """(kind, id, signature, shingle set) per kept id -> (kept (signature, set), removals,
+    audit sample).
 
     Bounded: the kept signature, a count and the `AUDIT_MEMBERS - 1` removed members with the
     smallest ids (a deterministic sample, whatever the arrival order).
@@ -291,10 +299,10 @@ class ClusterSampleFn(beam.CombineFn):
 
     def add_input(self, acc, item):
         kept, n, sample = acc
-        kind, doc_id, sig = item
+        kind, doc_id, sig, sets = item
         if kind == _KEPT:
-            return sig, n, sample
-        sample = heapq.nsmallest(AUDIT_MEMBERS - 1, [*sample, (doc_id, sig)])
+            return (sig, sets), n, sample
+        sample = heapq.nsmallest(AUDIT_MEMBERS - 1, [*sample, (doc_id, sig, sets)])
         return kept, n + 1, sample
 
     def merge_accumulators(self, accs):
@@ -314,15 +322,19 @@ class _ClusterOutputsFn(beam.DoFn):
         self.seed = seed
 
     def process(self, keyed):
-        kept_id, (kept_sig, n, sample) = keyed
+        kept_id, (kept, n, sample) = keyed
         if n == 0:
             return
+        kept_sig, kept_set = kept if kept is not None else (None, None)
         cid, size = "near:" + kept_id, 1 + n
         yield beam.pvalue.TaggedOutput("clusters", (kept_id, cid))
         yield beam.pvalue.TaggedOutput("sizes", size)
-        ids = [kept_id] + [doc_id for doc_id, _ in sample]
-        sigs = [np.frombuffer(s, "<u4") for s in [kept_sig] + [s for _, s in sample]]
-        yield beam.pvalue.TaggedOutput("audit", _audit_sample(self.seed, cid, size, ids, sigs))
+        ids = [kept_id] + [doc_id for doc_id, _, _ in sample]
+        sigs = [np.frombuffer(s, "<u4") for s in [kept_sig] + [s for _, s, _ in sample]]
+        raw = [kept_set] + [t for _, _, t in sample]
+        sets = [None if t is None else np.frombuffer(t, "<u4") for t in raw]
+        sample = _audit_sample(self.seed, cid, size, ids, sigs, sets)
+        yield beam.pvalue.TaggedOutput("audit", sample)
 
 
 class ResolvedComponents(NamedTuple):
@@ -338,7 +350,8 @@ class ResolveComponents(beam.PTransform):
     """(component label, candidate) -> removed, clusters, sizes, audit (see module docstring).
 
     Args:
-        threshold: estimated Jaccard at which a member is a near-copy of a kept one.
+        threshold: Jaccard at which a member is a near-copy of a kept one (exact when the
+            candidates carry shingle sets, else estimated).
         seed: run seed (picks the audited clusters).
         max_members: the most members one element resolves, but for the fallback above.
     """

@@ -23,6 +23,12 @@ its dropped rows masked out:
   same buckets either way, so the same result; the band shuffle then carries ~30 B per band key
   plus a candidate per repeated key instead of a candidate per key the sketch lets through.
 
+With `dedup.near.verify: exact` each candidate also carries its shingle set (sorted distinct 32-bit
+shingle hashes, `clusters.shingle_set`), computed here from the run's text: the run is the one
+place the text already is, so no text moves; the buckets and components then decide on exact
+Jaccard (near.py, clusters.py). Only candidates (documents with a band key that may repeat)
+pay for it.
+
 Every element is one run's worth (a run is bounded by the spill size, 64 MiB of text); reads
 are one file each (runs, not runs x anything), memory-mapped when local.
 """
@@ -36,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.dedup.clusters import shingle_set
 from transforms.dedup.lsh import RepeatFilter, band_hashes
 from transforms.dedup.near import HashSketchFn, NearDedup
 from transforms.disk_group import CoGroupByKeyOnDisk, GroupByKeyOnDisk
@@ -125,8 +132,9 @@ class RunLineHashes(beam.PTransform):
 class _RunSignaturesFn(beam.DoFn):
     """What the per-run near-dedup steps share: a run's surviving signatures, in chunks."""
 
-    def __init__(self, num_perm: int, bands: int, rows: int, keep: str) -> None:
+    def __init__(self, num_perm: int, bands: int, rows: int, keep: str, shingler=None) -> None:
         self.num_perm, self.bands, self.rows, self.keep = num_perm, bands, rows, keep
+        self.shingler = shingler  # a `Shingler` with verify: exact (candidates carry sets)
         self.bad = beam.metrics.Metrics.counter(_NS, "bad_signature")
         self.unique = beam.metrics.Metrics.counter(_NS, "band_keys_not_shuffled")
 
@@ -136,7 +144,8 @@ class _RunSignaturesFn(beam.DoFn):
         self._rank = near_rank(self.keep)
 
     def _read(self, work: RunWork) -> tuple[pa.Table, np.ndarray, np.ndarray]:
-        table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash"])
+        text = ["text"] if self.shingler is not None else []
+        table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash", *text])
         ok, sigs = signature_rows(table.column("minhash"), self.num_perm)
         return table, ok, sigs
 
@@ -153,13 +162,17 @@ class _RunSignaturesFn(beam.DoFn):
             if len(hit_i):
                 yield table, rows, sigs, hashes, hit_i.tolist(), hit_b.tolist()
 
-    def _columns(self, table: pa.Table) -> list[list]:
-        return [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
+    def _columns(self, table: pa.Table) -> list:
+        cols = [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
+        return [*cols, table.column("text") if self.shingler is not None else None]
 
-    def _candidate(self, cols: list[list], row: int, sig: np.ndarray) -> tuple:
-        ids, sources, quality, n_chars = cols
+    def _candidate(self, cols: list, row: int, sig: np.ndarray) -> tuple:
+        ids, sources, quality, n_chars, texts = cols
         rank = self._rank(_Rank(quality[row], n_chars[row]))
-        return ids[row], sources[row], sig.astype("<u4").tobytes(), rank
+        sets = None
+        if texts is not None:  # one text at a time: only candidates need their set
+            sets = shingle_set(self.shingler.hash_one(texts[row].as_py())).tobytes()
+        return ids[row], sources[row], sig.astype("<u4").tobytes(), rank, sets
 
 
 class _RunBandHashesFn(_RunSignaturesFn):
@@ -248,7 +261,7 @@ class NearDedupOverRuns(NearDedup):
 
     def expand(self, work):
         cfg = self.cfg
-        args = (cfg.num_perm, self.bands, self.rows, self.keep)
+        args = (cfg.num_perm, self.bands, self.rows, self.keep, self.shingler)
         hashed = work | "RunBandHashes" >> beam.ParDo(_RunBandHashesFn(*args)).with_outputs(
             _RunBandHashesFn.COUNT, main="hashes"
         )
