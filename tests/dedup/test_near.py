@@ -11,7 +11,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from transforms.dedup.config import DedupConfig, NearDedupConfig
 from transforms.dedup.features import DedupFeaturizer
+from transforms.dedup.audit import exact_jaccard
+from transforms.dedup.clusters import Member, resolve_component, shingle_set
 from transforms.dedup.near import NearCandidate, NearDedup
+from transforms.dedup.shingles import Shingler
 
 
 def _words(rng, n):
@@ -40,13 +43,21 @@ def _corpus(seed=0):
     return texts
 
 
-def _candidates(texts, rank=None, num_perm=128):
+def _candidates(texts, rank=None, num_perm=128, sets=True):
+    """Candidates as `NearDedupOverRuns` makes them: with shingle sets for verify: exact."""
     cfg = DedupConfig(near=NearDedupConfig(num_perm=num_perm))
     ids = sorted(texts)
     feats = DedupFeaturizer(cfg, seed=0).featurize([texts[i] for i in ids])
     rank = rank or {}
+    shingler = Shingler()  # NearDedupConfig's shingling (word 5-grams, lowercase, no punct.)
     return [
-        NearCandidate(i, "src", f.minhash, (rank.get(i, 0), len(texts[i])))
+        NearCandidate(
+            i,
+            "src",
+            f.minhash,
+            (rank.get(i, 0), len(texts[i])),
+            shingle_set(shingler.hash_one(texts[i])).tobytes() if sets else None,
+        )
         for i, f in zip(ids, feats, strict=True)
     ]
 
@@ -74,14 +85,17 @@ def _run(cands, cfg, tmp_path, options=None):
     return result
 
 
-def test_families_collapse_chain_keeps_its_end_and_singletons_survive(tmp_path):
+@pytest.mark.parametrize("verify", ["exact", "minhash"])
+def test_families_collapse_chain_keeps_its_end_and_singletons_survive(tmp_path, verify):
     texts = _corpus()
+    cfg = NearDedupConfig(verify=verify)
     # chain-b ranks highest: it absorbs both ends (each similar to it)
-    out = _run(_candidates(texts, {"chain-b": 9}), NearDedupConfig(), tmp_path)
+    sets = verify == "exact"
+    out = _run(_candidates(texts, {"chain-b": 9}, sets=sets), cfg, tmp_path)
     removed = {r.id: r for r in out["removed"]}
     assert {"chain-a", "chain-c"} <= set(removed) and "chain-b" not in removed
     # chain-a ranks highest: B goes (similar to A), C is only similar to the removed B: kept
-    out = _run(_candidates(texts, {"chain-a": 9, "chain-b": 5}), NearDedupConfig(), tmp_path)
+    out = _run(_candidates(texts, {"chain-a": 9, "chain-b": 5}, sets=sets), cfg, tmp_path)
     removed = {r.id: r for r in out["removed"]}
     assert removed["chain-b"].kept_id == "chain-a" and "chain-c" not in removed
     for f in range(6):
@@ -97,6 +111,42 @@ def test_families_collapse_chain_keeps_its_end_and_singletons_survive(tmp_path):
     assert sum(s * c for s, c in sizes.items()) == len(texts)
     assert sizes[4] == 6
     assert out["audit"] and all(0.0 <= a["est_jaccard"] <= 1.0 for a in out["audit"])
+    if verify == "exact":  # the similarity reported is the exact one (the texts' 5-gram sets)
+        expected = exact_jaccard(texts["chain-a"], texts["chain-b"])
+        assert removed["chain-b"].similarity == pytest.approx(expected)
+        assert all(0.0 <= a["jaccard"] <= 1.0 for a in out["audit"])
+        kept_pairs = [a for a in out["audit"] if a["a_kept"] and a["b"] in removed]
+        assert kept_pairs and all(a["jaccard"] >= 0.8 for a in kept_pairs)
+    else:
+        assert all("jaccard" not in a for a in out["audit"])
+
+
+def _member(doc_id, rank, sig, shingles=None):
+    sets = None if shingles is None else np.asarray(shingles, dtype="<u4")
+    return Member(doc_id, rank, np.asarray(sig, dtype=np.uint32), sets)
+
+
+def test_exact_verification_decides_where_the_estimate_errs():
+    """Signatures agreeing at 0.75 but sets at 0.9: a duplicate only on exact Jaccard; identical
+    signatures but sets at 0.5: a duplicate only on the estimate."""
+    sig = np.arange(128)
+    close = np.where(np.arange(128) < 96, sig, sig + 1000)  # estimate 0.75
+    near = [_member("a", 2, sig, range(100)), _member("b", 1, close, range(10, 100))]
+    (_, b) = resolve_component(near, 0.8)
+    assert b.kept_id == "a" and b.similarity == pytest.approx(0.9)
+    assert all(d.kept for d in resolve_component([m._replace(shingles=None) for m in near], 0.8))
+    far = [_member("a", 2, sig, range(100)), _member("b", 1, sig, range(50, 150))]
+    assert all(d.kept for d in resolve_component(far, 0.8))  # exact J = 50/150
+    (_, b) = resolve_component([m._replace(shingles=None) for m in far], 0.8)
+    assert b.kept_id == "a" and b.similarity == 1.0
+
+
+def test_exact_verification_refuses_candidates_without_shingle_sets(tmp_path):
+    cands = [c._replace(shingles=None) for c in _candidates({"a": "x " * 50, "b": "x " * 50})]
+    with pytest.raises(Exception, match="shingle sets"):
+        _run(cands, NearDedupConfig(verify="exact"), tmp_path)
+    out = _run(cands, NearDedupConfig(verify="minhash"), tmp_path)
+    assert [r.id for r in out["removed"]] == ["b"]
 
 
 def test_result_is_the_same_whatever_the_input_order_and_runner_mode(tmp_path):
@@ -134,6 +184,7 @@ def test_invalid_config_fails_at_construction():
     with pytest.raises(ValueError, match="threshold"):
         NearDedup(NearDedupConfig(threshold=1.5))
     assert NearDedupConfig(bands=4).validate()
+    assert any("verify" in p for p in NearDedupConfig(verify=True).validate())
     problems = NearDedupConfig(components="spark", max_component_rounds=0).validate()
     assert len(problems) == 2 and "components" in problems[0]
     assert np.isclose(NearDedupConfig().effective_lsh_threshold(), 0.7)
