@@ -9,10 +9,10 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from transforms.dedup.config import DedupConfig, NearDedupConfig
-from transforms.dedup.features import DedupFeaturizer
 from transforms.dedup.audit import exact_jaccard
 from transforms.dedup.clusters import Member, resolve_component, shingle_set
+from transforms.dedup.config import DedupConfig, NearDedupConfig
+from transforms.dedup.features import DedupFeaturizer
 from transforms.dedup.near import NearCandidate, NearDedup
 from transforms.dedup.shingles import Shingler
 

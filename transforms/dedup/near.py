@@ -270,13 +270,11 @@ class _BucketEdgesFn(beam.DoFn):
             sigs = np.frombuffer(b"".join(by_id[i][2] for i in ids), "<u4").reshape(len(ids), -1)
             equal = np.count_nonzero(sigs[iu] == sigs[iv], axis=1)
             if self.verify == "exact":
+                # the estimate only skips pairs far below; the sets decide the rest
                 ok = equal >= estimate_floor(self.threshold, sigs.shape[1]) * sigs.shape[1]
-                iu, iv = iu[ok], iv[ok]
                 sets = [_shingle_set(by_id[i]) for i in ids]
-                ok = np.array(
-                    [exact_jaccard(sets[a], sets[b]) >= self.threshold for a, b in zip(iu, iv)],
-                    dtype=bool,
-                )
+                for k in np.flatnonzero(ok).tolist():
+                    ok[k] = exact_jaccard(sets[iu[k]], sets[iv[k]]) >= self.threshold
             else:
                 ok = equal >= self.threshold * sigs.shape[1]
             self.dropped.inc(int(len(ok) - np.count_nonzero(ok)))
