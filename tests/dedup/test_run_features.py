@@ -87,15 +87,19 @@ def _expected_lines(texts, dropped_ids, dedup):
     ]
 
 
-@pytest.mark.parametrize("band_filter", ["sketch", "exact"])
-def test_near_dedup_over_runs_equals_near_dedup_of_the_survivors(tmp_path, band_filter):
+@pytest.mark.parametrize(
+    ("band_filter", "verify"), [("sketch", "exact"), ("exact", "exact"), ("sketch", "minhash")]
+)
+def test_near_dedup_over_runs_equals_near_dedup_of_the_survivors(tmp_path, band_filter, verify):
+    """The runs' candidates (shingle sets from the run's text with verify: exact) give the
+    in-memory result."""
     texts = _texts()
     dropped = {"fam0-1", "fam2-0", "single3", "chain-c"}
-    cfg = NearDedupConfig(band_filter=band_filter)
+    cfg = NearDedupConfig(band_filter=band_filter, verify=verify)
     got = _over_runs(texts, dropped, cfg, tmp_path / "runs")
     kept = {k: v for k, v in texts.items() if k not in dropped}
     # the in-memory reference, ranked by the same "longest" rule: (n_chars,)
-    cands = [c._replace(rank=(c.rank[1],)) for c in _candidates(kept)]
+    cands = [c._replace(rank=(c.rank[1],)) for c in _candidates(kept, sets=verify == "exact")]
     want = _run(cands, cfg, tmp_path)
     assert sorted(got["removed"]) == sorted(want["removed"])
     assert sorted(got["clusters"]) == sorted(want["clusters"])
