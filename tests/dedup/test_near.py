@@ -114,11 +114,11 @@ def test_families_collapse_chain_keeps_its_end_and_singletons_survive(tmp_path, 
     if verify == "exact":  # the similarity reported is the exact one (the texts' 5-gram sets)
         expected = exact_jaccard(texts["chain-a"], texts["chain-b"])
         assert removed["chain-b"].similarity == pytest.approx(expected)
-        assert all(0.0 <= a["jaccard"] <= 1.0 for a in out["audit"])
+        assert all(0.0 <= a["hash_jaccard"] <= 1.0 for a in out["audit"])
         kept_pairs = [a for a in out["audit"] if a["a_kept"] and a["b"] in removed]
-        assert kept_pairs and all(a["jaccard"] >= 0.8 for a in kept_pairs)
+        assert kept_pairs and all(a["hash_jaccard"] >= 0.8 for a in kept_pairs)
     else:
-        assert all("jaccard" not in a for a in out["audit"])
+        assert all("hash_jaccard" not in a for a in out["audit"])
 
 
 def _member(doc_id, rank, sig, shingles=None):

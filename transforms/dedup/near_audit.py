@@ -33,8 +33,10 @@ def audit_rows(
 ) -> list[dict]:
     """One dict per member pair (ids[0] is the kept member): Jaccard of the pair.
 
-    Dict keys: cluster, cluster_size, a, b, a_kept, est_jaccard, and jaccard (exact, from the
-    two shingle sets) when both members carry one.
+    Dict keys: cluster, cluster_size, a, b, a_kept, est_jaccard, and hash_jaccard when both
+    members carry a shingle set: the exact Jaccard of the two sets of 32-bit shingle hashes,
+    the value `verify: exact` decided on (stage 2 adds exact_jaccard, the same from the texts'
+    word n-grams: it differs only where two distinct shingles share a hash).
     """
     rows = []
     for i in range(len(ids)):
@@ -48,7 +50,7 @@ def audit_rows(
                 "est_jaccard": estimate_jaccard(sigs[i], sigs[j]),
             }
             if shingles is not None and shingles[i] is not None and shingles[j] is not None:
-                row["jaccard"] = exact_jaccard(shingles[i], shingles[j])
+                row["hash_jaccard"] = exact_jaccard(shingles[i], shingles[j])
             rows.append(row)
     return rows
 
