@@ -73,7 +73,7 @@ def plugin_name(cls: type) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__).lower()
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a plugin module may load another plugin on import
 _cache: dict[tuple[str, str], type] = {}
 
 
