@@ -23,6 +23,7 @@ import yaml
 
 from pipelines.typed_config import ConfigError, apply_overrides, build, to_dict
 from quality.config import QualityConfig
+from quality.plugins import PluginError, load_plugin
 from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
 from transforms import fs
 from transforms.dedup.config import DedupConfig
@@ -141,9 +142,20 @@ class NormalizeConfig:
     collapse_spaces: bool = False  # interior runs of spaces/tabs become one (indentation kept)
     strip_lines: bool = True  # trailing whitespace per line removed
     max_blank_lines: int = 2  # longer runs of blank lines are shortened; -1 keeps them
+    # Your own steps after these, in order: `module:Class` or a `curate.plugins` entry point,
+    # a class with `transform(self, text) -> str` (quality.plugins); workers import it too.
+    transforms: list[str] = field(default_factory=list)
 
     def validate(self) -> list[str]:
-        return [] if self.max_blank_lines >= -1 else ["max_blank_lines must be >= -1"]
+        out = [] if self.max_blank_lines >= -1 else ["max_blank_lines must be >= -1"]
+        for name in self.transforms:
+            try:
+                load_plugin(name, "transform")()
+            except PluginError as exc:
+                out.append(f"transforms: {exc}")
+            except Exception as exc:  # noqa: BLE001 - the plugin's constructor is user code
+                out.append(f"transforms: plugin {name!r} cannot be built: {exc}")
+        return out
 
 
 @dataclass

@@ -34,7 +34,7 @@ from quality.files import is_url
 from quality.lexicon import BIAS_AXES, bias_lexicon_paths, load_lexicon
 from quality.pii import PII_TYPES
 from quality.policies import POLICIES, policy_settings
-from quality.scorers.registry import SCORERS, build_scorer
+from quality.scorers.registry import SCORERS, build_scorer, scorer_class
 
 DEFAULT_SCORERS = ("gopher_quality_v1", "gopher_repetition_v1", "c4_v1", "fineweb_v1")
 ACTIONS = ("filter", "score_only")
@@ -73,10 +73,22 @@ class ScorerConfig:
             thresholds.update(override.thresholds)
         return action, thresholds
 
+    def resolves(self) -> bool:
+        """Whether `name` is a built-in scorer or a plugin that loads (see `validate`)."""
+        try:
+            scorer_class(self.name)
+        except KeyError:
+            return False
+        return True
+
     def validate(self) -> list[str]:
-        if self.name not in SCORERS:
-            return [f"unknown scorer {self.name!r} (known: {', '.join(sorted(SCORERS))})"]
+        try:
+            cls = scorer_class(self.name)
+        except KeyError as exc:
+            return [exc.args[0]]
         out = []
+        if self.name not in SCORERS and cls.name in SCORERS:
+            out.append(f"plugin {self.name!r} is named {cls.name!r}, a built-in scorer's name")
         if self.action not in ACTIONS:
             out.append(f"{self.name}: action must be one of {ACTIONS}, got {self.action!r}")
         if self.quality_weight < 0:
@@ -85,6 +97,8 @@ class ScorerConfig:
             build_scorer(self.name, self.thresholds)
         except (ValueError, TypeError) as exc:
             out.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a plugin's constructor is user code
+            out.append(f"{self.name}: cannot be built: {type(exc).__name__}: {exc}")
         return out
 
 
@@ -245,7 +259,8 @@ class QualityConfig:
 
     def validate(self) -> list[str]:
         out = []
-        names = [s.name for s in self.scorers]
+        # by resolved name: `my_filters:NoShouting` and its entry point are one scorer
+        names = [scorer_class(s.name).name if s.resolves() else s.name for s in self.scorers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             out.append(f"scorers listed more than once: {duplicates}")
@@ -272,7 +287,7 @@ class QualityConfig:
                         f"{scorer.name}: by_source.{source}.action must be one of {ACTIONS}, "
                         f"got {override.action!r}"
                     )
-            if scorer.name not in SCORERS:
+            if not scorer.resolves():
                 continue
             sources = set(self.source_policies) | set(scorer.by_source) | {None}
             seen = set()

@@ -1,4 +1,8 @@
-"""The import arrows of DESIGN.md: pipelines -> transforms -> quality; train stands alone."""
+"""The import arrows of docs/architecture.md: pipelines -> transforms -> quality; train stands alone.
+
+Also: no import circle anywhere in the four packages (imports inside functions count), and the
+transforms subpackages import from the top-level transforms modules only the infrastructure.
+"""
 
 import ast
 import os
@@ -146,3 +150,156 @@ def test_ablate_imports_train_only_lazily_and_nothing_imports_ablate():
             assert "pipelines.ablate" not in text, (
                 f"{f.relative_to(ROOT)} depends on pipelines.ablate"
             )
+
+
+# ------------------------------------------------------------------ the module graph, no circles
+PACKAGES = ("pipelines", "transforms", "quality", "train")
+
+# Imports that may close a circle because they run late, inside a function, by design. Empty
+# today; an entry is (importer, imported) with the reason next to it.
+LAZY_CIRCLE_EXCEPTIONS: set[tuple[str, str]] = set()
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports, anywhere in the file (inside functions too: they
+    still close a circle at run time), but not under `if TYPE_CHECKING:` (never runs).
+
+    `from a.b import c` counts as importing `a.b.c` when that is a module, else `a.b`. The parent
+    packages a dotted import also runs are not edges: a package importing its own submodules,
+    which import their siblings, is how every package works and no circle in practice.
+    """
+    modules = {_module_name(f): f for pkg in PACKAGES for f in _package_files(pkg)}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges: set[str] = set()
+
+        def visit(node: ast.AST, edges=edges, name=name, path=path) -> None:
+            if _is_type_checking(node):
+                return
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module
+                if node.level:  # relative: resolve against this module's package
+                    pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                    base = ".".join(pkg[: len(pkg) - node.level + 1] + [node.module])
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            for t in targets:
+                # the longest prefix that is a project module
+                parts = t.split(".")
+                while parts and ".".join(parts) not in modules:
+                    parts.pop()
+                if parts and ".".join(parts) != name:
+                    edges.add(".".join(parts))
+                    if isinstance(node, ast.ImportFrom):
+                        break  # `from a import b`: b is a module or a name in a, not both
+            for child in ast.iter_child_nodes(node):
+                visit(child)
+
+        visit(ast.parse(path.read_text()))
+        graph[name] = {t for t in edges if (name, t) not in LAZY_CIRCLE_EXCEPTIONS}
+    return graph
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def dfs(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := dfs(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := dfs(start)):
+            return found
+    return None
+
+
+def test_no_import_circle_in_any_package():
+    graph = _import_graph()
+    assert "transforms.hashing" in graph and graph["pipelines.graph"], "the graph came out empty"
+    cycle = _find_cycle(graph)
+    assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_one():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# The top-level transforms modules the subpackages (dedup, sampling, stats) may import: the
+# infrastructure every stage shares, none of which uses a subpackage. `transforms.spill` is the one
+# stage module among them: it also defines the spill-run format (`SpillRun`, `read_run`, `DocMeta`)
+# that dedup reads back, and imports no subpackage itself. Every other top-level module is a stage
+# (exact_dedup, dedup_stage, score, apply_decisions, shards, ...) that composes the subpackages,
+# so an import from below would point up.
+TRANSFORMS_INFRASTRUCTURE = {
+    "transforms.accounting",
+    "transforms.disk_group",
+    "transforms.fs",
+    "transforms.hashing",
+    "transforms.progress",
+    "transforms.record",
+    "transforms.runners",
+    "transforms.spill",
+    "transforms.stage_output",
+}
+
+
+def _subpackages() -> list[str]:
+    return sorted(
+        f"transforms.{d.name}"
+        for d in (ROOT / "transforms").iterdir()
+        if (d / "__init__.py").is_file()
+    )
+
+
+def test_transforms_subpackages_import_only_infrastructure_from_above():
+    """transforms/dedup/**, transforms/sampling/** (and every other subpackage) import from the
+    top-level transforms modules only `TRANSFORMS_INFRASTRUCTURE`, never the stage modules that
+    use them; and no infrastructure module reaches a subpackage, directly or through others."""
+    graph = _import_graph()
+    subs = _subpackages()
+    assert {"transforms.dedup", "transforms.sampling"} <= set(subs)
+
+    def top_level(module: str) -> bool:
+        return module.startswith("transforms.") and module.count(".") == 1 and module not in subs
+
+    for module, imported in sorted(graph.items()):
+        if any(module == s or module.startswith(s + ".") for s in subs):
+            up = {m for m in imported if top_level(m)} - TRANSFORMS_INFRASTRUCTURE
+            assert not up, f"{module} imports the stage module(s) {sorted(up)} above it"
+    for infra in sorted(TRANSFORMS_INFRASTRUCTURE):
+        assert infra in graph, f"{infra} is listed as infrastructure but does not exist"
+        seen, todo = set(), [infra]
+        while todo:
+            for m in graph.get(todo.pop(), ()):
+                if m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+        below = sorted(m for m in seen if any(m == s or m.startswith(s + ".") for s in subs))
+        assert not below, f"infrastructure {infra} reaches the subpackage module(s) {below}"

@@ -26,13 +26,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from train.attention_masks import document_causal_mask, flex_block_mask
 from train.attention_probe import (
     AttentionChoice,
     VarlenCall,
     choose_backend,
     current_varlen_call,
-    flex_accepts_gqa,
-    flex_function,
+    run_flex,
 )
 
 ATTENTION_NAME = "curate_packed"
@@ -66,25 +66,6 @@ class PackedAttention:
         if backend == "flex":
             return cls(backend, block_mask=flex_block_mask(segment_ids))
         raise ValueError(f"unknown attention backend {backend!r}")
-
-
-def document_causal_mask(segment_ids: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, S) bool: query i may attend key j iff j <= i and both lie in the same segment."""
-    same = segment_ids[:, :, None] == segment_ids[:, None, :]
-    n = segment_ids.shape[1]
-    causal = torch.ones(n, n, dtype=torch.bool, device=segment_ids.device).tril_()
-    return (same & causal).unsqueeze(1)
-
-
-def flex_block_mask(segment_ids: torch.Tensor) -> Any:
-    """A flex `BlockMask`: causal within each segment of each row; blocks across segments skipped."""
-    from torch.nn.attention.flex_attention import create_block_mask
-
-    def mask_mod(b, h, q, k):
-        return (segment_ids[b, q] == segment_ids[b, k]) & (k <= q)
-
-    batch, n = segment_ids.shape
-    return create_block_mask(mask_mod, batch, None, n, n, device=segment_ids.device)
 
 
 def packed_attention_forward(
@@ -140,25 +121,6 @@ def register_packed_attention() -> str:
 
     AttentionInterface.register(ATTENTION_NAME, packed_attention_forward)
     return ATTENTION_NAME
-
-
-def run_flex(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    block_mask: Any,
-    scale: float | None,
-) -> torch.Tensor:
-    """flex attention on (B, H, S, D) tensors, with native GQA where this torch has it."""
-    gqa = query.shape[1] != key.shape[1]
-    kwargs = {}
-    if gqa and flex_accepts_gqa():
-        kwargs["enable_gqa"] = True
-    elif gqa:
-        groups = query.shape[1] // key.shape[1]
-        key, value = key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1)
-    fn = flex_function(query.device)
-    return fn(query, key, value, block_mask=block_mask, scale=scale, **kwargs)
 
 
 def resolve_attention(requested: str, device: torch.device, dtype: torch.dtype) -> AttentionChoice:

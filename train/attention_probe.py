@@ -26,9 +26,12 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from train.attention_masks import document_causal_mask, flex_block_mask
 
 log = logging.getLogger("train")
 
@@ -184,6 +187,25 @@ def flex_accepts_gqa() -> bool:
         return False
 
 
+def run_flex(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    block_mask: Any,
+    scale: float | None,
+) -> torch.Tensor:
+    """flex attention on (B, H, S, D) tensors, with native GQA where this torch has it."""
+    gqa = query.shape[1] != key.shape[1]
+    kwargs = {}
+    if gqa and flex_accepts_gqa():
+        kwargs["enable_gqa"] = True
+    elif gqa:
+        groups = query.shape[1] // key.shape[1]
+        key, value = key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1)
+    fn = flex_function(query.device)
+    return fn(query, key, value, block_mask=block_mask, scale=scale, **kwargs)
+
+
 # ------------------------------------------------------------------------------------ trials
 def _trial_inputs(device: torch.device, dtype: torch.dtype, grad: bool):
     gen = torch.Generator().manual_seed(0)
@@ -205,8 +227,6 @@ def reference_attention(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, segment_ids: torch.Tensor
 ) -> torch.Tensor:
     """Masked SDPA in float32 on (B, H, S, D) tensors: the exact answer every backend must give."""
-    from train.attention import document_causal_mask
-
     return F.scaled_dot_product_attention(
         query.float(),
         key.float(),
@@ -243,8 +263,6 @@ def trial_varlen(call: VarlenCall, device: torch.device, dtype: torch.dtype, gra
 
 def trial_flex(device: torch.device, dtype: torch.dtype, grad: bool) -> None:
     """Runs flex attention with a document block mask once; raises if it fails or disagrees."""
-    from train.attention import flex_block_mask, run_flex
-
     q, k, v, segment_ids, _ = _trial_inputs(device, dtype, grad)
     bhsd = [t.detach().transpose(0, 1)[None].contiguous().requires_grad_(grad) for t in (q, k, v)]
     out = run_flex(*bhsd, flex_block_mask(segment_ids), scale=None)

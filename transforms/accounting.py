@@ -65,7 +65,7 @@ class Tally:
 
 
 def accounting_from_tally(t: Tally) -> dict[str, Any]:
-    """The manifest's accounting block (see DESIGN.md), with per-source breakdown and bytes."""
+    """The manifest's accounting block (see docs/architecture.md), with per-source breakdown and bytes."""
 
     def block() -> dict[str, Any]:
         return {

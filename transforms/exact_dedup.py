@@ -11,42 +11,12 @@ the number of workers or the bundle split:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import apache_beam as beam
 
+from transforms.dedup.keep import KEEP_RULES
 from transforms.disk_group import GroupByKeyOnDisk
 from transforms.record import Removal
 from transforms.spill import DocMeta
-
-KEEP_RULES: dict[str, Callable[[DocMeta], tuple]] = {
-    "longest": lambda m: (-m.n_chars, m.id),
-    "quality": lambda m: (-m.quality, -m.n_chars, m.id),
-    "first_id": lambda m: (m.id,),
-}
-
-
-def near_rank(keep: str) -> Callable[[DocMeta], tuple]:
-    """Near dedup's keep priority for the same `keep` rule (larger wins, ties by smaller id)."""
-    if keep not in KEEP_RULES:
-        raise ValueError(f"keep must be one of {sorted(KEEP_RULES)}, got {keep!r}")
-    if keep == "quality":
-        return _rank_quality
-    if keep == "longest":
-        return _rank_longest
-    return _rank_first_id
-
-
-def _rank_quality(m: DocMeta) -> tuple:
-    return (m.quality, m.n_chars)
-
-
-def _rank_longest(m: DocMeta) -> tuple:
-    return (m.n_chars,)
-
-
-def _rank_first_id(m: DocMeta) -> tuple:
-    return ()  # every member ties: the smallest id is kept, as exact dedup's first_id does
 
 
 def exact_cluster_id(key: bytes) -> str:

@@ -1,8 +1,8 @@
 """Which Beam runners execute the whole pipeline on this machine (one home for the list).
 
-On these every PCollection already lives in this machine's memory (DESIGN.md, "Scale"), so
-the local fast paths (shard external sort, one union-find) are chosen there by `auto` settings,
-and the distributed paths everywhere else.
+On these every PCollection already lives in this machine's memory (docs/architecture.md,
+"Scale"), so the local fast paths (shard external sort, one union-find) are chosen there by
+`auto` settings, and the distributed paths everywhere else.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import numpy as np
 
 from pipelines.ablate.config import HoldoutConfig
 from pipelines.config import CurateConfig, SourceConfig
-from transforms.dedup.keys import content_key
+from transforms.hashing import content_key
 from transforms.normalize import Normalizer
 from transforms.readers import plan_read_tasks, read_task
 from transforms.record import Record

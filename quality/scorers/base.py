@@ -7,8 +7,9 @@ A document passes a rule when `low <= value <= high` (bounds inclusive, as in th
 implementations, which reject on strict inequality).
 
 The same rules give each scorer a smooth *soft pass* in [0, 1], used by the composite quality
-score (see `quality.scorers.composite`): 1 inside the bounds, falling linearly with the relative
-distance outside them, to 0 at twice the bound (or at zero, for a lower bound).
+score (`meta["quality"]`, computed by `quality.stage.QualityStage`): 1 inside the bounds,
+falling linearly with the relative distance outside them, to 0 at twice the bound (or at zero,
+for a lower bound).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from transforms.dedup.config import (
     EvalSetConfig,
 )
 from transforms.dedup.decontam import Decontaminator
-from transforms.dedup.keys import content_key
 from transforms.dedup.reference import ApplyReferenceFilters, BloomUnion
+from transforms.hashing import content_key
 from transforms.record import Record
 
 QUESTION = (

@@ -54,7 +54,7 @@ def _write_inputs(work: Path) -> Path:
     from pipelines.config import load_config
     from pipelines.demo_data import build_corpus
     from transforms.dedup.bloom import BloomFilter
-    from transforms.dedup.keys import content_key
+    from transforms.hashing import content_key
     from transforms.normalize import Normalizer
 
     demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())

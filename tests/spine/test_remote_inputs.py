@@ -26,7 +26,7 @@ from quality.lexicon import LEXICON_DIR
 from tests.spine.fake_remote import ROOT_ENV, SCHEME
 from tests.spine.small_run import ROOT, write_config, write_corpus
 from transforms.dedup.bloom import BloomFilter
-from transforms.dedup.keys import content_key
+from transforms.hashing import content_key
 from transforms.tokenize import save_tokenizer, train_bpe
 
 PLUGIN = ["--beam_plugins=tests.spine.fake_remote"]

@@ -1,7 +1,7 @@
 """Deduplication: near (MinHash-LSH), boilerplate lines, cross-release Bloom, decontamination.
 
 Pure algorithms (no Beam import): shingles, minhash, lsh, components, clusters, rolling,
-repetition, bloom, decontam, keys, audit, features. Beam steps: near.NearDedup,
+repetition, bloom, decontam, keep, audit, features. Beam steps: near.NearDedup,
 components_beam.ConnectedComponents (large-star/small-star rounds),
 resolve.ResolveComponents (survivors per component; giant ones in sub-groups and levels),
 boilerplate.BoilerplateLines, reference.ApplyReferenceFilters / BloomUnion.
@@ -22,12 +22,12 @@ from transforms.dedup.config import (
 )
 from transforms.dedup.decontam import Decontaminator
 from transforms.dedup.features import DedupFeaturizer, DocFeatures
-from transforms.dedup.keys import content_key
 from transforms.dedup.lsh import band_hashes, optimal_bands
 from transforms.dedup.minhash import MinHasher, estimate_jaccard
 from transforms.dedup.repetition import REPETITION_FEATURES_VERSION, repetition_features
 from transforms.dedup.rolling import line_hashes, strip_boilerplate
 from transforms.dedup.shingles import Shingler, reference_words
+from transforms.hashing import content_key
 
 __all__ = [
     "BloomFilter",

@@ -25,7 +25,7 @@ from transforms import fs
 from transforms.dedup.bloom import BloomFilter
 from transforms.dedup.config import CrossReleaseConfig, DedupConfig
 from transforms.dedup.decontam import Decontaminator
-from transforms.dedup.keys import content_key
+from transforms.hashing import content_key
 from transforms.record import Record, Removal
 
 __all__ = ["ApplyReferenceFilters", "BloomUnion", "CrossReleaseFilter", "content_key"]

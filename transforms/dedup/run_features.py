@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.dedup.clusters import shingle_set
+from transforms.dedup.keep import near_rank
 from transforms.dedup.lsh import RepeatFilter, band_hashes
 from transforms.dedup.near import HashSketchFn, NearDedup
 from transforms.disk_group import CoGroupByKeyOnDisk, GroupByKeyOnDisk
@@ -139,8 +140,6 @@ class _RunSignaturesFn(beam.DoFn):
         self.unique = beam.metrics.Metrics.counter(_NS, "band_keys_not_shuffled")
 
     def setup(self) -> None:
-        from transforms.exact_dedup import near_rank
-
         self._rank = near_rank(self.keep)
 
     def _read(self, work: RunWork) -> tuple[pa.Table, np.ndarray, np.ndarray]:

@@ -1,0 +1,180 @@
+"""User plugins without forking: the README's filter, from a package installed into a temp
+folder (not the test virtualenv), named as `module:Class` and by its entry point, on the
+embedded runner and on Beam's portable runner (curate from its wheel, the plugin on the
+workers' PYTHONPATH).
+
+The corpus: plain documents, documents in capitals (the filter rejects them) and documents that
+a plugin transform (`normalize.transforms`) shouts, so they are rejected only if the transform
+ran before scoring. A plugin scorer adds a float32 shard column.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from tests.spine.portable import portable_beam
+from tests.spine.small_run import ROOT, run_cli, write_config, write_corpus
+from transforms.accounting import accounting_problems
+
+REASON = "no_shouting:shouting"
+# Test-only classes, next to the README's: a transform and a scorer.
+EXTRA = """
+
+class Yell:
+    def transform(self, text):
+        return text.upper() if text.startswith("Yell:") else text
+
+
+class Caps:
+    def score(self, text):
+        return sum(map(str.isupper, text)) / len(text)
+"""
+PYPROJECT = """[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "my-filters"
+version = "0.1"
+
+[tool.setuptools]
+py-modules = ["my_filters"]
+
+[project.entry-points."curate.plugins"]
+no_shouting = "my_filters:NoShouting"
+"""
+
+
+def readme_filter() -> str:
+    """The Python block of the README's "Your own filter" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Your own filter") :]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> str:
+    """The plugin package, pip-installed (with its entry point) into a folder of its own."""
+    tmp = tmp_path_factory.mktemp("plugin")
+    pkg = tmp / "pkg"
+    pkg.mkdir()
+    (pkg / "my_filters.py").write_text(readme_filter() + EXTRA)
+    (pkg / "pyproject.toml").write_text(PYPROJECT)
+    target = tmp / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+         "--no-build-isolation", "--target", str(target), str(pkg)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return str(target)
+
+
+def _corpus(folder: Path) -> tuple[Path, set[str]]:
+    """Plain documents plus shouted ones; returns the file and the ids the filter rejects."""
+    path = write_corpus(folder / "docs.jsonl", n_docs=24)
+    lines = path.read_text().splitlines()
+    shouted = set()
+    for i in range(0, 24, 6):  # in capitals already
+        doc = json.loads(lines[i])
+        lines[i] = json.dumps({**doc, "text": doc["text"].upper()})
+        shouted.add(doc["id"])
+    for i in range(3, 24, 6):  # shouted by the Yell transform
+        doc = json.loads(lines[i])
+        lines[i] = json.dumps({**doc, "text": "Yell: " + doc["text"]})
+        shouted.add(doc["id"])
+    path.write_text("\n".join(lines) + "\n")
+    return path, shouted
+
+
+def _config(tmp: Path, corpus: Path, name: str, out: str) -> Path:
+    return write_config(
+        tmp / f"{out}.yaml",
+        [str(corpus)],
+        str(tmp / out),
+        run={"progress": False},
+        normalize={"transforms": ["my_filters:Yell"]},
+        quality={
+            "enabled": True,
+            "scorers": [
+                {"name": name, "action": "filter"},
+                {"name": "my_filters:Caps", "action": "score_only"},
+            ],
+            "toxicity": {"enabled": False},
+            "bias": {"enabled": False},
+        },
+        dedup={"near": {"enabled": False}, "boilerplate": {"enabled": False}},
+    )
+
+
+def _check_run(out: Path, shouted: set[str]) -> None:
+    rejected = [
+        json.loads(line)
+        for f in sorted((out / "rejected").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+    assert {r["id"] for r in rejected} == shouted
+    assert {r["reason"] for r in rejected} == {REASON}
+    manifest = json.loads((out / "manifest.json").read_text())
+    acc = manifest["accounting"]
+    assert acc["rejected"] == {REASON: len(shouted)}
+    assert acc["read"] == 24
+    assert manifest["accounting_ok"] and accounting_problems(acc) == []
+    assert acc["read"] == acc["written"] + len(shouted)
+    table = pa.concat_tables(
+        pa.ipc.open_stream(pa.memory_map(str(out / s["path"]))).read_all()
+        for s in manifest["shards"]
+    )
+    assert table.schema.field("caps.score").type == pa.float32()
+    assert table.num_rows == acc["written"] == 24 - len(shouted)
+    assert max(table.column("caps.score").to_pylist()) < 0.5
+
+
+@pytest.mark.parametrize("name", ["my_filters:NoShouting", "no_shouting"])
+def test_plugin_filter_rejects_with_its_reason_code(tmp_path, site, name):
+    corpus, shouted = _corpus(tmp_path)
+    config = _config(tmp_path, corpus, name, "out")
+    result = run_cli(["run", "--config", str(config)], cwd=tmp_path, extra_path=site)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_run(tmp_path / "out", shouted)
+
+
+def test_bad_plugin_names_are_one_config_error(tmp_path, site):
+    corpus, _ = _corpus(tmp_path)
+    config = write_config(
+        tmp_path / "bad.yaml",
+        [str(corpus)],
+        str(tmp_path / "out"),
+        normalize={"transforms": ["my_filters:NoShouting"]},  # no transform method
+        quality={
+            "enabled": True,
+            "scorers": [{"name": "my_filters:Missing"}, {"name": "no_such_plugin"}],
+        },
+    )
+    result = run_cli(["run", "--config", str(config)], cwd=tmp_path, extra_path=site)
+    assert result.returncode == 2, result.stderr[-3000:]
+    err = result.stderr
+    assert "invalid configuration (3 problem(s))" in err
+    assert "module 'my_filters' has no 'Missing'" in err
+    assert "unknown scorer 'no_such_plugin'" in err and "no_shouting" in err  # installed names
+    assert "class NoShouting has no `transform(self, text)` method" in err
+    assert not (tmp_path / "out").exists()  # before any work
+
+
+def test_plugin_runs_on_beams_portable_runner(tmp_path, site):
+    corpus, shouted = _corpus(tmp_path)
+    config = _config(tmp_path, corpus, "no_shouting", "portable")
+    with portable_beam(tmp_path / "beam", env={"PYTHONPATH": site}) as beam_services:
+        result = run_cli(
+            ["run", "--config", str(config), *beam_services.beam_args],
+            cwd=tmp_path,
+            extra_path=site,
+        )
+        assert result.returncode == 0, result.stderr[-3000:] + beam_services.logs()
+    _check_run(tmp_path / "portable", shouted)
