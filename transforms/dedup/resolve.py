@@ -214,6 +214,7 @@ def _resolve_final(label: str, cands: list, threshold: float) -> Iterator:
             yield beam.pvalue.TaggedOutput("final", (label, (0, by_id[d.id])))
 
 
+@beam.typehints.with_output_types(tuple[str, Any, Any, Any])  # main: a decided member
 class _RecheckFn(beam.DoFn):
     """(label, final survivors (0, c) and pending removals (1, (c, rep, sim))) -> decided.
 
