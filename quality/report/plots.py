@@ -45,6 +45,17 @@ def _save(fig, path: str, dpi: int) -> str:
     return path
 
 
+def _save_documents_axes(fig, ax, title: str, xlabel: str, path: str, dpi: int) -> str:
+    """The house style of a documents-per-bin chart (title, labels, counts axis), then saved."""
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel("documents", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.yaxis.set_major_formatter(FuncFormatter(_human))
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path, dpi)
+
+
 def hbar(
     path: str,
     labels: Sequence[str],
@@ -118,13 +129,7 @@ def histogram(
             ax.legend(fontsize=7, frameon=False)
     else:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel("documents", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.yaxis.set_major_formatter(FuncFormatter(_human))
-    ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path, dpi)
+    return _save_documents_axes(fig, ax, title, xlabel, path, dpi)
 
 
 def outcome_histogram(
@@ -172,13 +177,7 @@ def outcome_histogram(
             color="#656d76",
         )
     ax.legend(fontsize=7, frameon=False, loc="upper center")
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel("documents", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.yaxis.set_major_formatter(FuncFormatter(_human))
-    ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path, dpi)
+    return _save_documents_axes(fig, ax, title, xlabel, path, dpi)
 
 
 def stacked_sources(
