@@ -178,3 +178,20 @@ def test_plugin_runs_on_beams_portable_runner(tmp_path, site):
         )
         assert result.returncode == 0, result.stderr[-3000:] + beam_services.logs()
     _check_run(tmp_path / "portable", shouted)
+
+
+def test_the_readmes_config_block_is_a_valid_config_as_written(tmp_path, monkeypatch):
+    """`PYTHONPATH=. curate run --config my.yaml` with the section's two files, as typed: the
+    YAML block alone must pass the config check (it once named no input and exited 2)."""
+    from pipelines.config import load_config
+
+    section = (ROOT / "README.md").read_text()
+    section = section[section.index("### Your own filter") :]
+    yaml_block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "my_filters.py").write_text(readme_filter())
+    (tmp_path / "my.yaml").write_text(yaml_block)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = load_config("my.yaml")
+    assert cfg.input.demo.enabled or cfg.input.sources
+    assert any(s.name == "my_filters:NoShouting" for s in cfg.quality.scorers)
