@@ -35,7 +35,7 @@ from pipelines.classifier_train import sample_texts
 from pipelines.config import NormalizeConfig, SourceConfig
 from quality.classifier import FeatureConfig, TrainSettings, train_classifier
 from quality.classifier.training import _held_out, text_digest
-from transforms.normalize import Normalizer
+from transforms.stages.normalize import Normalizer
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:

@@ -78,9 +78,9 @@ def ours(path: str, running_mode: str | None, out_dir: str, components: str = "a
     from transforms.dedup.config import BoilerplateConfig, DedupConfig
     from transforms.dedup.features import DedupFeaturizer
     from transforms.dedup.run_features import NearDedupOverRuns, RunsWithDrops
-    from transforms.disk_group import set_group_dir
-    from transforms.record import Record
-    from transforms.spill import SpillRecords
+    from transforms.infra.disk_group import set_group_dir
+    from transforms.infra.record import Record
+    from transforms.infra.spill import SpillRecords
 
     run_cfg = RunConfig()
     run_cfg.running_mode = running_mode or resolve_running_mode(run_cfg, os.path.getsize(path))

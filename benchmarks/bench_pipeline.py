@@ -71,7 +71,7 @@ def load_texts(folder: str) -> list[str]:
 def ensure_tokenizer(texts: list[str]) -> str:
     path = os.path.join(WORK, "tokenizer", "tokenizer.json")
     if not os.path.exists(path):
-        from transforms.tokenize import save_tokenizer, train_bpe
+        from transforms.stages.tokenize import save_tokenizer, train_bpe
 
         tok = train_bpe(texts[::7][:3000], 8192, ["<|endoftext|>", "<|pad|>"])
         save_tokenizer(tok, path, "<|endoftext|>", "<|pad|>")

@@ -15,7 +15,7 @@ import time
 from apache_beam.coders import FastPrimitivesCoder, PickleCoder
 
 from pipelines.demo_data import iter_documents
-from transforms.record import Record, RecordCoder
+from transforms.infra.record import Record, RecordCoder
 
 
 def bench(coder, recs, repeat: int = 3) -> float:

@@ -502,11 +502,11 @@ sys.path.insert(0, os.getcwd())
 from pipelines.config import NormalizeConfig, SourceConfig
 from transforms.dedup.config import DedupConfig
 from transforms.dedup.features import DedupFeaturizer
-from transforms.hashing import content_key
-from transforms.normalize import Normalizer
-from transforms.readers import plan_read_tasks, read_task
-from transforms.record import Record
-from transforms.tokenize import BatchEncoder, train_bpe
+from transforms.infra.hashing import content_key
+from transforms.stages.normalize import Normalizer
+from transforms.stages.readers import plan_read_tasks, read_task
+from transforms.infra.record import Record
+from transforms.stages.tokenize import BatchEncoder, train_bpe
 
 def cpu(fn):
     t0 = time.process_time(); out = fn(); return out, time.process_time() - t0
@@ -546,7 +546,7 @@ for name, path in json.loads(sys.argv[1]).items():
     t_stats = None
     try:
         from pipelines.config import CurateConfig
-        from transforms.corpus_stats import writer_accumulators
+        from transforms.stages.corpus_stats import writer_accumulators
         def stats():
             for f in writer_accumulators(CurateConfig(), 8192).values():
                 f().add_table(table)

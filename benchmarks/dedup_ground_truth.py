@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.demo_data import iter_documents  # noqa: E402
 from transforms.dedup.shingles import reference_words  # noqa: E402
-from transforms.hashing import content_key  # noqa: E402
+from transforms.infra.hashing import content_key  # noqa: E402
 
 NGRAM = 5
 _BITS = 21

@@ -106,7 +106,7 @@ def cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.config import load_config
     from pipelines.run import run, run_failure
     from quality.report.summary import end_of_run_notes, summarize_manifest
-    from transforms import fs
+    from transforms.infra import fs
 
     import_beam_plugins(beam_args)
     config_notes: list[str] = []

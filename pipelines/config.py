@@ -6,7 +6,7 @@ other packages (quality, dedup, sampling, training trigger) are defined next to 
 composed here.
 
 Every file a run reads may be a local path or a URL (`gs://...`); both are looked up before any
-work, URLs through Beam's FileSystems (`transforms.fs`). quality/ cannot look URLs up (it never
+work, URLs through Beam's FileSystems (`transforms.infra.fs`). quality/ cannot look URLs up (it never
 imports Beam): `CurateConfig.validate` checks the files its section names (`QualityConfig.files`).
 """
 
@@ -25,7 +25,7 @@ from pipelines.typed_config import ConfigError, apply_overrides, build, to_dict
 from quality.config import QualityConfig
 from quality.plugins import PluginError, load_plugin
 from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
-from transforms import fs
+from transforms.infra import fs
 from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
 
@@ -53,7 +53,7 @@ class RunConfig:
     auto_process_bytes: int = 32 << 20
     progress: bool = True  # stage progress lines (local channel; elsewhere polled counters)
     # On Beam's in-process runners, the document-sized shuffles group through files in the
-    # run's _tmp ("disk": memory stays flat in the corpus size, transforms/disk_group.py) or in
+    # run's _tmp ("disk": memory stays flat in the corpus size, transforms/infra/disk_group.py) or in
     # the runner's memory ("memory": Beam's own GroupByKey, ~3 KB of RAM per document). Other
     # runners always use their shuffle service.
     local_shuffle: Literal["disk", "memory"] = "disk"
@@ -85,7 +85,7 @@ class SourceConfig:
             out.append(f"name {self.name!r} must be non-empty, without spaces or slashes")
         if not self.paths:
             out.append(f"source {self.name!r}: paths must list at least one file or glob")
-        from transforms.readers import expand_paths
+        from transforms.stages.readers import expand_paths
 
         for pattern in self.paths:
             try:
@@ -174,7 +174,7 @@ class TokenizerConfig:
     def validate(self) -> list[str]:
         out = []
         if self.path is not None:
-            from transforms.tokenize import resolve_tokenizer_file
+            from transforms.stages.tokenize import resolve_tokenizer_file
 
             try:
                 resolve_tokenizer_file(self.path)

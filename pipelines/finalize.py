@@ -13,10 +13,10 @@ import time
 
 import apache_beam as beam
 
-from transforms import fs
-from transforms.accounting import Tally, accounting_from_tally, accounting_problems
-from transforms.corpus_stats import finish_stats
-from transforms.stage_output import set_section
+from transforms.infra import fs
+from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
+from transforms.stages.corpus_stats import finish_stats
+from transforms.infra.stage_output import set_section
 
 FORMAT_VERSION = 1
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from transforms import fs
+from transforms.infra import fs
 
 DROP_FOLDERS = ("rejected", "removed", "dead_letter")
 STAGE_DROP_BYTES = 64 << 20  # per drop folder: the report shows a few examples per reason

@@ -20,24 +20,24 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.config import CurateConfig
-from transforms import fs
-from transforms.accounting import TALLY, MergeTallies
-from transforms.apply_decisions import ApplyAndTokenize, ApplyDecisionsAndTokenize
-from transforms.corpus_stats import pool_accumulator, writer_accumulators
-from transforms.dedup_stage import DedupDecisions
-from transforms.disk_group import set_group_dir
-from transforms.normalize import Normalizer
-from transforms.read_stage import ReadAndNormalize
-from transforms.readers import ReadTask
+from transforms.infra import fs
+from transforms.infra.accounting import TALLY, MergeTallies
+from transforms.stages.apply_decisions import ApplyAndTokenize, ApplyDecisionsAndTokenize
+from transforms.stages.corpus_stats import pool_accumulator, writer_accumulators
+from transforms.dedup.stage import DedupDecisions
+from transforms.infra.disk_group import set_group_dir
+from transforms.stages.normalize import Normalizer
+from transforms.stages.read import ReadAndNormalize
+from transforms.stages.readers import ReadTask
 from transforms.sampling.stage import Sample
-from transforms.score import Score
-from transforms.shard_plan import PlanShards
-from transforms.shards import WriteShards
-from transforms.sinks import WriteJsonLines
-from transforms.spill import Spill
-from transforms.stage_output import Funnel, StageOutput
-from transforms.text_features import MergeAccumulators
-from transforms.tokenize import BatchEncoder, TokenizerInfo
+from transforms.stages.score import Score
+from transforms.stages.shard_plan import PlanShards
+from transforms.stages.shards import WriteShards
+from transforms.infra.sinks import WriteJsonLines
+from transforms.infra.spill import Spill
+from transforms.infra.stage_output import Funnel, StageOutput
+from transforms.stages.text_features import MergeAccumulators
+from transforms.stages.tokenize import BatchEncoder, TokenizerInfo
 
 
 @dataclass
@@ -123,7 +123,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     cfg, out = plan.cfg, plan.output
     funnel = Funnel()
     # On an in-process runner, the large shuffles group through files here instead of in the
-    # runner's memory (transforms/disk_group.py); other runners shuffle as usual.
+    # runner's memory (transforms/infra/disk_group.py); other runners shuffle as usual.
     if cfg.run.local_shuffle == "disk":
         set_group_dir(p, fs.join(plan.tmp, "groups"))
 

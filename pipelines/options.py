@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from transforms.runners import is_local_runner
+from transforms.infra.runners import is_local_runner
 
 log = logging.getLogger("curate")
 

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 from pipelines.output_lock import LOCK, OutputFolderError, OutputLock
 from pipelines.typed_config import ConfigError
-from transforms import fs
+from transforms.infra import fs
 
 log = logging.getLogger("curate")
 

@@ -25,7 +25,7 @@ import time
 import uuid
 
 from pipelines.typed_config import ConfigError
-from transforms import fs
+from transforms.infra import fs
 
 log = logging.getLogger("curate")
 

@@ -1,6 +1,6 @@
 """Driver side of the local progress channel: one readable line per stage.
 
-Workers call `transforms.progress.report` (cumulative totals per process, sent over localhost UDP
+Workers call `transforms.infra.progress.report` (cumulative totals per process, sent over localhost UDP
 at most once a second). `ProgressBoard` folds them into per-stage totals that never go backwards
 (the largest value per sender wins, whatever order datagrams arrive in) and writes a line per
 stage: share done, rate and ETA where the total is known, counts and rate where it is not.
@@ -32,7 +32,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from transforms import progress as worker_progress
+from transforms.infra import progress as worker_progress
 
 STAGES = ("read", "spill", "decisions", "tokenize", "shards")
 BAR = 24  # bar width in characters on a terminal

@@ -1,6 +1,6 @@
 """Progress off the local runner: the driver polls the stage totals from Beam counters.
 
-Workers of a distributed runner have no channel to the driver, so `transforms.progress.report`
+Workers of a distributed runner have no channel to the driver, so `transforms.infra.progress.report`
 also adds every stage total to Beam counters (namespace `curate.progress`). `FollowedPipeline`
 submits the job, reads those counters from its PipelineResult every `POLL_EVERY_S` until the job
 is terminal, and feeds them to the same board and lines as the local channel
@@ -32,7 +32,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from pipelines.progress import STAGES, ProgressLines
-from transforms.progress import COUNTERS, KINDS
+from transforms.infra.progress import COUNTERS, KINDS
 
 log = logging.getLogger("curate")
 

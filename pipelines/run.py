@@ -26,13 +26,13 @@ from pipelines.output_folder import OutputFolder, redirect_inputs, run_outputs
 from pipelines.output_lock import OutputFolderError
 from pipelines.progress import ProgressLines, progress_channel
 from pipelines.progress_metrics import FollowedPipeline
-from transforms import fs
-from transforms.normalize import Normalizer
-from transforms.readers import plan_read_tasks, read_task
-from transforms.record import Record
-from transforms.runners import is_local_runner
-from transforms.shards import choose_write_path
-from transforms.tokenize import (
+from transforms.infra import fs
+from transforms.stages.normalize import Normalizer
+from transforms.stages.readers import plan_read_tasks, read_task
+from transforms.infra.record import Record
+from transforms.infra.runners import is_local_runner
+from transforms.stages.shards import choose_write_path
+from transforms.stages.tokenize import (
     describe_tokenizer,
     resolve_tokenizer_file,
     save_tokenizer,
@@ -225,7 +225,7 @@ def score_columns(cfg: CurateConfig) -> list[str]:
     """Float32 score columns of the shards (fixed for a config)."""
     cols: list[str] = []
     if cfg.quality.enabled:
-        from transforms.score import score_columns as quality_columns
+        from transforms.stages.score import score_columns as quality_columns
 
         cols += quality_columns(cfg.quality)
     if cfg.sampling.dsir.enabled and "dsir" not in cols:
@@ -445,7 +445,7 @@ def run_failure(manifest: dict) -> str | None:
     Checked in order: the accounting, shards written, the validation gate (a gate turned off in
     the config is not a failure).
     """
-    from transforms.accounting import accounting_problems
+    from transforms.infra.accounting import accounting_problems
 
     acc = manifest.get("accounting") or {}
     if not manifest.get("accounting_ok"):

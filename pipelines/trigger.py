@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from transforms import fs
+from transforms.infra import fs
 
 
 def resolved_train_config(cfg) -> dict:

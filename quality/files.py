@@ -2,7 +2,7 @@
 
 quality/ never imports Beam, yet its files may be URLs (`gs://...`) that only Beam's
 FileSystems can read. So its loaders take the bytes, or a `ReadBytes` function that returns
-them: the default reads local files; Beam steps pass `transforms.fs.read_bytes`, which reads
+them: the default reads local files; Beam steps pass `transforms.infra.fs.read_bytes`, which reads
 URLs through FileSystems. Config checks here skip URLs: `pipelines.config` checks them through
 FileSystems, with every other problem of the config.
 """

@@ -82,7 +82,7 @@ class QualityStage:
     """Scores and decides batches of texts; build cheaply, `load()` once per worker.
 
     `read_bytes` reads the model and lexicon files (default: local files; Beam steps pass
-    `transforms.fs.read_bytes`, which reads URLs; see `quality.files`).
+    `transforms.infra.fs.read_bytes`, which reads URLs; see `quality.files`).
     """
 
     def __init__(self, cfg: QualityConfig, read_bytes: ReadBytes = read_local) -> None:

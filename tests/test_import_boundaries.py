@@ -241,7 +241,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_circle_in_any_package():
     graph = _import_graph()
-    assert "transforms.hashing" in graph and graph["pipelines.graph"], "the graph came out empty"
+    assert "transforms.infra.hashing" in graph and graph["pipelines.graph"], "the graph came out empty"
     cycle = _find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
@@ -251,55 +251,43 @@ def test_the_cycle_finder_finds_one():
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-# The top-level transforms modules the subpackages (dedup, sampling, stats) may import: the
-# infrastructure every stage shares, none of which uses a subpackage. `transforms.spill` is the one
-# stage module among them: it also defines the spill-run format (`SpillRun`, `read_run`, `DocMeta`)
-# that dedup reads back, and imports no subpackage itself. Every other top-level module is a stage
-# (exact_dedup, dedup_stage, score, apply_decisions, shards, ...) that composes the subpackages,
-# so an import from below would point up.
-TRANSFORMS_INFRASTRUCTURE = {
-    "transforms.accounting",
-    "transforms.disk_group",
-    "transforms.fs",
-    "transforms.hashing",
-    "transforms.progress",
-    "transforms.record",
-    "transforms.runners",
-    "transforms.spill",
-    "transforms.stage_output",
+# transforms/ is laid out by what each module is, and the kinds form layers (an import may point
+# only down or within its own kind):
+#   stages    the pipeline stages in data-flow order; they compose everything below
+#   dedup, sampling, stats    the corpus-wide parts, each on its own: none imports another
+#   infra     Beam infrastructure and the shared record contract; imports no other kind
+TRANSFORMS_LAYERS = {
+    "transforms.stages": {"transforms.dedup", "transforms.sampling", "transforms.stats", "transforms.infra"},
+    "transforms.dedup": {"transforms.infra"},
+    "transforms.sampling": {"transforms.infra"},
+    "transforms.stats": {"transforms.infra"},
+    "transforms.infra": set(),
 }
 
 
-def _subpackages() -> list[str]:
-    return sorted(
-        f"transforms.{d.name}"
-        for d in (ROOT / "transforms").iterdir()
-        if (d / "__init__.py").is_file()
-    )
+def _kind(module: str) -> str | None:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "transforms" and len(parts) > 1 else None
 
 
-def test_transforms_subpackages_import_only_infrastructure_from_above():
-    """transforms/dedup/**, transforms/sampling/** (and every other subpackage) import from the
-    top-level transforms modules only `TRANSFORMS_INFRASTRUCTURE`, never the stage modules that
-    use them; and no infrastructure module reaches a subpackage, directly or through others."""
+def test_transforms_is_laid_out_by_kind():
+    """Every transforms module lives in one of the kinds; nothing is left at the top level."""
+    subs = {f"transforms.{d.name}" for d in (ROOT / "transforms").iterdir() if (d / "__init__.py").is_file()}
+    assert subs == set(TRANSFORMS_LAYERS), subs ^ set(TRANSFORMS_LAYERS)
+    loose = sorted(p.name for p in (ROOT / "transforms").glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules outside a kind folder: {loose}"
+
+
+def test_transforms_kinds_import_only_down():
     graph = _import_graph()
-    subs = _subpackages()
-    assert {"transforms.dedup", "transforms.sampling"} <= set(subs)
-
-    def top_level(module: str) -> bool:
-        return module.startswith("transforms.") and module.count(".") == 1 and module not in subs
-
+    assert "transforms.stages.apply_decisions" in graph, "the graph came out empty"
+    wrong = []
     for module, imported in sorted(graph.items()):
-        if any(module == s or module.startswith(s + ".") for s in subs):
-            up = {m for m in imported if top_level(m)} - TRANSFORMS_INFRASTRUCTURE
-            assert not up, f"{module} imports the stage module(s) {sorted(up)} above it"
-    for infra in sorted(TRANSFORMS_INFRASTRUCTURE):
-        assert infra in graph, f"{infra} is listed as infrastructure but does not exist"
-        seen, todo = set(), [infra]
-        while todo:
-            for m in graph.get(todo.pop(), ()):
-                if m not in seen:
-                    seen.add(m)
-                    todo.append(m)
-        below = sorted(m for m in seen if any(m == s or m.startswith(s + ".") for s in subs))
-        assert not below, f"infrastructure {infra} reaches the subpackage module(s) {below}"
+        kind = _kind(module)
+        if kind is None:
+            continue
+        for m in sorted(imported):
+            other = _kind(m)
+            if other and other != kind and other not in TRANSFORMS_LAYERS[kind]:
+                wrong.append(f"{module} -> {m}")
+    assert not wrong, "imports pointing up or across transforms kinds:\n" + "\n".join(wrong)

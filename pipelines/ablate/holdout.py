@@ -34,10 +34,10 @@ import numpy as np
 
 from pipelines.ablate.config import HoldoutConfig
 from pipelines.config import CurateConfig, SourceConfig
-from transforms.hashing import content_key
-from transforms.normalize import Normalizer
-from transforms.readers import plan_read_tasks, read_task
-from transforms.record import Record
+from transforms.infra.hashing import content_key
+from transforms.stages.normalize import Normalizer
+from transforms.stages.readers import plan_read_tasks, read_task
+from transforms.infra.record import Record
 
 _BATCH = 512
 

@@ -29,7 +29,7 @@ from pipelines.ablate.holdout import read_eval, split_holdout
 from pipelines.ablate.stats import paired_difference, summary, verdict
 from pipelines.config import CurateConfig
 from pipelines.typed_config import ConfigError, build
-from transforms.readers import expand_paths
+from transforms.stages.readers import expand_paths
 
 log = logging.getLogger("curate")
 
@@ -160,9 +160,9 @@ class Ablation:
     # ------------------------------------------------------------------------------ tokenizer
     def tokenizer(self) -> None:
         from pipelines.run import sample_texts
-        from transforms.normalize import Normalizer
-        from transforms.readers import plan_read_tasks
-        from transforms.tokenize import describe_tokenizer, save_tokenizer, train_bpe
+        from transforms.stages.normalize import Normalizer
+        from transforms.stages.readers import plan_read_tasks
+        from transforms.stages.tokenize import describe_tokenizer, save_tokenizer, train_bpe
 
         tcfg, base_tok = self.cfg.tokenizer, self.base_cfg.tokenizer
         path = os.path.join(self.out, "tokenizer", "tokenizer.json")
@@ -172,7 +172,7 @@ class Ablation:
         if _marker(marker) != identity or not os.path.isfile(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             if tcfg.path:
-                from transforms.tokenize import resolve_tokenizer_file
+                from transforms.stages.tokenize import resolve_tokenizer_file
 
                 with open(resolve_tokenizer_file(tcfg.path), "rb") as src:
                     blob = src.read()

@@ -8,7 +8,7 @@ quantiles that turn `keep_top_fraction` into a threshold. safetensors parses no 
 pickle), so a model file from anyone is safe to load.
 
 `model_from_bytes` / `metadata_from_bytes` parse a file's bytes, wherever they were read (Beam
-steps read URLs through `transforms.fs`; see `quality.files`). `load_model_cached` keeps one
+steps read URLs through `transforms.infra.fs`; see `quality.files`). `load_model_cached` keeps one
 model per (path, content) per process, built under a lock: Beam workers run bundles on threads
 and every scorer instance shares the weights.
 """

@@ -81,7 +81,7 @@ class Scorer(ABC):
         """Reads the files the scorer needs (a model) with `read_bytes`; default: none.
 
         `QualityStage.load()` calls it once per instance, with the reader its caller gave
-        (Beam steps: `transforms.fs.read_bytes`, which reads URLs).
+        (Beam steps: `transforms.infra.fs.read_bytes`, which reads URLs).
         """
 
     @abstractmethod

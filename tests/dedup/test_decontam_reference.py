@@ -16,8 +16,8 @@ from transforms.dedup.config import (
 )
 from transforms.dedup.decontam import Decontaminator
 from transforms.dedup.reference import ApplyReferenceFilters, BloomUnion
-from transforms.hashing import content_key
-from transforms.record import Record
+from transforms.infra.hashing import content_key
+from transforms.infra.record import Record
 
 QUESTION = (
     "Which of the following planets has the longest day of all the planets in our solar system "

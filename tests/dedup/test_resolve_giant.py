@@ -16,7 +16,7 @@ from transforms.dedup.config import NearDedupConfig
 from transforms.dedup.near import NearCandidate
 from transforms.dedup.near_audit import AUDIT_MEMBERS, audit_rows
 from transforms.dedup.resolve import ResolveComponents
-from transforms.record import Removal
+from transforms.infra.record import Removal
 
 THRESHOLD, SEED, WIDTH = 0.8, 7, 128
 

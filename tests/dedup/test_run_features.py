@@ -17,8 +17,8 @@ from transforms.dedup.lsh import (
     SharedBandSketch,
 )
 from transforms.dedup.run_features import NearDedupOverRuns, RunLineHashes, RunsWithDrops
-from transforms.record import Record
-from transforms.spill import SpillRecords
+from transforms.infra.record import Record
+from transforms.infra.spill import SpillRecords
 
 OUTPUTS = ("removed", "clusters", "cluster_sizes", "audit")
 

@@ -98,7 +98,7 @@ def _html_files(out):
 
 
 def test_funnel_bytes_add_up_to_bytes_read(real_run):
-    from transforms.accounting import byte_gap
+    from transforms.infra.accounting import byte_gap
 
     manifest, _stats, page = real_run
     acc = manifest["accounting"]

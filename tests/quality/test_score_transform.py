@@ -8,8 +8,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from quality.config import QualityConfig, ScorerConfig, ToxicityConfig
-from transforms.record import Record
-from transforms.score import ScoreAndFilter, score_columns
+from transforms.infra.record import Record
+from transforms.stages.score import ScoreAndFilter, score_columns
 
 PROSE = (
     "The river town wakes slowly in winter. Boats wait at the quay while the ferry crew checks "
@@ -138,7 +138,7 @@ def test_a_counter_per_reason():
 def test_redaction_tallies_the_bytes_it_changes():
     """PII redaction rewrites text: the byte difference is tallied as `trimmed`, so the funnel's
     bytes still add up to the bytes read."""
-    from transforms.accounting import MergeTallies, Tally, accounting_from_tally
+    from transforms.infra.accounting import MergeTallies, Tally, accounting_from_tally
 
     email = "harbour@example.org"
     expected = 3 * (len(email) - len("<EMAIL>"))  # p1, p2 and t1 carry the address

@@ -7,7 +7,7 @@ import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.record import Record
+from transforms.infra.record import Record
 from transforms.sampling.config import DriftConfig, DsirConfig
 from transforms.sampling.drift import STATS_KEY
 from transforms.sampling.dsir import DsirScorer

@@ -6,7 +6,7 @@ import os
 from pipelines.config import load_config
 from pipelines.run import run
 from tests.spine.small_run import write_config, write_corpus
-from transforms.accounting import accounting_problems
+from transforms.infra.accounting import accounting_problems
 
 
 def test_a_run_over_bad_records_and_files_succeeds_and_adds_up(tmp_path):

@@ -12,7 +12,7 @@ from tests.spine.small_run import run_cli, write_config, write_corpus
 # Injected in the subprocess only: the merged tally gains one phantom document read, so the
 # accounting of a finished run does not add up (the pipeline's last step raises).
 PHANTOM_READ = """
-from transforms import accounting
+from transforms.infra import accounting
 
 _extract = accounting.MergeTallies.extract_output
 

@@ -7,7 +7,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.disk_group import GroupByKeyOnDisk
+from transforms.infra.disk_group import GroupByKeyOnDisk
 
 
 def _normalized(groups):
@@ -57,7 +57,7 @@ def test_no_tmp_dir_is_a_plain_group_by_key(tmp_path):
 
 
 def test_pipeline_group_dir_drives_cogroup_distinct_and_combine(tmp_path):
-    from transforms.disk_group import (
+    from transforms.infra.disk_group import (
         CoGroupByKeyOnDisk,
         CombinePerKeyOnDisk,
         DistinctOnDisk,

@@ -198,7 +198,7 @@ def test_a_restore_interrupted_at_any_move_is_finished_by_the_next_run(
     tmp_path, monkeypatch, moves_done
 ):
     """Issue 18: a restore killed half way left a '_previous' the next run refused."""
-    from transforms import fs
+    from transforms.infra import fs
 
     out = tmp_path / "out"
     _previous_run(out, ["shards", "report"])

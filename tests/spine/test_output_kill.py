@@ -1,6 +1,6 @@
 """kill -9 at chosen points of a run: the previous release survives, the rerun is exact (issue 18).
 
-The CLI runs in a subprocess with `CURATE_TEST_KILL_AT` (transforms/fs.py), which SIGKILLs it at
+The CLI runs in a subprocess with `CURATE_TEST_KILL_AT` (transforms/infra/fs.py), which SIGKILLs it at
 the N-th file operation on a matching path: the same point on every run, no timing involved.
 """
 

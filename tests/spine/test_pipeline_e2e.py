@@ -11,7 +11,7 @@ from pipelines.cli import main as cli_main
 from pipelines.config import load_config
 from pipelines.run import run
 from tests.spine.corpus import sources, write_corpus
-from transforms.accounting import accounting_problems
+from transforms.infra.accounting import accounting_problems
 
 
 def _config(tmp_path, corpus, out_name, workers=1, mode="in_memory", extra=None):

@@ -21,7 +21,7 @@ import pytest
 
 from tests.spine.portable import portable_beam
 from tests.spine.small_run import ROOT, run_cli, write_config, write_corpus
-from transforms.accounting import accounting_problems
+from transforms.infra.accounting import accounting_problems
 
 REASON = "no_shouting:shouting"
 # Test-only classes, next to the README's: a transform and a scorer.

@@ -54,8 +54,8 @@ def _write_inputs(work: Path) -> Path:
     from pipelines.config import load_config
     from pipelines.demo_data import build_corpus
     from transforms.dedup.bloom import BloomFilter
-    from transforms.hashing import content_key
-    from transforms.normalize import Normalizer
+    from transforms.infra.hashing import content_key
+    from transforms.stages.normalize import Normalizer
 
     demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     corpus = work / "corpus"

@@ -10,7 +10,7 @@ from pipelines.config import load_config
 from pipelines.progress import ProgressBoard, ProgressPrinter, eta_seconds, rate_per_s
 from pipelines.run import run
 from tests.spine.small_run import write_config, write_corpus
-from transforms import progress as worker_progress
+from transforms.infra import progress as worker_progress
 
 
 def _msg(sender, stage, units=0, nbytes=0, docs=0):

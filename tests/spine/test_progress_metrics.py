@@ -11,8 +11,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.progress import ProgressLines
 from pipelines.progress_metrics import FollowedPipeline, counter_reports, follow
-from transforms import progress as worker_progress
-from transforms.progress import COUNTERS
+from transforms.infra import progress as worker_progress
+from transforms.infra.progress import COUNTERS
 
 
 def _counter(name, committed, attempted=None, step="s1", namespace=COUNTERS):

@@ -16,9 +16,9 @@ from pipelines.config import load_config
 from pipelines.run import run
 from transforms.dedup.config import BoilerplateConfig, DedupConfig, ExactDedupConfig
 from transforms.dedup.features import DedupFeaturizer
-from transforms.dedup_stage import DedupDecisions
-from transforms.record import Record
-from transforms.spill import Spill
+from transforms.dedup.stage import DedupDecisions
+from transforms.infra.record import Record
+from transforms.infra.spill import Spill
 
 WORDS = [
     "alpha",

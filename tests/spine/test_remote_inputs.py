@@ -26,8 +26,8 @@ from quality.lexicon import LEXICON_DIR
 from tests.spine.fake_remote import ROOT_ENV, SCHEME
 from tests.spine.small_run import ROOT, write_config, write_corpus
 from transforms.dedup.bloom import BloomFilter
-from transforms.hashing import content_key
-from transforms.tokenize import save_tokenizer, train_bpe
+from transforms.infra.hashing import content_key
+from transforms.stages.tokenize import save_tokenizer, train_bpe
 
 PLUGIN = ["--beam_plugins=tests.spine.fake_remote"]
 

@@ -44,7 +44,7 @@ def test_the_whole_pipeline_on_a_remote_output_keeps_the_gate(tmp_path, monkeypa
 
 def test_a_remote_output_folder_is_claimed_like_a_local_one(tmp_path, monkeypatch):
     from pipelines.output_folder import OutputFolder
-    from transforms import fs
+    from transforms.infra import fs
 
     monkeypatch.setattr(FakeGcsFileSystem, "root", str(tmp_path))
     out = "fakegs://b/r"
@@ -69,7 +69,7 @@ def test_a_remote_output_is_locked_through_a_marker(tmp_path, monkeypatch):
     import pytest
 
     from pipelines.output_lock import LOCK, OutputBusy, OutputLock
-    from transforms import fs
+    from transforms.infra import fs
 
     monkeypatch.setattr(FakeGcsFileSystem, "root", str(tmp_path))
     first = OutputLock("fakegs://b/r")

@@ -14,11 +14,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.config import load_config
 from pipelines.run import run
 from tests.spine.corpus import sources, write_corpus
-from transforms import shard_plan
-from transforms.apply_decisions import Decisions
-from transforms.record import Removal
-from transforms.shard_plan import PlanShards
-from transforms.shards import choose_write_path, plan_shards
+from transforms.stages import shard_plan
+from transforms.stages.apply_decisions import Decisions
+from transforms.infra.record import Removal
+from transforms.stages.shard_plan import PlanShards
+from transforms.stages.shards import choose_write_path, plan_shards
 
 
 @pytest.mark.parametrize("bucket_bits", [2, 6])

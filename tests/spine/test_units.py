@@ -5,13 +5,13 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import load_config
 from pipelines.typed_config import ConfigError
-from transforms.accounting import Tally, accounting_from_tally, accounting_problems
-from transforms.exact_dedup import ExactDedup, ResolveDuplicateIds
-from transforms.hashing import content_key, shuffle_key
-from transforms.normalize import Normalizer
-from transforms.record import Record, RecordCoder
-from transforms.shards import plan_shards
-from transforms.spill import DocMeta
+from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
+from transforms.dedup.exact import ExactDedup, ResolveDuplicateIds
+from transforms.infra.hashing import content_key, shuffle_key
+from transforms.stages.normalize import Normalizer
+from transforms.infra.record import Record, RecordCoder
+from transforms.stages.shards import plan_shards
+from transforms.infra.spill import DocMeta
 
 
 def test_normalizer():

@@ -27,7 +27,7 @@ from transforms.dedup.minhash import MinHasher, estimate_jaccard
 from transforms.dedup.repetition import REPETITION_FEATURES_VERSION, repetition_features
 from transforms.dedup.rolling import line_hashes, strip_boilerplate
 from transforms.dedup.shingles import Shingler, reference_words
-from transforms.hashing import content_key
+from transforms.infra.hashing import content_key
 
 __all__ = [
     "BloomFilter",

@@ -54,7 +54,7 @@ from transforms.dedup.components import (
     small_star,
     small_star_keys,
 )
-from transforms.runners import is_local_runner
+from transforms.infra.runners import is_local_runner
 
 _NS = "dedup_components"
 DEGREE_CAP = 4096  # neighbours per (node, salt) key before a node is split into sub-keys

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transforms import fs
+from transforms.infra import fs
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: the rules stay pure (no Beam, no spill-run code)
-    from transforms.spill import DocMeta
+    from transforms.infra.spill import DocMeta
 
 # Exact dedup's sort key per rule: the smallest key is kept (ids are unique, so no ties).
 KEEP_RULES: dict[str, Callable[[DocMeta], tuple]] = {

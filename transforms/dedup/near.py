@@ -64,7 +64,7 @@ from transforms.dedup.lsh import (
 from transforms.dedup.near_audit import ClusterAudit
 from transforms.dedup.resolve import ResolveComponents
 from transforms.dedup.shingles import Shingler
-from transforms.disk_group import CombinePerKeyOnDisk, DistinctOnDisk, GroupByKeyOnDisk
+from transforms.infra.disk_group import CombinePerKeyOnDisk, DistinctOnDisk, GroupByKeyOnDisk
 
 _NS = "dedup_near"
 _GLOBAL = (GlobalWindow(),)

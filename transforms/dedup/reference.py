@@ -21,12 +21,12 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
-from transforms import fs
+from transforms.infra import fs
 from transforms.dedup.bloom import BloomFilter
 from transforms.dedup.config import CrossReleaseConfig, DedupConfig
 from transforms.dedup.decontam import Decontaminator
-from transforms.hashing import content_key
-from transforms.record import Record, Removal
+from transforms.infra.hashing import content_key
+from transforms.infra.record import Record, Removal
 
 __all__ = ["ApplyReferenceFilters", "BloomUnion", "CrossReleaseFilter", "content_key"]
 
@@ -247,7 +247,7 @@ class ReferenceFilters(beam.PTransform):
         self.cfg = cfg
 
     def expand(self, records):
-        from transforms.stage_output import StageOutput
+        from transforms.infra.stage_output import StageOutput
 
         out = records | "Apply" >> ApplyReferenceFilters(self.cfg)
         sections = {}

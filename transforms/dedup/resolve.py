@@ -55,8 +55,8 @@ import xxhash
 
 from transforms.dedup.clusters import Member, most_similar, priority_order, resolve_component
 from transforms.dedup.near_audit import AUDIT_MEMBERS, audit_rows
-from transforms.disk_group import GroupByKeyOnDisk
-from transforms.record import Removal
+from transforms.infra.disk_group import GroupByKeyOnDisk
+from transforms.infra.record import Removal
 
 _NS = "dedup_near"
 MAX_LEVELS = 3  # sub-group levels built into the graph (each is two GroupByKeys)

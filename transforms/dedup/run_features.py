@@ -1,7 +1,7 @@
 """Dedup features read back from the spill runs, for the exact-dedup survivors only.
 
 Stage 1 writes each record's MinHash signature and line hashes into its spill run, next to the
-text (`transforms/spill.py`), instead of carrying them in `DocMeta` through the duplicate-id and
+text (`transforms/infra/spill.py`), instead of carrying them in `DocMeta` through the duplicate-id and
 exact-dedup shuffles. Those shuffles then move ~100 bytes per record instead of ~700, and on
 the local runner, which holds every shuffle in memory, that is most of the metadata's memory.
 
@@ -46,9 +46,9 @@ from transforms.dedup.clusters import shingle_set
 from transforms.dedup.keep import near_rank
 from transforms.dedup.lsh import RepeatFilter, band_hashes
 from transforms.dedup.near import HashSketchFn, NearDedup
-from transforms.disk_group import CoGroupByKeyOnDisk, GroupByKeyOnDisk
-from transforms.runners import is_local_runner
-from transforms.spill import SpillRun, read_run
+from transforms.infra.disk_group import CoGroupByKeyOnDisk, GroupByKeyOnDisk
+from transforms.infra.runners import is_local_runner
+from transforms.infra.spill import SpillRun, read_run
 
 _NS = "dedup_near"
 _CHUNK = 8192  # signatures hashed per vectorised call

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from quality.sampling_gate import MIN_BUDGET_FILL, MIXTURE_TOLERANCE
-from transforms import fs
+from transforms.infra import fs
 from transforms.sampling.weights import DEFAULT_SCORES, WeightExpression, WeightExpressionError
 
 

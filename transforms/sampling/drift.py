@@ -25,7 +25,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from transforms import fs
+from transforms.infra import fs
 from transforms.sampling.feature_counts import FeatureCounts
 
 STATS_KEY = ("sampling", "ngram_distribution")

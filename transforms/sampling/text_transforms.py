@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.record import Record
+from transforms.infra.record import Record
 from transforms.sampling.config import DriftConfig
 from transforms.sampling.drift import distribution_entry, drift_report
 from transforms.sampling.dsir import DsirScorer, kl_diagnostic

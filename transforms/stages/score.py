@@ -18,9 +18,9 @@ from quality.config import QualityConfig
 from quality.scorers.classifier import classifier_models
 from quality.stage import QualityStage, quality_columns
 from quality.summary import ScoringSummary
-from transforms import fs
-from transforms.accounting import TALLY, TallyingDoFn
-from transforms.record import Record, Rejection
+from transforms.infra import fs
+from transforms.infra.accounting import TALLY, TallyingDoFn
+from transforms.infra.record import Record, Rejection
 
 _REJECTED = "rejected"
 _SUMMARY = "summary"
@@ -172,7 +172,7 @@ class Score(beam.PTransform):
         self._cfg, self._dsir = cfg, dsir_scorer
 
     def expand(self, records):
-        from transforms.stage_output import StageOutput
+        from transforms.infra.stage_output import StageOutput
 
         out = StageOutput(records)
         if self._cfg.enabled:

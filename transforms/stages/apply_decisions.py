@@ -21,14 +21,14 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from transforms import fs
-from transforms.accounting import TALLY, TallyingDoFn
-from transforms.disk_group import CoGroupByKeyOnDisk
-from transforms.hashing import position_parts, shuffle_key
-from transforms.progress import report as report_progress
-from transforms.record import DeadLetter, Record, Rejection, Removal
-from transforms.spill import read_run
-from transforms.stage_output import StageOutput
+from transforms.infra import fs
+from transforms.infra.accounting import TALLY, TallyingDoFn
+from transforms.infra.disk_group import CoGroupByKeyOnDisk
+from transforms.infra.hashing import position_parts, shuffle_key
+from transforms.infra.progress import report as report_progress
+from transforms.infra.record import DeadLetter, Record, Rejection, Removal
+from transforms.infra.spill import read_run
+from transforms.infra.stage_output import StageOutput
 
 
 class TokRun(NamedTuple):
@@ -171,7 +171,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         return f"{self._files[index]}:{line}"
 
     def _process_run(self, run, decisions: Decisions, boilerplate):
-        from transforms.hashing import content_key
+        from transforms.infra.hashing import content_key
 
         table = read_run(run.path)
         pos_col = table.column("pos").to_numpy()

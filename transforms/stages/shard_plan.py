@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from transforms.accounting import TALLY, TallyingDoFn
-from transforms.disk_group import GroupByKeyOnDisk
-from transforms.hashing import shuffle_key
+from transforms.infra.accounting import TALLY, TallyingDoFn
+from transforms.infra.disk_group import GroupByKeyOnDisk
+from transforms.infra.hashing import shuffle_key
 
 BUCKET_BITS = 14
 _SHIFT = 63 - BUCKET_BITS

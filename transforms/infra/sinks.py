@@ -11,8 +11,8 @@ import json
 
 import apache_beam as beam
 
-from transforms.accounting import TallyingDoFn
-from transforms.record import DeadLetter, Rejection, Removal
+from transforms.infra.accounting import TallyingDoFn
+from transforms.infra.record import DeadLetter, Rejection, Removal
 
 TEXT_KEEP = 2000
 

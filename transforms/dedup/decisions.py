@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from transforms.disk_group import CoGroupByKeyOnDisk
-from transforms.record import Removal
-from transforms.spill import DocMeta
+from transforms.infra.disk_group import CoGroupByKeyOnDisk
+from transforms.infra.record import Removal
+from transforms.infra.spill import DocMeta
 
 
 def _loser_item(loser):

@@ -9,7 +9,7 @@ read, so on an object store latency, not bandwidth, bounds the plan. They stay i
 (not a Beam step) because the plan is what the graph is built from: the tasks are the graph's
 input, the tokenizer sample reads from them, and progress weighs them by size.
 
-Every file, local or a URL (`gs://...`), is opened through `transforms.fs` (Beam's
+Every file, local or a URL (`gs://...`), is opened through `transforms.infra.fs` (Beam's
 FileSystems for URLs), in the driver and on the workers.
 
 `read_task()` is pure: it yields `Record` or `DeadLetter` for every physical record (line, row,
@@ -40,9 +40,9 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from transforms import fs
-from transforms.hashing import position_key
-from transforms.record import DeadLetter, Record
+from transforms.infra import fs
+from transforms.infra.hashing import position_key
+from transforms.infra.record import DeadLetter, Record
 
 RAW_KEEP = 4096  # bytes of a bad record kept in dead_letter/
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark: some editors start a file with it

@@ -37,8 +37,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms import fs
-from transforms.runners import is_local_runner
+from transforms.infra import fs
+from transforms.infra.runners import is_local_runner
 
 _LEN = struct.Struct("<II")
 _GROUP_DIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

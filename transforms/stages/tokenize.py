@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from transforms import fs
+from transforms.infra import fs
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TokenizerInfo:
 
 
 def resolve_tokenizer_file(path: str) -> str:
-    """`path` itself if a file, else `path/tokenizer.json` (local or a URL, see transforms.fs)."""
+    """`path` itself if a file, else `path/tokenizer.json` (local or a URL, see transforms.infra.fs)."""
     if not fs.is_file(path):
         path = fs.join(path, "tokenizer.json")
     if not fs.is_file(path):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.dedup.keep import KEEP_RULES
-from transforms.disk_group import GroupByKeyOnDisk
-from transforms.record import Removal
-from transforms.spill import DocMeta
+from transforms.infra.disk_group import GroupByKeyOnDisk
+from transforms.infra.record import Removal
+from transforms.infra.spill import DocMeta
 
 
 def exact_cluster_id(key: bytes) -> str:

@@ -1,6 +1,6 @@
 """Globally shuffled Arrow shards: exact-size shards in seeded-key order, written two ways.
 
-Every selected document has a key = seeded hash of its id; `transforms.shard_plan.PlanShards`
+Every selected document has a key = seeded hash of its id; `transforms.stages.shard_plan.PlanShards`
 assigns each one a (split, shard index) from bounded aggregates. The tokenized runs are each
 sorted by key. Two writers produce byte-identical shards (both sort a shard's rows by (key, id)
 and write them with the same code):
@@ -31,13 +31,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import fs
-from transforms.accounting import TALLY, TallyingDoFn
-from transforms.disk_group import GroupByKeyOnDisk
-from transforms.hashing import shuffle_key
-from transforms.progress import report as report_progress
-from transforms.runners import is_local_runner
-from transforms.spill import read_run
+from transforms.infra import fs
+from transforms.infra.accounting import TALLY, TallyingDoFn
+from transforms.infra.disk_group import GroupByKeyOnDisk
+from transforms.infra.hashing import shuffle_key
+from transforms.infra.progress import report as report_progress
+from transforms.infra.runners import is_local_runner
+from transforms.infra.spill import read_run
 
 
 def choose_write_path(setting: str, runner: str | None) -> str:

@@ -17,12 +17,12 @@ from typing import NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms import fs
-from transforms.accounting import TALLY, TallyingDoFn
-from transforms.hashing import content_key
-from transforms.progress import report as report_progress
-from transforms.record import Record
-from transforms.stage_output import StageOutput
+from transforms.infra import fs
+from transforms.infra.accounting import TALLY, TallyingDoFn
+from transforms.infra.hashing import content_key
+from transforms.infra.progress import report as report_progress
+from transforms.infra.record import Record
+from transforms.infra.stage_output import StageOutput
 
 SPILL_SCHEMA = pa.schema(
     [

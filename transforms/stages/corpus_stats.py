@@ -30,12 +30,12 @@ def writer_accumulators(cfg, vocab_size: int, dsir_scorer=None) -> dict:
     drift = cfg.sampling.drift
     if drift.enabled:
         from transforms.sampling.ngrams import NgramHasher
-        from transforms.text_features import SourceFeatures
+        from transforms.stages.text_features import SourceFeatures
 
         hasher = NgramHasher(drift.buckets, drift.ngram_orders, drift.hash_seed)
         out["drift"] = Factory(SourceFeatures, hasher)
     if dsir_scorer is not None:
-        from transforms.text_features import SourceFeatures
+        from transforms.stages.text_features import SourceFeatures
 
         out["dsir_selected"] = Factory(SourceFeatures, dsir_scorer.hasher, False)
     return out
@@ -45,7 +45,7 @@ def pool_accumulator(dsir_scorer=None):
     """Features of every sampling candidate: the DSIR diagnostic's random-selection baseline."""
     if dsir_scorer is None:
         return None
-    from transforms.text_features import SourceFeatures
+    from transforms.stages.text_features import SourceFeatures
 
     return Factory(SourceFeatures, dsir_scorer.hasher, False)
 

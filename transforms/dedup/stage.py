@@ -3,7 +3,7 @@
 `DedupDecisions` takes the `DocMeta` of every spilled record and the spill runs (whose files hold
 the records' MinHash signatures and line hashes, see transforms/dedup/run_features.py) and
 returns a `DedupOutcome`:
-its main output is the decisions keyed by spill run (`transforms.decisions.RouteDecisions`),
+its main output is the decisions keyed by spill run (`transforms.dedup.decisions.RouteDecisions`),
 plus the boilerplate line hashes (stage 2 strips them), the near-dup audit sample, and the
 `stats.json` sections (cluster-size histograms, boilerplate line count). In order:
 
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from transforms.decisions import RouteDecisions, flatten_or_empty
-from transforms.exact_dedup import (
+from transforms.dedup.decisions import RouteDecisions, flatten_or_empty
+from transforms.dedup.exact import (
     ExactDedup,
     ResolveDuplicateIds,
     SizeHistogram,
 )
-from transforms.stage_output import StageOutput
+from transforms.infra.stage_output import StageOutput
 
 
 @dataclass

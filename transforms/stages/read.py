@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from transforms.accounting import TallyingDoFn
-from transforms.normalize import Normalizer
-from transforms.progress import report as report_progress
-from transforms.readers import ReadTask, TaskReader
-from transforms.record import DeadLetter, Record, Rejection
+from transforms.infra.accounting import TallyingDoFn
+from transforms.stages.normalize import Normalizer
+from transforms.infra.progress import report as report_progress
+from transforms.stages.readers import ReadTask, TaskReader
+from transforms.infra.record import DeadLetter, Record, Rejection
 
 REPORT_EVERY = 256  # records between progress reports of a read task
 
