@@ -49,6 +49,19 @@ def _demo_docs(folder: Path) -> list[dict]:
     return [d for d in docs if isinstance(d, dict) and isinstance(d.get("text"), str)]
 
 
+def _write_duplicates(corpus: Path, by_source: dict[str, list[dict]]) -> None:
+    """Per source, exact copies of two long documents and a one-word edit of a third."""
+    for source, rows in by_source.items():
+        long_docs = [d for d in rows if len(d["text"]) > 3000][-3:]
+        copies = [{**d, "id": f"{d['id']}-copy"} for d in long_docs[:2]]
+        if len(long_docs) == 3:
+            words = long_docs[2]["text"].split(" ")
+            words[len(words) // 2] = "curated"
+            copies.append({**long_docs[2], "id": long_docs[2]["id"] + "-edit", "text": " ".join(words)})
+        with gzip.open(corpus / f"{source}-zz-duplicates.jsonl.gz", "wt", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(d) + "\n" for d in copies)
+
+
 def _write_inputs(work: Path) -> Path:
     """The demo corpus, an eval set, a previous filter, a classifier; returns the config."""
     from pipelines.config import load_config
@@ -63,6 +76,9 @@ def _write_inputs(work: Path) -> Path:
     docs = _demo_docs(corpus)
     by_source = {s: [d for d in docs if d["id"].startswith(s)] for s in ("code", "docs", "man")}
     assert all(by_source.values()), {s: len(v) for s, v in by_source.items()}
+    # Exact and near duplicates made here: the generator's natural ones depend on which files
+    # this machine has (a fresh CI machine had none left after cross-release in 360 documents).
+    _write_duplicates(corpus, by_source)
 
     # An eval set that shares passages with a few training documents (decontamination flags).
     with open(work / "eval.jsonl", "w", encoding="utf-8") as fh:
