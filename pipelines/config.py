@@ -21,13 +21,13 @@ from typing import Any, Literal
 
 import yaml
 
-from pipelines.typed_config import ConfigError, apply_overrides, build, to_dict
 from quality.config import QualityConfig
 from quality.plugins import PluginError, load_plugin
 from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
 from transforms import fs
 from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
+from typed_config import ConfigError, apply_overrides, build, to_dict
 
 FORMATS = ("auto", "jsonl", "parquet", "text", "hf_dataset")
 # The sources of the demo corpus (`input.demo`), as pipelines.run.demo_sources names them.

@@ -24,8 +24,8 @@ import socket
 import time
 import uuid
 
-from pipelines.typed_config import ConfigError
 from transforms import fs
+from typed_config import ConfigError
 
 log = logging.getLogger("curate")
 

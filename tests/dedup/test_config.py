@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipelines.typed_config import ConfigError, build
 from transforms.dedup.config import DedupConfig
+from typed_config import ConfigError, build
 
 
 def test_defaults_are_valid_and_sections_load(tmp_path):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipelines.typed_config import ConfigError, build
 from transforms.sampling.config import SamplingConfig
+from typed_config import ConfigError, build
 
 
 def test_default_keeps_everything():

@@ -20,7 +20,6 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.run import run
-from pipelines.typed_config import ConfigError
 from quality.classifier import FeatureConfig, LinearModel, save_model
 from quality.lexicon import LEXICON_DIR
 from tests.spine.fake_remote import ROOT_ENV, SCHEME
@@ -28,6 +27,7 @@ from tests.spine.small_run import ROOT, write_config, write_corpus
 from transforms.dedup.bloom import BloomFilter
 from transforms.hashing import content_key
 from transforms.tokenize import save_tokenizer, train_bpe
+from typed_config import ConfigError
 
 PLUGIN = ["--beam_plugins=tests.spine.fake_remote"]
 

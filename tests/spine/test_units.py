@@ -4,7 +4,6 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import load_config
-from pipelines.typed_config import ConfigError
 from transforms.accounting import Tally, accounting_from_tally, accounting_problems
 from transforms.exact_dedup import ExactDedup, ResolveDuplicateIds
 from transforms.hashing import content_key, shuffle_key
@@ -12,6 +11,7 @@ from transforms.normalize import Normalizer
 from transforms.record import Record, RecordCoder
 from transforms.shards import plan_shards
 from transforms.spill import DocMeta
+from typed_config import ConfigError
 
 
 def test_normalizer():

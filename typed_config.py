@@ -1,9 +1,17 @@
 """Typed configuration from plain dicts (YAML), with every problem reported at once.
 
+The one config engine of curate: `curate run`, `curate ablate` and `curate train` / `python -m
+train` all build their configs here. It is a top-level module, outside the four packages, because
+both sides of the import wall use it: the curation packages (pipelines -> transforms -> quality)
+and `train`, which may import none of them. So it imports nothing of theirs, nor Beam or torch;
+only the standard library, and PyYAML inside `parse_override` (tests/test_import_boundaries.py).
+
 Config sections are dataclasses. `build(cls, data)` walks the dataclass fields, converts and
 type-checks each value, rejects unknown keys, then calls each section's optional
 `validate() -> list[str]` for value and cross-field checks. Errors are collected with their dotted
-path and raised together as one `ConfigError`, so a user fixes a config in one pass.
+path and raised together as one `ConfigError`, so a user fixes a config in one pass. A float field
+also takes a string spelling a decimal number: YAML 1.1 (PyYAML) reads `1e-4` and `1e5`, which
+have no dot, as strings.
 
 A section whose fields did not all convert is still validated, so its value problems are listed
 with its type problems (not in a second round): `validate()` runs on a copy in which each field
@@ -11,18 +19,26 @@ that failed holds its default, and the problems it returns that name a failed fi
 (that field's own problem is already listed). So each message of a `validate()` names the fields
 it checks, as they all do. An unknown key fails no field. A class that sets
 `validate_despite_problems = True` is validated as converted, half-built fields included.
+
+`--set KEY.PATH=VALUE` overrides (`apply_overrides`) are read the same way for every command: the
+value as YAML, every malformed override listed in one `ConfigError`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import types
 import typing
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 T = TypeVar("T")
+
+# A decimal number as a string: what YAML 1.1 leaves unparsed ("1e-4", "1E5") or a user quoted.
+# Words float() would also take ("nan", "inf", "1_0") are not numbers a config means.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class _UnknownKey(str):
@@ -145,7 +161,7 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            problems.append(f"{path}: expected a mapping, got {value!r}")
+            problems.append(f"{path or tp.__name__}: expected a mapping, got {value!r}")
             return None
         hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
@@ -176,6 +192,12 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
             object.__setattr__(obj, "_failed_fields", frozenset(failed))
         return obj
     if tp is float:
+        if isinstance(value, str) and _NUMBER.fullmatch(value):
+            number = float(value)
+            if math.isinf(number):  # "1e999": like an integer beyond the float range below
+                problems.append(f"{path}: the number {_short(value)} is too large for a float")
+                return 0.0
+            return number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{path}: expected a number, got {value!r}")
             return 0.0
