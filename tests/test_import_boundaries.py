@@ -113,6 +113,54 @@ def test_transforms_never_import_drivers_or_training():
         assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
 
 
+# The config engine both sides of the wall build their configs with. It is a top-level module,
+# outside the four packages, so train and quality (the bottom of the curation arrows) may both
+# import it; the one project module outside its own package either of them may import.
+SHARED_CONFIG_ENGINE = "typed_config"
+OTHER_PROJECT_MODULES = {
+    "pipelines",
+    "transforms",
+    "quality",
+    "train",
+    "setup",
+    "tests",
+    "benchmarks",
+}
+
+
+def test_train_and_quality_import_no_project_module_but_their_own_and_the_config_engine():
+    assert (ROOT / f"{SHARED_CONFIG_ENGINE}.py").is_file()
+    top_level = {p.stem for p in ROOT.glob("*.py")} | {
+        p.parent.name for p in ROOT.glob("*/__init__.py")
+    }
+    assert top_level <= OTHER_PROJECT_MODULES | {SHARED_CONFIG_ENGINE}, (
+        f"a new top-level module: {sorted(top_level)}; is it on the right side of the wall?"
+    )
+    for pkg in ("train", "quality"):
+        for f in _package_files(pkg):
+            others = {n.split(".")[0] for n, _ in _imports_with_place(f)} & top_level - {pkg}
+            assert others <= {SHARED_CONFIG_ENGINE}, f"{f.relative_to(ROOT)} imports {others}"
+
+
+def test_the_config_engine_imports_no_project_module_nor_beam_nor_torch():
+    imports = _imports_with_place(ROOT / f"{SHARED_CONFIG_ENGINE}.py")
+    outside_stdlib = {
+        (name, lazy) for name, lazy in imports if name.split(".")[0] not in sys.stdlib_module_names
+    }
+    # PyYAML reads a --set value; both install sets have it (setup.py), and it loads on first use.
+    assert outside_stdlib == {("yaml", True)}, outside_stdlib
+    code = (
+        "import sys, typed_config\n"
+        "print(sorted(m for m in ('apache_beam', 'torch', 'yaml', 'pipelines', 'transforms',"
+        " 'quality', 'train') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_pipelines_import_train_only_lazily():
     for f in _package_files("pipelines"):
         bad = _imports(f, module_level_only=True) & {"train", "torch"}
