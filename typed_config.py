@@ -128,11 +128,18 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
         if value is None and type(None) in args:
             return None
         non_none = [a for a in args if a is not type(None)]
+        tried = []
         for arg in non_none:  # first alternative that converts cleanly wins
             trial: list[str] = []
             out = _convert(arg, value, path, trial)
             if not trial:
                 return out
+            tried.append((arg, out, trial))
+        shaped = [(out, trial) for arg, out, trial in tried if _has_shape_of(arg, value)]
+        if len(shaped) == 1:  # e.g. a section given as a mapping: its own problems, at their paths
+            out, trial = shaped[0]
+            problems.extend(trial)
+            return out
         problems.append(
             f"{path}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}"
         )
@@ -224,6 +231,15 @@ def _convert(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         problems.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _has_shape_of(tp: Any, value: Any) -> bool:
+    """Whether `tp` is a section, mapping or list type and `value` is a mapping or list to match."""
+    if isinstance(value, dict):
+        return dataclasses.is_dataclass(tp) or get_origin(tp) is dict
+    if isinstance(value, (list, tuple)):
+        return get_origin(tp) is list
+    return False
 
 
 def _short(value: Any, keep: int = 24) -> str:
