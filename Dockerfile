@@ -13,7 +13,7 @@ FROM apache/beam_python3.11_sdk:${BEAM_VERSION}
 # What setup.py packages, and the pins the test suite last passed with (constraints.txt only
 # constrains versions: torch, listed there for the train extra, is not installed).
 WORKDIR /tmp/curate-src
-COPY setup.py pyproject.toml constraints.txt typed_config.py ./
+COPY setup.py pyproject.toml constraints.txt ./
 COPY pipelines ./pipelines
 COPY transforms ./transforms
 COPY quality ./quality

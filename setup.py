@@ -67,8 +67,6 @@ setup(
     description="Beam-native corpus curation into tokenized Arrow shards, with a LoRA training stage",
     python_requires=">=3.10",
     packages=find_packages(include=["pipelines*", "transforms*", "quality*", "train*"]),
-    # The config engine both curation and train import (it sits outside both, see its docstring).
-    py_modules=["typed_config"],
     package_data={
         "quality": ["lexicons/*.txt", "report/templates/*"],
         "pipelines": ["ablate/templates/*"],

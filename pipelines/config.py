@@ -27,7 +27,7 @@ from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
 from transforms import fs
 from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
-from typed_config import ConfigError, apply_overrides, build, to_dict
+from train.typed_config import ConfigError, apply_overrides, build, to_dict
 
 FORMATS = ("auto", "jsonl", "parquet", "text", "hf_dataset")
 # The sources of the demo corpus (`input.demo`), as pipelines.run.demo_sources names them.

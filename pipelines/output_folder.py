@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 from pipelines.output_lock import LOCK, OutputFolderError, OutputLock
 from transforms import fs
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 log = logging.getLogger("curate")
 

@@ -25,7 +25,7 @@ import time
 import uuid
 
 from transforms import fs
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 log = logging.getLogger("curate")
 

@@ -22,7 +22,7 @@ from transforms import fs
 def resolved_train_config(cfg) -> dict:
     """The train YAML (local or URL) with the trigger's overrides applied, validated, as a dict."""
     from train.config import load_train_config  # lazy, and torch-free
-    from typed_config import to_dict
+    from train.typed_config import to_dict
 
     return to_dict(load_train_config(cfg.config, list(cfg.overrides)))
 

@@ -1,4 +1,4 @@
-"""One config engine (typed_config.py) for both sides of the import wall: a curate config and a
+"""One config engine (train/typed_config.py) for both sides of the import wall: a curate config and a
 train config read numbers, `--set` overrides and problems the same way (issue 19)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import yaml
 
 from pipelines.config import load_config
 from train.config import load_train_config
-from typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 
 TRAIN_BASE = {"model": {"from_config": {"hidden_size": 32, "heads": 2, "kv_heads": 1}}}
 

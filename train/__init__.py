@@ -20,7 +20,7 @@ _EXPORTS = {
     "TrainConfig": "train.config",
     "load_train_config": "train.config",
     "run_identity": "train.config",
-    "ConfigError": "typed_config",
+    "ConfigError": "train.typed_config",
     "Manifest": "train.manifest",
     "ManifestError": "train.manifest",
     "load_manifest": "train.manifest",

@@ -13,7 +13,7 @@ import os
 import sys
 
 from train.manifest import ManifestError
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from train import storage
-from typed_config import ConfigError, apply_overrides, build, to_dict
+from train.typed_config import ConfigError, apply_overrides, build, to_dict
 
 
 @dataclass

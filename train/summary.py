@@ -18,7 +18,7 @@ from train.metrics import Throughput, host_description
 from train.model import save_tokenizer
 from train.objective import CausalLMObjective
 from train.report import REPORT_FORMAT_VERSION, code_version, plot_losses, write_json_atomic
-from typed_config import to_dict
+from train.typed_config import to_dict
 
 if TYPE_CHECKING:
     from train.checkpoint import TrainerState

@@ -29,7 +29,7 @@ from pipelines.ablate.holdout import read_eval, split_holdout
 from pipelines.ablate.stats import paired_difference, summary, verdict
 from pipelines.config import CurateConfig
 from transforms.readers import expand_paths
-from typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 
 log = logging.getLogger("curate")
 

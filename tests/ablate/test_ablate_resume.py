@@ -8,7 +8,7 @@ import pipelines.run
 import train.recipe
 from pipelines.ablate import load_ablation_config, run_ablation
 from tests.ablate.conftest import ablation_config
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 
 class Killed(RuntimeError):

@@ -3,7 +3,7 @@
 import pytest
 
 from transforms.dedup.config import DedupConfig
-from typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 
 
 def test_defaults_are_valid_and_sections_load(tmp_path):

@@ -12,7 +12,7 @@ from quality.config import QualityConfig
 from quality.plugins import PluginError, load_plugin, plugin_name
 from quality.scorers.registry import build_scorer, scorer_class
 from quality.stage import QualityStage, quality_columns
-from typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 
 MODULE = "curate_test_plugins_q"
 SOURCE = """

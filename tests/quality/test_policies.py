@@ -7,7 +7,7 @@ from pipelines.config import load_config
 from quality.config import QualityConfig, ScorerConfig, SourceOverride
 from quality.policies import POLICIES
 from quality.stage import QualityStage
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 # Written for this test: a small C program, code as the `code` policy expects it.
 CODE = """#include <stdio.h>

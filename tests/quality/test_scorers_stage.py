@@ -11,7 +11,7 @@ from quality.scorers import SCORERS, GopherQuality, Scorer
 from quality.scorers.base import Rule
 from quality.stage import ERROR_REASON, QualityStage, quality_columns
 from quality.summary import ScoringSummary
-from typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 
 PROSE = (
     "The river town wakes slowly in winter. Boats wait at the quay while the ferry crew checks "

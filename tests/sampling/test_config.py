@@ -3,7 +3,7 @@
 import pytest
 
 from transforms.sampling.config import SamplingConfig
-from typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 
 
 def test_default_keeps_everything():

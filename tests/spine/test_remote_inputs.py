@@ -27,7 +27,7 @@ from tests.spine.small_run import ROOT, write_config, write_corpus
 from transforms.dedup.bloom import BloomFilter
 from transforms.hashing import content_key
 from transforms.tokenize import save_tokenizer, train_bpe
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 PLUGIN = ["--beam_plugins=tests.spine.fake_remote"]
 

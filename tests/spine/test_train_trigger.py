@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.cli import main as cli_main
 from pipelines.config import load_config
 from tests.spine.corpus import sources, write_corpus
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 TINY = [
     "model.from_config.hidden_size=32",

@@ -11,7 +11,7 @@ from transforms.normalize import Normalizer
 from transforms.record import Record, RecordCoder
 from transforms.shards import plan_shards
 from transforms.spill import DocMeta
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 
 def test_normalizer():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from train.config import load_train_config, run_identity
-from typed_config import ConfigError
+from train.typed_config import ConfigError
 
 
 def test_every_problem_is_reported_at_once(tiny_config):

@@ -1,10 +1,11 @@
 """Typed configuration from plain dicts (YAML), with every problem reported at once.
 
 The one config engine of curate: `curate run`, `curate ablate` and `curate train` / `python -m
-train` all build their configs here. It is a top-level module, outside the four packages, because
-both sides of the import wall use it: the curation packages (pipelines -> transforms -> quality)
-and `train`, which may import none of them. So it imports nothing of theirs, nor Beam or torch;
-only the standard library, and PyYAML inside `parse_override` (tests/test_import_boundaries.py).
+train` all build their configs here. It lives in `train` because train may import none of the
+curation packages, while they may import this one module of train at module level: it imports
+nothing of the project, nor Beam or torch; only the standard library, and PyYAML inside
+`parse_override` (tests/test_import_boundaries.py). `import train` is lazy, so importing it loads
+nothing else of train.
 
 Config sections are dataclasses. `build(cls, data)` walks the dataclass fields, converts and
 type-checks each value, rejects unknown keys, then calls each section's optional
