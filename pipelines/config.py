@@ -24,10 +24,10 @@ import yaml
 from quality.config import QualityConfig
 from quality.plugins import PluginError, load_plugin
 from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
+from train.typed_config import ConfigError, apply_overrides, build, to_dict
 from transforms import fs
 from transforms.dedup.config import DedupConfig
 from transforms.sampling.config import SamplingConfig
-from train.typed_config import ConfigError, apply_overrides, build, to_dict
 
 FORMATS = ("auto", "jsonl", "parquet", "text", "hf_dataset")
 # The sources of the demo corpus (`input.demo`), as pipelines.run.demo_sources names them.

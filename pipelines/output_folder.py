@@ -32,8 +32,8 @@ import os
 from contextlib import contextmanager
 
 from pipelines.output_lock import LOCK, OutputFolderError, OutputLock
-from transforms import fs
 from train.typed_config import ConfigError
+from transforms import fs
 
 log = logging.getLogger("curate")
 

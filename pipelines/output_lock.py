@@ -24,8 +24,8 @@ import socket
 import time
 import uuid
 
-from transforms import fs
 from train.typed_config import ConfigError
+from transforms import fs
 
 log = logging.getLogger("curate")
 

@@ -28,8 +28,8 @@ from pipelines.ablate.config import AblationConfig
 from pipelines.ablate.holdout import read_eval, split_holdout
 from pipelines.ablate.stats import paired_difference, summary, verdict
 from pipelines.config import CurateConfig
-from transforms.readers import expand_paths
 from train.typed_config import ConfigError, build
+from transforms.readers import expand_paths
 
 log = logging.getLogger("curate")
 

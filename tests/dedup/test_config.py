@@ -2,8 +2,8 @@
 
 import pytest
 
-from transforms.dedup.config import DedupConfig
 from train.typed_config import ConfigError, build
+from transforms.dedup.config import DedupConfig
 
 
 def test_defaults_are_valid_and_sections_load(tmp_path):

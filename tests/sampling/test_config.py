@@ -2,8 +2,8 @@
 
 import pytest
 
-from transforms.sampling.config import SamplingConfig
 from train.typed_config import ConfigError, build
+from transforms.sampling.config import SamplingConfig
 
 
 def test_default_keeps_everything():

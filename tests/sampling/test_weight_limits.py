@@ -5,8 +5,8 @@ import yaml
 
 from pipelines.cli import main
 from pipelines.config import load_config
-from transforms.sampling.weights import WeightExpression, WeightExpressionError
 from train.typed_config import ConfigError
+from transforms.sampling.weights import WeightExpression, WeightExpressionError
 
 HUGE = "1" + "0" * 400  # an int literal that float() cannot hold
 

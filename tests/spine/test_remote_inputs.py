@@ -24,10 +24,10 @@ from quality.classifier import FeatureConfig, LinearModel, save_model
 from quality.lexicon import LEXICON_DIR
 from tests.spine.fake_remote import ROOT_ENV, SCHEME
 from tests.spine.small_run import ROOT, write_config, write_corpus
+from train.typed_config import ConfigError
 from transforms.dedup.bloom import BloomFilter
 from transforms.hashing import content_key
 from transforms.tokenize import save_tokenizer, train_bpe
-from train.typed_config import ConfigError
 
 PLUGIN = ["--beam_plugins=tests.spine.fake_remote"]
 

@@ -4,6 +4,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import load_config
+from train.typed_config import ConfigError
 from transforms.accounting import Tally, accounting_from_tally, accounting_problems
 from transforms.exact_dedup import ExactDedup, ResolveDuplicateIds
 from transforms.hashing import content_key, shuffle_key
@@ -11,7 +12,6 @@ from transforms.normalize import Normalizer
 from transforms.record import Record, RecordCoder
 from transforms.shards import plan_shards
 from transforms.spill import DocMeta
-from train.typed_config import ConfigError
 
 
 def test_normalizer():
