@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from pipelines.config import CurateConfig, NormalizeConfig, SourceConfig, load_config
 from quality.classifier import FeatureConfig, TrainSettings, save_model, train_classifier
+from transforms.infra.record import Record
 from transforms.stages.normalize import Normalizer
 from transforms.stages.readers import plan_read_tasks, read_task
-from transforms.infra.record import Record
 
 log = logging.getLogger(__name__)
 

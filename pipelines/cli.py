@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from pipelines.typed_config import ConfigError
+from train.typed_config import ConfigError
 
 
 class _HideGcpImportWarning(logging.Filter):

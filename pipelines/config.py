@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 import yaml
 
-from pipelines.typed_config import ConfigError, apply_overrides, build, to_dict
 from quality.config import QualityConfig
 from quality.plugins import PluginError, load_plugin
 from quality.report_config import ReportConfig, StatsConfig, ValidationConfig
-from transforms.infra import fs
+from train.typed_config import ConfigError, apply_overrides, build, to_dict
 from transforms.dedup.config import DedupConfig
+from transforms.infra import fs
 from transforms.sampling.config import SamplingConfig
 
 FORMATS = ("auto", "jsonl", "parquet", "text", "hf_dataset")

@@ -15,8 +15,8 @@ import apache_beam as beam
 
 from transforms.infra import fs
 from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
-from transforms.stages.corpus_stats import finish_stats
 from transforms.infra.stage_output import set_section
+from transforms.stages.corpus_stats import finish_stats
 
 FORMAT_VERSION = 1
 

@@ -20,22 +20,22 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.config import CurateConfig
+from transforms.dedup.stage import DedupDecisions
 from transforms.infra import fs
 from transforms.infra.accounting import TALLY, MergeTallies
-from transforms.stages.apply_decisions import ApplyAndTokenize, ApplyDecisionsAndTokenize
-from transforms.stages.corpus_stats import pool_accumulator, writer_accumulators
-from transforms.dedup.stage import DedupDecisions
 from transforms.infra.disk_group import set_group_dir
-from transforms.stages.normalize import Normalizer
-from transforms.stages.read import ReadAndNormalize
-from transforms.stages.readers import ReadTask
-from transforms.sampling.stage import Sample
-from transforms.stages.score import Score
-from transforms.stages.shard_plan import PlanShards
-from transforms.stages.shards import WriteShards
 from transforms.infra.sinks import WriteJsonLines
 from transforms.infra.spill import Spill
 from transforms.infra.stage_output import Funnel, StageOutput
+from transforms.sampling.stage import Sample
+from transforms.stages.apply_decisions import ApplyAndTokenize, ApplyDecisionsAndTokenize
+from transforms.stages.corpus_stats import pool_accumulator, writer_accumulators
+from transforms.stages.normalize import Normalizer
+from transforms.stages.read import ReadAndNormalize
+from transforms.stages.readers import ReadTask
+from transforms.stages.score import Score
+from transforms.stages.shard_plan import PlanShards
+from transforms.stages.shards import WriteShards
 from transforms.stages.text_features import MergeAccumulators
 from transforms.stages.tokenize import BatchEncoder, TokenizerInfo
 

@@ -32,7 +32,7 @@ import os
 from contextlib import contextmanager
 
 from pipelines.output_lock import LOCK, OutputFolderError, OutputLock
-from pipelines.typed_config import ConfigError
+from train.typed_config import ConfigError
 from transforms.infra import fs
 
 log = logging.getLogger("curate")

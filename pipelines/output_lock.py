@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 
-from pipelines.typed_config import ConfigError
+from train.typed_config import ConfigError
 from transforms.infra import fs
 
 log = logging.getLogger("curate")

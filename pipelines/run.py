@@ -27,10 +27,10 @@ from pipelines.output_lock import OutputFolderError
 from pipelines.progress import ProgressLines, progress_channel
 from pipelines.progress_metrics import FollowedPipeline
 from transforms.infra import fs
-from transforms.stages.normalize import Normalizer
-from transforms.stages.readers import plan_read_tasks, read_task
 from transforms.infra.record import Record
 from transforms.infra.runners import is_local_runner
+from transforms.stages.normalize import Normalizer
+from transforms.stages.readers import plan_read_tasks, read_task
 from transforms.stages.shards import choose_write_path
 from transforms.stages.tokenize import (
     describe_tokenizer,

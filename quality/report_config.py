@@ -1,7 +1,7 @@
 """Config sections for statistics, the validation gate and the HTML report.
 
 Each section is a dataclass with defaults and a `validate() -> list[str]` that reports every
-problem (never raises), as `pipelines.typed_config.build` expects.
+problem (never raises), as `typed_config.build` expects.
 """
 
 from __future__ import annotations

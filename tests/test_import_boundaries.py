@@ -19,10 +19,15 @@ def _imports(path: Path, module_level_only: bool = False) -> set[str]:
     names = set()
     for node in nodes:
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            names.update(_top(a.name) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(_top(node.module))
     return names
+
+
+def _top(module: str) -> str:
+    """The package a module belongs to; the config engine (train.typed_config) is named apart."""
+    return CONFIG_ENGINE if module == CONFIG_ENGINE else module.split(".")[0]
 
 
 def _package_files(pkg: str):
@@ -111,6 +116,31 @@ def test_transforms_never_import_drivers_or_training():
     for f in _package_files("transforms"):
         bad = _imports(f) & {"pipelines", "train", "torch"}
         assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
+
+
+# The config engine both sides of the wall build their configs with. It lives in train (which may
+# import no curation package), and is the one train module the curation packages may import at
+# module level: `_imports` names it apart from `train`, so the rules above and below allow it.
+CONFIG_ENGINE = "train.typed_config"
+
+
+def test_the_config_engine_imports_no_project_module_nor_beam_nor_torch():
+    imports = _imports_with_place(ROOT / "train" / "typed_config.py")
+    outside_stdlib = {
+        (name, lazy) for name, lazy in imports if name.split(".")[0] not in sys.stdlib_module_names
+    }
+    # PyYAML reads a --set value; both install sets have it (setup.py), and it loads on first use.
+    assert outside_stdlib == {("yaml", True)}, outside_stdlib
+    code = (
+        "import sys, train.typed_config\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'torch', 'yaml',"
+        " 'pipelines', 'transforms', 'quality') or (m.startswith('train.') and m != 'train.typed_config')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_pipelines_import_train_only_lazily():
@@ -241,7 +271,9 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_circle_in_any_package():
     graph = _import_graph()
-    assert "transforms.infra.hashing" in graph and graph["pipelines.graph"], "the graph came out empty"
+    assert "transforms.infra.hashing" in graph and graph["pipelines.graph"], (
+        "the graph came out empty"
+    )
     cycle = _find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
@@ -257,7 +289,12 @@ def test_the_cycle_finder_finds_one():
 #   dedup, sampling, stats    the corpus-wide parts, each on its own: none imports another
 #   infra     Beam infrastructure and the shared record contract; imports no other kind
 TRANSFORMS_LAYERS = {
-    "transforms.stages": {"transforms.dedup", "transforms.sampling", "transforms.stats", "transforms.infra"},
+    "transforms.stages": {
+        "transforms.dedup",
+        "transforms.sampling",
+        "transforms.stats",
+        "transforms.infra",
+    },
     "transforms.dedup": {"transforms.infra"},
     "transforms.sampling": {"transforms.infra"},
     "transforms.stats": {"transforms.infra"},
@@ -272,7 +309,11 @@ def _kind(module: str) -> str | None:
 
 def test_transforms_is_laid_out_by_kind():
     """Every transforms module lives in one of the kinds; nothing is left at the top level."""
-    subs = {f"transforms.{d.name}" for d in (ROOT / "transforms").iterdir() if (d / "__init__.py").is_file()}
+    subs = {
+        f"transforms.{d.name}"
+        for d in (ROOT / "transforms").iterdir()
+        if (d / "__init__.py").is_file()
+    }
     assert subs == set(TRANSFORMS_LAYERS), subs ^ set(TRANSFORMS_LAYERS)
     loose = sorted(p.name for p in (ROOT / "transforms").glob("*.py") if p.name != "__init__.py")
     assert not loose, f"modules outside a kind folder: {loose}"

@@ -19,7 +19,7 @@ import yaml
 
 from pipelines.ablate.config import AblationConfig, ArmConfig
 from pipelines.config import CurateConfig, SourceConfig
-from pipelines.typed_config import ConfigError, apply_overrides, build
+from train.typed_config import ConfigError, apply_overrides, build
 
 MARKER = "ablate_arm.json"
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.typed_config import ConfigError, apply_overrides, build
+from train.typed_config import ConfigError, apply_overrides, build
 
 _NO_DEDUP = [
     "dedup.exact.enabled=false",

@@ -35,9 +35,9 @@ import numpy as np
 from pipelines.ablate.config import HoldoutConfig
 from pipelines.config import CurateConfig, SourceConfig
 from transforms.infra.hashing import content_key
+from transforms.infra.record import Record
 from transforms.stages.normalize import Normalizer
 from transforms.stages.readers import plan_read_tasks, read_task
-from transforms.infra.record import Record
 
 _BATCH = 512
 

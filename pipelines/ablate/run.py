@@ -28,7 +28,7 @@ from pipelines.ablate.config import AblationConfig
 from pipelines.ablate.holdout import read_eval, split_holdout
 from pipelines.ablate.stats import paired_difference, summary, verdict
 from pipelines.config import CurateConfig
-from pipelines.typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 from transforms.stages.readers import expand_paths
 
 log = logging.getLogger("curate")

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from pipelines.ablate.config import AblationConfig
-from pipelines.typed_config import ConfigError, apply_overrides
+from train.typed_config import ConfigError, apply_overrides
 
 RUN_MARKER = "ablate_run.json"
 RUN_IDENTITY = "ablate_identity.txt"

@@ -7,8 +7,8 @@ import pytest
 import pipelines.run
 import train.recipe
 from pipelines.ablate import load_ablation_config, run_ablation
-from pipelines.typed_config import ConfigError
 from tests.ablate.conftest import ablation_config
+from train.typed_config import ConfigError
 
 
 class Killed(RuntimeError):

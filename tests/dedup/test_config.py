@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.typed_config import ConfigError, build
+from train.typed_config import ConfigError, build
 from transforms.dedup.config import DedupConfig
 
 

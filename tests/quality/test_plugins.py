@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.typed_config import ConfigError, build
 from quality.config import QualityConfig
 from quality.plugins import PluginError, load_plugin, plugin_name
 from quality.scorers.registry import build_scorer, scorer_class
 from quality.stage import QualityStage, quality_columns
+from train.typed_config import ConfigError, build
 
 MODULE = "curate_test_plugins_q"
 SOURCE = """

@@ -4,10 +4,10 @@ import pytest
 
 from pipelines.cli import main as cli_main
 from pipelines.config import load_config
-from pipelines.typed_config import ConfigError
 from quality.config import QualityConfig, ScorerConfig, SourceOverride
 from quality.policies import POLICIES
 from quality.stage import QualityStage
+from train.typed_config import ConfigError
 
 # Written for this test: a small C program, code as the `code` policy expects it.
 CODE = """#include <stdio.h>

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from pipelines.typed_config import ConfigError, build
 from quality.config import BiasConfig, PiiConfig, QualityConfig, ScorerConfig, ToxicityConfig
 from quality.scorers import SCORERS, GopherQuality, Scorer
 from quality.scorers.base import Rule
 from quality.stage import ERROR_REASON, QualityStage, quality_columns
 from quality.summary import ScoringSummary
+from train.typed_config import ConfigError, build
 
 PROSE = (
     "The river town wakes slowly in winter. Boats wait at the quay while the ferry crew checks "

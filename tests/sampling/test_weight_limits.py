@@ -5,7 +5,7 @@ import yaml
 
 from pipelines.cli import main
 from pipelines.config import load_config
-from pipelines.typed_config import ConfigError
+from train.typed_config import ConfigError
 from transforms.sampling.weights import WeightExpression, WeightExpressionError
 
 HUGE = "1" + "0" * 400  # an int literal that float() cannot hold

@@ -8,7 +8,7 @@ import yaml
 
 from pipelines.cli import main
 from pipelines.config import load_config
-from pipelines.typed_config import ConfigError
+from train.typed_config import ConfigError
 
 # Type problems, unknown keys and value problems mixed, most sections holding more than one
 # kind: value checks used to be skipped in a section with a type problem or an unknown key.

@@ -11,8 +11,14 @@ import pytest
 from pipelines.config import load_config
 from pipelines.run import run
 from tests.spine.corpus import sources, write_corpus
-from transforms.stages.readers import glob_root, plan_read_tasks, read_task, relative_path, source_root
 from transforms.infra.record import Record
+from transforms.stages.readers import (
+    glob_root,
+    plan_read_tasks,
+    read_task,
+    relative_path,
+    source_root,
+)
 
 
 def test_glob_root_is_the_directory_part_cut_at_the_first_glob(tmp_path, monkeypatch):

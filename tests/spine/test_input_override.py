@@ -13,7 +13,7 @@ import yaml
 from pipelines.cli import main
 from pipelines.config import DEMO_SOURCES, load_config
 from pipelines.demo_data import build_corpus
-from pipelines.typed_config import ConfigError
+from train.typed_config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = str(ROOT / "configs" / "demo.yaml")

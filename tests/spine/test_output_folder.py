@@ -8,8 +8,8 @@ import pytest
 
 from pipelines.cli import main as cli_main
 from pipelines.output_folder import OutputFolder, previous_outputs
-from pipelines.typed_config import ConfigError
 from tests.spine.small_run import write_config, write_corpus
+from train.typed_config import ConfigError
 
 
 def _manifest(out):

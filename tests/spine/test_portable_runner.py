@@ -57,7 +57,9 @@ def _write_duplicates(corpus: Path, by_source: dict[str, list[dict]]) -> None:
         if len(long_docs) == 3:
             words = long_docs[2]["text"].split(" ")
             words[len(words) // 2] = "curated"
-            copies.append({**long_docs[2], "id": long_docs[2]["id"] + "-edit", "text": " ".join(words)})
+            copies.append(
+                {**long_docs[2], "id": long_docs[2]["id"] + "-edit", "text": " ".join(words)}
+            )
         with gzip.open(corpus / f"{source}-zz-duplicates.jsonl.gz", "wt", encoding="utf-8") as fh:
             fh.writelines(json.dumps(d) + "\n" for d in copies)
 

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.run import sample_texts
-from transforms.stages import readers
 from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
+from transforms.infra.record import DeadLetter, Record
+from transforms.stages import readers
 from transforms.stages.normalize import Normalizer
 from transforms.stages.read import ReadAndNormalize
 from transforms.stages.readers import TaskReader, plan_read_tasks, read_task
-from transforms.infra.record import DeadLetter, Record
 
 GOOD = "A sentence about copper stones and the river."
 

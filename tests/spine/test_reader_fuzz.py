@@ -14,8 +14,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms.stages.readers import BOM, TaskReader, plan_read_tasks
 from transforms.infra.record import DeadLetter, Record
+from transforms.stages.readers import BOM, TaskReader, plan_read_tasks
 
 EDGE_TEXT = ["\ud800", "\udfff", "a\ud83d\ude00b", "\x00", "\ufeff", "\u2028", "é\u0301", " \t "]
 

@@ -2,8 +2,8 @@ from collections import Counter
 from types import SimpleNamespace
 
 from tests.spine.corpus import sources, write_corpus
-from transforms.stages.readers import detect_format, plan_read_tasks, read_task
 from transforms.infra.record import DeadLetter, Record
+from transforms.stages.readers import detect_format, plan_read_tasks, read_task
 
 
 def _src(d):

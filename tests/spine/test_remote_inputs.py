@@ -20,11 +20,11 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.run import run
-from pipelines.typed_config import ConfigError
 from quality.classifier import FeatureConfig, LinearModel, save_model
 from quality.lexicon import LEXICON_DIR
 from tests.spine.fake_remote import ROOT_ENV, SCHEME
 from tests.spine.small_run import ROOT, write_config, write_corpus
+from train.typed_config import ConfigError
 from transforms.dedup.bloom import BloomFilter
 from transforms.infra.hashing import content_key
 from transforms.stages.tokenize import save_tokenizer, train_bpe

@@ -14,9 +14,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.config import load_config
 from pipelines.run import run
 from tests.spine.corpus import sources, write_corpus
+from transforms.infra.record import Removal
 from transforms.stages import shard_plan
 from transforms.stages.apply_decisions import Decisions
-from transforms.infra.record import Removal
 from transforms.stages.shard_plan import PlanShards
 from transforms.stages.shards import choose_write_path, plan_shards
 

@@ -11,8 +11,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.cli import main as cli_main
 from pipelines.config import load_config
-from pipelines.typed_config import ConfigError
 from tests.spine.corpus import sources, write_corpus
+from train.typed_config import ConfigError
 
 TINY = [
     "model.from_config.hidden_size=32",

@@ -4,14 +4,14 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import load_config
-from pipelines.typed_config import ConfigError
-from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
+from train.typed_config import ConfigError
 from transforms.dedup.exact import ExactDedup, ResolveDuplicateIds
+from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
 from transforms.infra.hashing import content_key, shuffle_key
-from transforms.stages.normalize import Normalizer
 from transforms.infra.record import Record, RecordCoder
-from transforms.stages.shards import plan_shards
 from transforms.infra.spill import DocMeta
+from transforms.stages.normalize import Normalizer
+from transforms.stages.shards import plan_shards
 
 
 def test_normalizer():

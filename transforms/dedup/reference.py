@@ -21,10 +21,10 @@ from collections.abc import Sequence
 import apache_beam as beam
 import numpy as np
 
-from transforms.infra import fs
 from transforms.dedup.bloom import BloomFilter
 from transforms.dedup.config import CrossReleaseConfig, DedupConfig
 from transforms.dedup.decontam import Decontaminator
+from transforms.infra import fs
 from transforms.infra.hashing import content_key
 from transforms.infra.record import Record, Removal
 

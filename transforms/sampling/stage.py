@@ -10,9 +10,9 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.infra.disk_group import CoGroupByKeyOnDisk
+from transforms.infra.stage_output import StageOutput
 from transforms.sampling.candidate import Candidate
 from transforms.sampling.select import SelectDocuments
-from transforms.infra.stage_output import StageOutput
 
 
 def _as_candidate(doc_id, source, n_tokens, scores, _run):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.infra.accounting import TallyingDoFn
-from transforms.stages.normalize import Normalizer
 from transforms.infra.progress import report as report_progress
-from transforms.stages.readers import ReadTask, TaskReader
 from transforms.infra.record import DeadLetter, Record, Rejection
+from transforms.stages.normalize import Normalizer
+from transforms.stages.readers import ReadTask, TaskReader
 
 REPORT_EVERY = 256  # records between progress reports of a read task
 
