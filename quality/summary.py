@@ -39,13 +39,18 @@ class ScoringSummary:
     Args:
         parts: the summary blocks of the enabled scorers (`for_config` collects them).
         outcome_columns: unit scores whose kept/rejected histograms are kept.
+        thresholds: {column: cut-off} the scorers declare (`score_thresholds` in the JSON).
     """
 
     def __init__(
-        self, parts: list[SummaryPart] = (), outcome_columns: list[str] = (COMPOSITE,)
+        self,
+        parts: list[SummaryPart] = (),
+        outcome_columns: list[str] = (COMPOSITE,),
+        thresholds: dict[str, float] | None = None,
     ) -> None:
         self.parts = list(parts)
         self.outcome_columns = list(outcome_columns)
+        self.thresholds = dict(thresholds or {})  # column -> cut-off, for the report's charts
         self.corpus = _scope(self.parts)
         self.sources: dict[str, dict[str, Any]] = {}
         self.run = {p.key: p.empty() for p in self.parts if not p.per_scope}
@@ -60,10 +65,11 @@ class ScoringSummary:
     def for_scorers(cls, scorers: list[Scorer]) -> ScoringSummary:
         """An empty summary with the blocks these scorers declare."""
         parts = [p for p in (s.summary_part() for s in scorers) if p is not None]
-        outcomes = [COMPOSITE]
+        outcomes, thresholds = [COMPOSITE], {}
         for scorer in scorers:
             outcomes += [c for c in scorer.outcome_columns() if c not in outcomes]
-        return cls(parts, outcomes)
+            thresholds.update(scorer.report_thresholds())
+        return cls(parts, outcomes, thresholds)
 
     def add(self, source: str, result: DocResult) -> None:
         """Counts one document's outcome under the corpus and its source."""
@@ -136,7 +142,7 @@ class ScoringSummary:
 
     def merge_state(self, state: dict[str, Any]) -> ScoringSummary:
         """Adds a `to_state` of a summary of the same config into this one (returns self)."""
-        other = ScoringSummary(self.parts, self.outcome_columns)
+        other = ScoringSummary(self.parts, self.outcome_columns, self.thresholds)
         other.corpus, other.sources = state["corpus"], state["sources"]
         other.run = {p.key: p.restore(state["run"][p.key]) for p in self.parts if not p.per_scope}
         other.outcomes = state.get("outcomes") or {}
@@ -173,6 +179,7 @@ class ScoringSummary:
                 **{p.key: p.to_json(self.run[p.key]) for p in self.parts if not p.per_scope},
                 # scores of every scored document by its outcome, in the bins above
                 "score_outcomes": {n: dict(self.outcomes[n]) for n in sorted(self.outcomes)},
+                "score_thresholds": dict(sorted(self.thresholds.items())),
                 "by_source": {s: self._scope_json(self.sources[s]) for s in sorted(self.sources)},
             }
         )
