@@ -237,7 +237,7 @@ def label_columns(cfg: CurateConfig) -> list[str]:
     """String columns of the shards taken from record meta (fixed for a config)."""
     from quality.stage import label_columns as quality_labels
 
-    cols: list[str] = list(quality_labels(score_columns(cfg)))  # e.g. language
+    cols: list[str] = list(quality_labels(cfg.quality))  # what the scorers declare
     if cfg.dedup.decontamination.eval_sets and cfg.dedup.decontamination.action == "flag":
         cols.append("decontam")  # the eval sets a kept document shares 13-grams with
     return cols

@@ -238,14 +238,13 @@ class QualityConfig:
             for axis, path in sorted(self.bias.lexicon_paths().items()):
                 out.append((f"bias.lexicon_dir ({axis})", path, "lexicon"))
         for sc in self.active_scorers():
-            if sc.name != "classifier_v1":
+            if not sc.resolves():
                 continue
-            models = {
-                sc.settings(self.policy_of(source), source)[1].get("model")
-                for source in [None, *sorted(self.named_sources())]
-            }
-            paths = sorted(m for m in models if isinstance(m, str) and m)
-            out += [(f"scorers.{sc.name}.model", m, "model") for m in paths]
+            files = set()
+            for source in [None, *sorted(self.named_sources())]:
+                thresholds = sc.settings(self.policy_of(source), source)[1]
+                files |= set(scorer_class(sc.name).config_files(thresholds))
+            out += [(f"scorers.{sc.name}.{key}", path, kind) for key, path, kind in sorted(files)]
         return out
 
     def problems(self) -> list[str]:

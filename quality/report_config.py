@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from quality.scorers.registry import unit_score_columns
+
 DEFAULT_QUANTILES = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99]
-# Float shard columns that are scores in [0, 1] (quality.stage: composite quality, toxicity).
-# Other float columns (raw scorer features such as word counts, bias weights) are unbounded.
-UNIT_SCORE_COLUMNS = ["quality", "toxicity", "toxicity_mean", "language_score", "classifier"]
+# Float shard columns that are scores in [0, 1]: the composite quality and what each registered
+# scorer declares (`Scorer.value_range`). Other float columns (raw scorer features such as word
+# counts, bias weights) are unbounded.
+UNIT_SCORE_COLUMNS = unit_score_columns()
 
 
 @dataclass
@@ -33,7 +36,7 @@ class StatsConfig:
     # that are not unit scores; unit scores use linear bins over [0, 1] (error 1/(2*bins)).
     relative_error: float = 0.01
     score_bins: int = 1000
-    unit_score_columns: list[str] = field(default_factory=lambda: list(UNIT_SCORE_COLUMNS))
+    unit_score_columns: list[str] = field(default_factory=unit_score_columns)
     quantiles: list[float] = field(default_factory=lambda: list(DEFAULT_QUANTILES))
     histogram_bins: int = 40  # display bins in stats.json histograms (for the report)
 
@@ -70,7 +73,7 @@ class ValidationConfig:
     max_tokens: int = 1_000_000
     score_min: float = 0.0  # unit score columns (when present) must lie in [score_min, score_max]
     score_max: float = 1.0
-    unit_score_columns: list[str] = field(default_factory=lambda: list(UNIT_SCORE_COLUMNS))
+    unit_score_columns: list[str] = field(default_factory=unit_score_columns)
     toxicity_column: str = "toxicity"  # mean checked against the ceiling when the column exists
     toxicity_mean_max: float = 0.2
     check_sha256: bool = True  # recompute each shard's sha256 against the manifest

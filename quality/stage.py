@@ -1,8 +1,10 @@
 """The whole scoring stage on a batch of texts, without Beam: what `ScoreAndFilter` runs.
 
-Per batch: PII redaction, heuristic scorers, the composite quality score, toxicity (one
-classifier call for the whole batch), lexicon hits, identity groups, and the keep/reject
-decision. Results depend only on each document and the config, never on the batch it came in
+Per batch: the section scorers' text preparation (PII redaction), the listed scorers, the
+composite quality score, then the other section scorers (toxicity: one classifier call for the
+whole batch, and lexicon hits; identity groups), and the keep/reject decision. The stage names
+no scorer: it runs what `quality.scorers.registry` builds from the config, through the `Scorer`
+contract (`quality.scorers.base`). Results depend only on each document and the config, never on the batch it came in
 (tested), so any bundle split gives the same output.
 
 Per-source policies: each document is judged by the scorer settings of its source (the
@@ -29,16 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from quality.automaton import PhraseAutomaton
-from quality.bias import IdentityTagger
 from quality.config import QualityConfig
 from quality.files import ReadBytes, read_local
-from quality.lexicon import load_lexicon
-from quality.pii import PiiRedactor
-from quality.scorers.base import Scorer
-from quality.scorers.registry import build_scorer, scorer_class
+from quality.scorers.base import Failure, Scorer
+from quality.scorers.registry import SECTION_SCORERS, build_scorer
 from quality.text import TextView
-from quality.toxicity import ToxicityClassifier
 
 ERROR_REASON = "quality:error"
 
@@ -54,28 +51,39 @@ class DocResult:
     verdicts: dict[str, str] = field(default_factory=dict)  # scorer name -> "" or failed reason
 
 
+def section_scorers(cfg: QualityConfig) -> list[Scorer]:
+    """The enabled scorers configured by sections of their own (PII, toxicity, bias), in order."""
+    if not cfg.enabled:
+        return []
+    sections = [(cls, getattr(cfg, cls.section)) for cls in SECTION_SCORERS]
+    return [cls.from_section(section) for cls, section in sections if section.enabled]
+
+
+def enabled_scorers(cfg: QualityConfig) -> list[Scorer]:
+    """One instance of every enabled scorer (default policy), in the order of their columns:
+    the listed scorers in config order, then the section scorers. Built, not loaded: cheap."""
+    if not cfg.enabled:
+        return []
+    listed = [build_scorer(sc.name, sc.thresholds) for sc in cfg.active_scorers()]
+    return listed + section_scorers(cfg)
+
+
 def quality_columns(cfg: QualityConfig) -> list[str]:
     """Float meta keys present on every kept record for this config (shard score columns)."""
     if not cfg.enabled:
         return []
     cols = ["quality"]
-    for sc in cfg.active_scorers():
-        cols += scorer_class(sc.name).columns()
-    if cfg.toxicity.enabled:
-        cols += ["toxicity", "toxicity_mean"]
-        if cfg.toxicity.lexicon:
-            cols.append("toxicity_lexicon_hits")
-    if cfg.bias.enabled:
-        cols.append("bias_weight")
+    for scorer in enabled_scorers(cfg):
+        cols += [c for c, kind in scorer.output_columns().items() if kind == "float32"]
     return cols
 
 
-LANGUAGE_COLUMN = "language"
-
-
-def label_columns(score_columns: list[str]) -> list[str]:
-    """String shard columns that come with the score columns: `language` with `language_score`."""
-    return [LANGUAGE_COLUMN] if "language_score" in score_columns else []
+def label_columns(cfg: QualityConfig) -> list[str]:
+    """String meta keys that become string shard columns (e.g. the identified language)."""
+    cols: list[str] = []
+    for scorer in enabled_scorers(cfg):
+        cols += [c for c, kind in scorer.output_columns().items() if kind == "string"]
+    return cols
 
 
 class QualityStage:
@@ -92,10 +100,7 @@ class QualityStage:
         self._instances: dict[tuple[str, str], Scorer] = {}  # (name, thresholds) -> scorer
         self._by_source: dict[str | None, list[tuple[Scorer, str, float]]] = {}
         self.scorers = self.scorers_for(None)
-        self.classifier: ToxicityClassifier | None = None
-        self.lexicon: PhraseAutomaton | None = None
-        self.tagger: IdentityTagger | None = None
-        self.redactor: PiiRedactor | None = None
+        self.sections = section_scorers(cfg)
 
     def scorers_for(self, source: str | None) -> list[tuple[Scorer, str, float]]:
         """(scorer, action, quality weight) per active scorer, as they apply to `source`."""
@@ -115,24 +120,29 @@ class QualityStage:
             self._by_source[source] = found
         return found
 
+    def enabled(self) -> list[Scorer]:
+        """The enabled scorers (default policy), as `enabled_scorers` lists them."""
+        return [scorer for scorer, _, _ in self.scorers] + self.sections
+
+    def report_facts(self) -> dict[str, Any]:
+        """What the scorers add to the summary about themselves (e.g. their models' metrics),
+        over every instance the run uses: each listed scorer per named source, the sections."""
+        for source in [None, *sorted(self.cfg.named_sources())]:
+            self.scorers_for(source)
+        by_class: dict[type, list[Scorer]] = {}
+        for scorer in [*self._instances.values(), *self.sections]:
+            by_class.setdefault(type(scorer), []).append(scorer)
+        out: dict[str, Any] = {}
+        for cls, scorers in by_class.items():
+            out.update(cls.report_facts(scorers, self._read_bytes))
+        return out
+
     def load(self) -> QualityStage:
-        """Loads the classifier and lexicons (seconds); idempotent."""
+        """Loads the models and lexicons of every scorer (seconds); idempotent."""
         if self._loaded:
             return self
-        cfg, read_bytes = self.cfg, self._read_bytes
-        for scorer in self._instances.values():
-            scorer.load(read_bytes)
-        if cfg.toxicity.enabled:
-            self.classifier = ToxicityClassifier(
-                cfg.toxicity.window_tokens, cfg.toxicity.backend
-            ).load()
-            if cfg.toxicity.lexicon:
-                entries = load_lexicon(cfg.toxicity.lexicon, read_bytes=read_bytes)
-                self.lexicon = PhraseAutomaton((e.term, e.group) for e in entries if not e.exclude)
-        if cfg.bias.enabled:
-            self.tagger = IdentityTagger(cfg.bias.lexicon_paths(), read_bytes)
-        if cfg.pii.enabled:
-            self.redactor = PiiRedactor(cfg.pii.types, cfg.pii.mode)
+        for scorer in [*self._instances.values(), *self.sections]:
+            scorer.load(self._read_bytes)
         self._loaded = True
         return self
 
@@ -148,36 +158,31 @@ class QualityStage:
         for text in texts:
             try:
                 meta: dict[str, Any] = {}
-                if self.redactor is not None:
-                    text, meta["pii"] = self.redactor(text)
+                for scorer in self.sections:
+                    text, more = scorer.prepare(text)
+                    meta.update(more)
                 results.append(DocResult(text, meta))
                 views.append(TextView(text))
             except Exception as exc:  # noqa: BLE001 - a bad record must not stop the batch
-                results.append(_error(self._redact_or_keep(text), exc))
+                results.append(_error(self._prepare_or_keep(text), exc))
                 views.append(None)
         self._add_scores(results, views, sources)
-        if self.classifier is not None:
-            self._add_toxicity(results, views)
-        for result, view in zip(results, views, strict=True):
-            if view is not None and result.reason != ERROR_REASON:
-                try:
-                    self._finish(result, view)
-                except Exception as exc:  # noqa: BLE001
-                    _fail(result, exc)
+        for scorer in self.sections:
+            self._add_section(scorer, results, views)
         return results
 
     def score_text(self, text: str, source: str | None = None) -> DocResult:
         return self.score_batch([text], [source])[0]
 
     # Steps --------------------------------------------------------------------------------------
-    def _redact_or_keep(self, text: str) -> str:
-        """The redacted text if redaction works on it (rejected records are written out too)."""
-        if self.redactor is None:
-            return text
+    def _prepare_or_keep(self, text: str) -> str:
+        """The prepared (redacted) text if preparing works on it (rejected records are written)."""
         try:
-            return self.redactor(text)[0]
+            for scorer in self.sections:
+                text = scorer.prepare(text)[0]
         except Exception:  # noqa: BLE001
-            return text
+            pass
+        return text
 
     def _add_scores(
         self, results: list[DocResult], views: list[TextView | None], sources: list[str | None]
@@ -202,76 +207,53 @@ class QualityStage:
                     result.meta.update(scorer.meta(features))
                     failure = scorer.first_failure(features)
                     result.verdicts[scorer.name] = failure.reason if failure else ""
-                    if failure and action == "filter" and result.reason is None:
-                        result.reason, result.detail = failure.reason, failure.detail
+                    if action == "filter":
+                        _decide(result, failure)
                     if weight > 0 and i in totals:
                         totals[i] += weight * scorer.soft_pass(features)
             live = [i for i in live if i in totals]
         for i in live:
             results[i].meta["quality"] = totals[i] / weight_sum if weight_sum else 1.0
 
+    def _add_section(
+        self, scorer: Scorer, results: list[DocResult], views: list[TextView | None]
+    ) -> None:
+        """A section scorer over the live docs: its meta, and its decision (it has its own)."""
+        live = [
+            i for i, v in enumerate(views) if v is not None and results[i].reason != ERROR_REASON
+        ]
+        for i, features in self._compute(scorer, results, views, live):
+            if features is not None:
+                try:
+                    results[i].meta.update(scorer.meta(features))
+                    _decide(results[i], scorer.first_failure(features))
+                except Exception as exc:  # noqa: BLE001
+                    _fail(results[i], exc)
+                    views[i] = None
+
     @staticmethod
     def _compute(scorer: Scorer, results, views, live):
         """(index, features | None) per live doc: batched, or one by one to isolate a failure."""
         try:
-            return list(zip(live, scorer.compute_batch([views[i] for i in live]), strict=True))
+            metas = [results[i].meta for i in live]
+            found = scorer.compute_with_meta([views[i] for i in live], metas)
+            return list(zip(live, found, strict=True))
         except Exception:  # noqa: BLE001
             out = []
             for i in live:
                 try:
-                    out.append((i, scorer.compute(views[i])))
+                    out.append((i, scorer.compute_with_meta([views[i]], [results[i].meta])[0]))
                 except Exception as exc:  # noqa: BLE001
                     _fail(results[i], exc)
                     views[i] = None
                     out.append((i, None))
             return out
 
-    def _add_toxicity(self, results: list[DocResult], views: list[TextView | None]) -> None:
-        live = [i for i, v in enumerate(views) if v is not None]
-        try:
-            scores = self.classifier.score_tokens([views[i].tokens for i in live])
-        except Exception:  # noqa: BLE001 - retry one by one to isolate the bad document
-            scores = []
-            for i in live:
-                try:
-                    scores.append(self.classifier.score_tokens([views[i].tokens])[0])
-                except Exception as exc:  # noqa: BLE001
-                    scores.append(None)
-                    _fail(results[i], exc)
-                    views[i] = None
-        for i, score in zip(live, scores, strict=True):
-            if score is not None:
-                results[i].meta["toxicity"], results[i].meta["toxicity_mean"] = score
 
-    def _finish(self, result: DocResult, view: TextView) -> None:
-        cfg, meta = self.cfg, result.meta
-        toxicity = meta.get("toxicity")
-        if cfg.toxicity.enabled:
-            hits = self.lexicon.count(view.tokens) if self.lexicon is not None else 0
-            if self.lexicon is not None:
-                meta["toxicity_lexicon_hits"] = float(hits)
-            if cfg.toxicity.action == "filter" and result.reason is None:
-                if toxicity >= cfg.toxicity.threshold:
-                    result.reason = "toxicity:classifier"
-                    result.detail = (
-                        f"toxicity={toxicity:.6g} >= threshold {cfg.toxicity.threshold:.6g}"
-                    )
-                elif self.lexicon is not None and hits >= cfg.toxicity.lexicon_min_hits:
-                    result.reason = "toxicity:lexicon"
-                    result.detail = f"lexicon_hits={hits} >= min {cfg.toxicity.lexicon_min_hits}"
-        if self.tagger is not None:
-            groups = self.tagger.tag_tokens(view.tokens)
-            meta["identity_groups"] = groups
-            flagged = (
-                bool(groups) and toxicity is not None and toxicity >= cfg.bias.toxicity_threshold
-            )
-            meta["bias_weight"] = (
-                cfg.bias.downweight if flagged and cfg.bias.policy == "downweight" else 1.0
-            )
-            if flagged and cfg.bias.policy == "drop" and result.reason is None:
-                result.reason = "bias:toxic_identity"
-                limit = cfg.bias.toxicity_threshold
-                result.detail = f"toxicity={toxicity:.6g} >= {limit:.6g} with {','.join(groups)}"
+def _decide(result: DocResult, failure: Failure | None) -> None:
+    """The first failure of a deciding scorer names the document's rejection."""
+    if failure is not None and result.reason is None:
+        result.reason, result.detail = failure.reason, failure.detail
 
 
 def _error(text: str, exc: BaseException) -> DocResult:

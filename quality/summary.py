@@ -2,147 +2,90 @@
 
 Per corpus and per source: documents, kept, rejections by reason, per-scorer pass/fail counts
 (`score_only` scorers included: a fail there is "would have been rejected") with the failing
-rule, a toxicity histogram, the language mix (documents per identified language, before
-filtering), the trained classifier's score histogram, PII counts per type, and the
-identity-group report of
-`quality.bias.BiasAccumulator`, and (corpus only) each unit score's histogram split into kept
-and rejected documents, so the report shows what a threshold cut. All state is integers (the toxicity sum in millionths), so
-merging partial summaries in any order and grouping gives identical JSON.
+rule, and the block each enabled scorer declares (`Scorer.summary_part`: e.g. a toxicity
+histogram, the language mix, PII counts); blocks that are not per scope (the identity-group
+report) sit at the top. The corpus also keeps each unit score's histogram split into kept and
+rejected documents (`Scorer.outcome_columns`), so the report shows what a threshold cut. All
+state is integers, so merging partial summaries in any order and grouping gives identical JSON.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from quality.bias import BiasAccumulator
-from quality.stage import DocResult
+from quality.scorers.base import HISTOGRAM_BINS, Scorer, SummaryPart, bin_of
+from quality.stage import DocResult, enabled_scorers
 
-HISTOGRAM_BINS = 20
-_MICRO = 1_000_000
-# Scores in [0, 1] whose kept-vs-rejected histograms the summary keeps (fixed bins: bounded).
-OUTCOME_SCORES = ("quality", "toxicity", "language_score", "classifier")
+COMPOSITE = "quality"  # the composite score of `quality.stage`, drawn kept vs rejected too
 
 
-def _scope() -> dict[str, Any]:
-    return {
-        "docs": 0,
-        "kept": 0,
-        "rejected": {},
-        "scorers": {},
-        "toxicity": {
-            "scored": 0,
-            "above_threshold": 0,
-            "sum_micro": 0,
-            "histogram": [0] * HISTOGRAM_BINS,
-        },
-        "pii": {"docs_with_pii": 0, "counts": {}},
-        "languages": {},
-        "classifier": {"scored": 0, "histogram": [0] * HISTOGRAM_BINS},
-    }
+def _scope(parts: list[SummaryPart]) -> dict[str, Any]:
+    scope = {"docs": 0, "kept": 0, "rejected": {}, "scorers": {}}
+    scope.update({p.key: p.empty() for p in parts if p.per_scope})
+    return scope
 
 
 def _outcome_bins() -> dict[str, list[int]]:
     return {"kept": [0] * HISTOGRAM_BINS, "rejected": [0] * HISTOGRAM_BINS}
 
 
-def _bin(value: float) -> int:
-    return max(0, min(int(value * HISTOGRAM_BINS), HISTOGRAM_BINS - 1))
-
-
 def _bump(d: dict[str, int], key: str, n: int = 1) -> None:
     d[key] = d.get(key, 0) + n
 
 
-def _merge_scope(into: dict[str, Any], other: dict[str, Any]) -> None:
-    into["docs"] += other["docs"]
-    into["kept"] += other["kept"]
-    for reason, n in other["rejected"].items():
-        _bump(into["rejected"], reason, n)
-    for name, row in other["scorers"].items():
-        mine = into["scorers"].setdefault(name, {"pass": 0, "fail": 0, "fail_by_rule": {}})
-        mine["pass"] += row["pass"]
-        mine["fail"] += row["fail"]
-        for reason, n in row["fail_by_rule"].items():
-            _bump(mine["fail_by_rule"], reason, n)
-    tox, otox = into["toxicity"], other["toxicity"]
-    for key in ("scored", "above_threshold", "sum_micro"):
-        tox[key] += otox[key]
-    tox["histogram"] = [a + b for a, b in zip(tox["histogram"], otox["histogram"], strict=True)]
-    into["pii"]["docs_with_pii"] += other["pii"]["docs_with_pii"]
-    for kind, n in other["pii"]["counts"].items():
-        _bump(into["pii"]["counts"], kind, n)
-    for lang, n in other["languages"].items():
-        _bump(into["languages"], lang, n)
-    cls, ocls = into["classifier"], other["classifier"]
-    cls["scored"] += ocls["scored"]
-    cls["histogram"] = [a + b for a, b in zip(cls["histogram"], ocls["histogram"], strict=True)]
-
-
-def _scope_json(scope: dict[str, Any]) -> dict[str, Any]:
-    tox = scope["toxicity"]
-    scored = tox["scored"]
-    return {
-        "docs": scope["docs"],
-        "kept": scope["kept"],
-        "rejected": dict(sorted(scope["rejected"].items())),
-        "scorers": {
-            name: {
-                "pass": row["pass"],
-                "fail": row["fail"],
-                "fail_by_rule": dict(sorted(row["fail_by_rule"].items())),
-            }
-            for name, row in sorted(scope["scorers"].items())
-        },
-        "toxicity": {
-            "scored": scored,
-            "mean": round(tox["sum_micro"] / _MICRO / scored, 6) if scored else None,
-            "above_threshold": tox["above_threshold"],
-            "rate_above_threshold": round(tox["above_threshold"] / scored, 6) if scored else None,
-            "histogram": list(tox["histogram"]),
-        },
-        "pii": {
-            "docs_with_pii": scope["pii"]["docs_with_pii"],
-            "counts": dict(sorted(scope["pii"]["counts"].items())),
-        },
-        # Most frequent first, ties by code: the language mix reads top-down.
-        "languages": dict(sorted(scope["languages"].items(), key=lambda kv: (-kv[1], kv[0]))),
-        "classifier": {
-            "scored": scope["classifier"]["scored"],
-            "histogram": list(scope["classifier"]["histogram"]),
-        },
-    }
-
-
 class ScoringSummary:
-    """Accumulates `DocResult`s by source; `merge` partial summaries; `to_json` at the end."""
+    """Accumulates `DocResult`s by source; `merge` partial summaries; `to_json` at the end.
 
-    def __init__(self, toxicity_threshold: float = 0.8, bias_threshold: float = 0.8) -> None:
-        self.toxicity_threshold = toxicity_threshold
-        self.corpus = _scope()
+    Args:
+        parts: the summary blocks of the enabled scorers (`for_config` collects them).
+        outcome_columns: unit scores whose kept/rejected histograms are kept.
+        thresholds: {column: cut-off} the scorers declare (`score_thresholds` in the JSON).
+    """
+
+    def __init__(
+        self,
+        parts: list[SummaryPart] = (),
+        outcome_columns: list[str] = (COMPOSITE,),
+        thresholds: dict[str, float] | None = None,
+    ) -> None:
+        self.parts = list(parts)
+        self.outcome_columns = list(outcome_columns)
+        self.thresholds = dict(thresholds or {})  # column -> cut-off, for the report's charts
+        self.corpus = _scope(self.parts)
         self.sources: dict[str, dict[str, Any]] = {}
-        self.bias = BiasAccumulator(bias_threshold)
+        self.run = {p.key: p.empty() for p in self.parts if not p.per_scope}
         self.outcomes: dict[str, dict[str, list[int]]] = {}  # score -> kept/rejected bins
 
     @classmethod
     def for_config(cls, cfg) -> ScoringSummary:
-        """An empty summary with the thresholds of a `QualityConfig`."""
-        return cls(cfg.toxicity.threshold, cfg.bias.toxicity_threshold)
+        """An empty summary with the blocks of the scorers a `QualityConfig` enables."""
+        return cls.for_scorers(enabled_scorers(cfg))
+
+    @classmethod
+    def for_scorers(cls, scorers: list[Scorer]) -> ScoringSummary:
+        """An empty summary with the blocks these scorers declare."""
+        parts = [p for p in (s.summary_part() for s in scorers) if p is not None]
+        outcomes, thresholds = [COMPOSITE], {}
+        for scorer in scorers:
+            outcomes += [c for c in scorer.outcome_columns() if c not in outcomes]
+            thresholds.update(scorer.report_thresholds())
+        return cls(parts, outcomes, thresholds)
 
     def add(self, source: str, result: DocResult) -> None:
         """Counts one document's outcome under the corpus and its source."""
-        for scope in (self.corpus, self.sources.setdefault(source, _scope())):
-            self._add(scope, result)
+        for scope in (self.corpus, self.sources.setdefault(source, _scope(self.parts))):
+            self._add(scope, result, source)
         outcome = "kept" if result.reason is None else "rejected"
-        for name in OUTCOME_SCORES:
+        for name in self.outcome_columns:
             value = result.meta.get(name)
             if isinstance(value, (int, float)) and value == value:
                 bins = self.outcomes.setdefault(name, _outcome_bins())
-                bins[outcome][_bin(value)] += 1
-        groups = result.meta.get("identity_groups")
-        if groups is not None:
-            self.bias.add(groups, result.meta.get("toxicity"), source)
+                bins[outcome][bin_of(value)] += 1
+        for part in self.parts:
+            if not part.per_scope:
+                self.run[part.key] = part.add(self.run[part.key], result.meta, source)
 
-    def _add(self, scope: dict[str, Any], result: DocResult) -> None:
+    def _add(self, scope: dict[str, Any], result: DocResult, source: str) -> None:
         scope["docs"] += 1
         if result.reason is None:
             scope["kept"] += 1
@@ -155,32 +98,33 @@ class ScoringSummary:
                 _bump(row["fail_by_rule"], failed)
             else:
                 row["pass"] += 1
-        toxicity = result.meta.get("toxicity")
-        if toxicity is not None:
-            tox = scope["toxicity"]
-            tox["scored"] += 1
-            tox["above_threshold"] += toxicity >= self.toxicity_threshold
-            tox["sum_micro"] += round(toxicity * _MICRO)
-            tox["histogram"][_bin(toxicity)] += 1
-        language = result.meta.get("language")
-        if language is not None:
-            _bump(scope["languages"], language)
-        score = result.meta.get("classifier")
-        if score is not None:
-            scope["classifier"]["scored"] += 1
-            scope["classifier"]["histogram"][_bin(score)] += 1
-        pii = result.meta.get("pii")
-        if pii:
-            scope["pii"]["docs_with_pii"] += any(pii.values())
-            for kind, n in pii.items():
-                _bump(scope["pii"]["counts"], kind, n)
+        for part in self.parts:
+            if part.per_scope:
+                scope[part.key] = part.add(scope[part.key], result.meta, source)
+
+    def _merge_scope(self, into: dict[str, Any], other: dict[str, Any]) -> None:
+        into["docs"] += other["docs"]
+        into["kept"] += other["kept"]
+        for reason, n in other["rejected"].items():
+            _bump(into["rejected"], reason, n)
+        for name, row in other["scorers"].items():
+            mine = into["scorers"].setdefault(name, {"pass": 0, "fail": 0, "fail_by_rule": {}})
+            mine["pass"] += row["pass"]
+            mine["fail"] += row["fail"]
+            for reason, n in row["fail_by_rule"].items():
+                _bump(mine["fail_by_rule"], reason, n)
+        for part in self.parts:
+            if part.per_scope:
+                into[part.key] = part.merge(into[part.key], other[part.key])
 
     def merge(self, other: ScoringSummary) -> ScoringSummary:
-        """Adds `other` into this summary (returns self)."""
-        _merge_scope(self.corpus, other.corpus)
+        """Adds `other` (a summary of the same config) into this summary (returns self)."""
+        self._merge_scope(self.corpus, other.corpus)
         for source, scope in other.sources.items():
-            _merge_scope(self.sources.setdefault(source, _scope()), scope)
-        self.bias.merge(other.bias)
+            self._merge_scope(self.sources.setdefault(source, _scope(self.parts)), scope)
+        for part in self.parts:
+            if not part.per_scope:
+                self.run[part.key] = part.merge(self.run[part.key], other.run[part.key])
         for name, bins in other.outcomes.items():
             mine = self.outcomes.setdefault(name, _outcome_bins())
             for outcome in ("kept", "rejected"):
@@ -188,33 +132,55 @@ class ScoringSummary:
         return self
 
     def to_state(self) -> dict[str, Any]:
-        """Plain data (ints, strs, lists, dicts) for Beam's coders; `from_state` inverts it."""
+        """Plain data (ints, strs, lists, dicts) for Beam's coders; `merge_state` reads it."""
         return {
-            "thresholds": [self.toxicity_threshold, self.bias.toxicity_threshold],
             "corpus": self.corpus,
             "sources": self.sources,
-            "bias": self.bias.to_state(),
+            "run": {p.key: p.dump(self.run[p.key]) for p in self.parts if not p.per_scope},
             "outcomes": self.outcomes,
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ScoringSummary:
-        out = cls(*state["thresholds"])
-        out.corpus = state["corpus"]
-        out.sources = state["sources"]
-        out.bias = BiasAccumulator.from_state(state["bias"])
-        out.outcomes = state.get("outcomes") or {}
+    def merge_state(self, state: dict[str, Any]) -> ScoringSummary:
+        """Adds a `to_state` of a summary of the same config into this one (returns self)."""
+        other = ScoringSummary(self.parts, self.outcome_columns, self.thresholds)
+        other.corpus, other.sources = state["corpus"], state["sources"]
+        other.run = {p.key: p.restore(state["run"][p.key]) for p in self.parts if not p.per_scope}
+        other.outcomes = state.get("outcomes") or {}
+        return self.merge(other)
+
+    def _scope_json(self, scope: dict[str, Any]) -> dict[str, Any]:
+        out = {
+            "docs": scope["docs"],
+            "kept": scope["kept"],
+            "rejected": dict(sorted(scope["rejected"].items())),
+            "scorers": {
+                name: {
+                    "pass": row["pass"],
+                    "fail": row["fail"],
+                    "fail_by_rule": dict(sorted(row["fail_by_rule"].items())),
+                }
+                for name, row in sorted(scope["scorers"].items())
+            },
+        }
+        out.update({p.key: p.to_json(scope[p.key]) for p in self.parts if p.per_scope})
         return out
 
     def to_json(self) -> dict[str, Any]:
         """The summary document (JSON-able, keys sorted where they come from data)."""
         edges = [round(i / HISTOGRAM_BINS, 6) for i in range(HISTOGRAM_BINS + 1)]
-        return {
-            "toxicity_threshold": self.toxicity_threshold,
-            "toxicity_histogram_edges": edges,
-            **_scope_json(self.corpus),
-            "bias": self.bias.to_json(),
-            # bins of toxicity_histogram_edges; scores of every scored document by its outcome
-            "score_outcomes": {n: dict(self.outcomes[n]) for n in sorted(self.outcomes)},
-            "by_source": {s: _scope_json(self.sources[s]) for s in sorted(self.sources)},
-        }
+        out: dict[str, Any] = {}
+        for part in self.parts:
+            out.update(part.extras())
+        out.update(
+            {
+                # the bins of every histogram below (its name predates the other histograms)
+                "toxicity_histogram_edges": edges,
+                **self._scope_json(self.corpus),
+                **{p.key: p.to_json(self.run[p.key]) for p in self.parts if not p.per_scope},
+                # scores of every scored document by its outcome, in the bins above
+                "score_outcomes": {n: dict(self.outcomes[n]) for n in sorted(self.outcomes)},
+                "score_thresholds": dict(sorted(self.thresholds.items())),
+                "by_source": {s: self._scope_json(self.sources[s]) for s in sorted(self.sources)},
+            }
+        )
+        return out

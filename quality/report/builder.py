@@ -328,11 +328,12 @@ class _Page:
         return stage_sections.quality(self.stats, self._img, self.cfg.image_dpi)
 
     def _policies(self) -> dict | None:
-        """Decisions per source under its policy, language mix, classifier scores."""
+        """Decisions per source under its policy, then the scorers' own sections."""
         out = {
             "decisions": model_sections.decisions(self.stats, self.manifest),
-            "languages": model_sections.languages(self.stats),
-            "classifier": model_sections.classifier(self.stats, self._img, self.cfg.image_dpi),
+            "scorers": model_sections.scorer_sections(
+                self.stats, self.manifest, self._img, self.cfg.image_dpi
+            ),
         }
         return out if any(out.values()) else None
 
@@ -350,29 +351,10 @@ class _Page:
 
 
 def score_thresholds(manifest: dict, stats: dict) -> dict[str, float]:
-    """The cut-off of each unit score that has one, from the summary and the run's config."""
-    qs = stats.get("quality_summary") or {}
-    out: dict[str, float] = {}
-    if isinstance(qs.get("toxicity_threshold"), (int, float)) and (qs.get("toxicity") or {}).get(
-        "scored"
-    ):
-        out["toxicity"] = qs["toxicity_threshold"]
-    qcfg = (manifest.get("config") or {}).get("quality") or {}
-    for scorer in qcfg.get("scorers") or []:
-        if isinstance(scorer, dict) and str(scorer.get("name", "")).startswith("language"):
-            value = (scorer.get("thresholds") or {}).get("min_confidence", _language_default())
-            if isinstance(value, (int, float)):
-                out["language_score"] = value
-    return out
-
-
-def _language_default() -> float | None:
-    """language_v1's own default cut-off (the manifest's config names only overrides)."""
-    import inspect
-
-    from quality.scorers.language import LanguageId
-
-    return inspect.signature(LanguageId.__init__).parameters["min_confidence"].default
+    """The cut-off of each unit score that has one, as the scorers declared it in the summary
+    (`Scorer.report_thresholds`)."""
+    found = (stats.get("quality_summary") or {}).get("score_thresholds") or {}
+    return {k: v for k, v in found.items() if isinstance(v, (int, float))}
 
 
 def _shown_quantiles(q: dict) -> dict:

@@ -68,6 +68,7 @@ def quality(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | N
     if not qs:
         return None
     qs.pop("score_outcomes", None)  # drawn in the Scores section
+    qs.pop("score_thresholds", None)  # marked on the Scores section's charts
     charts = []
     tox, edges = qs.get("toxicity"), qs.get("toxicity_histogram_edges")
     if (
@@ -136,20 +137,20 @@ def quality(stats: dict, image_path: Callable[[str], str], dpi: int) -> dict | N
 MIN_TOXIC_FOR_RATIO = 5
 
 
+_OWN_KEYS = ("docs", "kept", "rejected", "scorers", "by_source", "score_outcomes")
+
+
 def _stages_that_ran(scope: dict) -> dict:
-    """Drops the blocks of scorers that did not run (nothing scored), e.g. no classifier."""
-    for key in ("classifier", "toxicity"):
-        block = scope.get(key)
-        if isinstance(block, dict) and not block.get("scored"):
+    """Drops the blocks of scorers that did not run (nothing scored, nothing counted), and the
+    top-level keys named after them (`toxicity_threshold` goes with `toxicity`)."""
+    for key, block in list(scope.items()):
+        if key in _OWN_KEYS or not isinstance(block, dict):
+            continue
+        idle = block.get("scored") == 0 if "scored" in block else not any(block.values())
+        if idle:
             scope.pop(key)
-            if key == "toxicity":
-                scope.pop("toxicity_threshold", None)
-                scope.pop("toxicity_histogram_edges", None)
-    if not scope.get("languages"):
-        scope.pop("languages", None)
-    pii = scope.get("pii")
-    if isinstance(pii, dict) and not pii.get("counts") and not pii.get("docs_with_pii"):
-        scope.pop("pii")
+            for other in [k for k in scope if k.startswith(f"{key}_")]:
+                scope.pop(other)
     return scope
 
 

@@ -10,12 +10,27 @@ The same rules give each scorer a smooth *soft pass* in [0, 1], used by the comp
 score (`meta["quality"]`, computed by `quality.stage.QualityStage`): 1 inside the bounds,
 falling linearly with the relative distance outside them, to 0 at twice the bound (or at zero,
 for a lower bound).
+
+A scorer also declares everything the rest of curate needs to know about it, so the stage, the
+shard and spill schemas, the summary, the report and the sampling weights loop over the enabled
+scorers and never name one (see docs/architecture.md, "Scorers"):
+
+- its output columns and their Arrow types (`output_columns`: float32 scores, string labels),
+  and the range of its float columns (`value_range`; (0, 1) makes them unit scores, bounded by
+  the validation suite and drawn kept-vs-rejected by the report: `outcome_columns`);
+- its thresholds and their validation (`__init__` keyword arguments; every problem in one
+  ValueError, which `quality.config` adds to the run's one ConfigError);
+- its summary (`summary_part`: a mergeable block of integer counts in stats.json);
+- its report section (`report_section`, from its summary block) and the cut-off drawn on its
+  score chart (`report_thresholds`);
+- whether it weighs sampling (`weight_defaults`: names the `sampling.weight` expression may use,
+  with the neutral value of a document the scorer did not score).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from quality.files import ReadBytes, read_local
@@ -61,19 +76,91 @@ class Failure:
     detail: str
 
 
+HISTOGRAM_BINS = 20  # fixed bins over [0, 1] of every histogram in the scoring summary
+
+
+def bin_of(value: float) -> int:
+    """The histogram bin of a unit score (values outside [0, 1] go to the end bins)."""
+    return max(0, min(int(value * HISTOGRAM_BINS), HISTOGRAM_BINS - 1))
+
+
+class SummaryPart:
+    """A scorer's block of the scoring summary: mergeable plain data, JSON at the end.
+
+    `per_scope` parts keep one state per scope (the corpus and each source) and appear under
+    `key` in each; others keep one state for the run (which may count by source itself) and
+    appear under `key` at the top. States are plain data (ints, strs, lists, dicts: Beam's
+    coders) and `merge` must be exact in any order and grouping (integer counts).
+    """
+
+    key: str = ""
+    per_scope: bool = True
+
+    def empty(self) -> Any:
+        raise NotImplementedError
+
+    def add(self, state: Any, meta: dict[str, Any], source: str) -> Any:
+        """Counts one scored document (its meta) into `state`; returns the state."""
+        raise NotImplementedError
+
+    def merge(self, into: Any, other: Any) -> Any:
+        raise NotImplementedError
+
+    def to_json(self, state: Any) -> Any:
+        raise NotImplementedError
+
+    def dump(self, state: Any) -> Any:
+        """The state as plain data (default: it is plain data already); `restore` inverts it."""
+        return state
+
+    def restore(self, data: Any) -> Any:
+        return data
+
+    def extras(self) -> dict[str, Any]:
+        """Top-level keys of the summary this part adds (e.g. its threshold)."""
+        return {}
+
+
+@dataclass
+class ReportSection:
+    """What the report renders for one scorer: a table, an optional chart and details.
+
+    `columns` head the table, `rows` are lists of cells (strings, or numbers the report
+    formats); `chart` is drawn by the report as curves, one per series:
+    {"name", "series": {label: {x: y}}, "title", "xlabel", "ylabel"}; `details` are shown as
+    JSON under their heading.
+    """
+
+    anchor: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    note: str = ""
+    short: str = ""  # its name in the report's headings (default: the anchor)
+    chart: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 class Scorer(ABC):
     """A versioned heuristic: `score(text) -> features`, `filter(text | features) -> (keep, reason)`.
 
     Subclasses set `name` (versioned, the registry key), `prefix` (reason-code prefix),
     `features` (every key `compute` returns, in a fixed order) and `main_features` (the subset
     that becomes float32 columns of the shards), validate thresholds in `__init__` (raise
-    ValueError, listing every bad one) and build `self.rules`.
+    ValueError, listing every bad one) and build `self.rules`. The declarations below have
+    defaults that suit a rule-based heuristic (float features, no summary of its own beyond the
+    pass/fail counts every scorer gets, no report section, no sampling weight).
     """
 
     name: ClassVar[str]
     prefix: ClassVar[str]
     features: ClassVar[tuple[str, ...]]
     main_features: ClassVar[tuple[str, ...]]
+    # Range of every float column; (0.0, 1.0) declares unit scores. None: unbounded features.
+    value_range: ClassVar[tuple[float, float] | None] = None
+    # Whether its pass/fail counts and rule verdicts appear in the summary's `scorers` block
+    # and it takes part in the composite quality (config-listed heuristics do).
+    has_verdicts: ClassVar[bool] = True
 
     rules: list[Rule]
 
@@ -91,6 +178,12 @@ class Scorer(ABC):
     def compute_batch(self, views: list[TextView]) -> list[dict[str, float]]:
         """`compute` for many documents; scorers that vectorise across documents override it."""
         return [self.compute(view) for view in views]
+
+    def compute_with_meta(
+        self, views: list[TextView], metas: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """`compute_batch` for a scorer that reads what earlier scorers wrote to the meta."""
+        return self.compute_batch(views)
 
     def score(self, text: str | TextView) -> dict[str, float]:
         return self.compute(text if isinstance(text, TextView) else TextView(text))
@@ -128,6 +221,61 @@ class Scorer(ABC):
     def meta(self, features: dict[str, Any]) -> dict[str, Any]:
         """What a document's meta records of its features; scorers with plain keys override it."""
         return {self.column(key): value for key, value in features.items()}
+
+    # Declarations: what the stage, the schemas, the summary, the report and sampling read ---
+
+    def prepare(self, text: str) -> tuple[str, dict[str, Any]]:
+        """A step before every scorer sees the text (PII redaction): (text, meta); default: none."""
+        return text, {}
+
+    def label_columns(self) -> list[str]:
+        """Meta keys that become string shard columns (e.g. the identified language)."""
+        return []
+
+    def output_columns(self) -> dict[str, str]:
+        """Every shard column of this scorer and its Arrow type (`float32` or `string`)."""
+        out = dict.fromkeys(self.columns(), "float32")
+        out.update(dict.fromkeys(self.label_columns(), "string"))
+        return out
+
+    @classmethod
+    def unit_columns(cls) -> list[str]:
+        """Float columns bounded to [0, 1] (validated, drawn as scores rather than features)."""
+        return list(cls.columns()) if cls.value_range == (0.0, 1.0) else []
+
+    @classmethod
+    def outcome_columns(cls) -> list[str]:
+        """Unit scores whose kept-vs-rejected histogram the summary keeps (default: all)."""
+        return cls.unit_columns()
+
+    def summary_part(self) -> SummaryPart | None:
+        """This scorer's block of the scoring summary; None: pass/fail counts only."""
+        return None
+
+    def report_thresholds(self) -> dict[str, float]:
+        """{column: cut-off} drawn on the report's chart of that column."""
+        return {}
+
+    @classmethod
+    def report_section(cls, summary: dict[str, Any]) -> ReportSection | None:
+        """The report's section of this scorer, from the run's `quality_summary`; None: none."""
+        return None
+
+    @classmethod
+    def config_files(cls, thresholds: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """(threshold key, path, kind: `model` or `lexicon`) of files these thresholds name,
+        checked by `pipelines.config` when they are URLs (this package cannot read those)."""
+        return []
+
+    @classmethod
+    def report_facts(cls, scorers: list[Scorer], read_bytes: ReadBytes) -> dict[str, Any]:
+        """Extra top-level summary keys about the run's instances (e.g. model metrics)."""
+        return {}
+
+    @classmethod
+    def weight_defaults(cls) -> dict[str, float]:
+        """{name: neutral value} the `sampling.weight` expression may use; {}: does not weigh."""
+        return {}
 
 
 def check_fraction(problems: list[str], **values: Any) -> None:

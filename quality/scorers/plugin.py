@@ -10,6 +10,9 @@ like the built-ins' columns) for a class with `score`, and the rules:
   (`<name>:min_score`, `<name>:max_score`).
 
 Every other threshold of the config is a keyword argument of the user's class.
+
+A plugin class that derives `quality.scorers.base.Scorer` needs no adapter: it is the scorer,
+and declares its columns, summary, report section and sampling weights itself, like a built-in.
 """
 
 from __future__ import annotations
@@ -94,9 +97,14 @@ _lock = threading.Lock()
 _classes: dict[type, type[PluginScorer]] = {}
 
 
-def plugin_scorer_class(name: str) -> type[PluginScorer]:
-    """The adapter of the plugin `name` names; PluginError when it does not resolve."""
+def plugin_scorer_class(name: str) -> type[Scorer]:
+    """The adapter of the plugin `name` names (the class itself when it is a `Scorer`).
+
+    Raises PluginError when the name does not resolve.
+    """
     plugin = load_plugin(name, "filter")
+    if issubclass(plugin, Scorer):
+        return plugin
     with _lock:
         found = _classes.get(plugin)
         if found is None:

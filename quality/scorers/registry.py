@@ -4,7 +4,12 @@ A scorer whose behaviour changes is registered under a new name (`gopher_quality
 the old one, so a config written for an earlier corpus keeps producing the same scores.
 
 A name that is not built in names a user plugin: `module:Class`, or a `curate.plugins` entry
-point (see `quality.plugins`); it resolves to an adapter class (`quality.scorers.plugin`).
+point (see `quality.plugins`); it resolves to an adapter class (`quality.scorers.plugin`), or to
+the class itself when it derives `Scorer`.
+
+Adding a scorer is its own module plus one line here (in `SCORERS`, or `SECTION_SCORERS` for
+one configured by its own `quality.<section>`); nothing else names it: the stage, the shard
+schema, the summary, the report and the sampling weights read what the class declares.
 """
 
 from __future__ import annotations
@@ -13,18 +18,68 @@ import inspect
 from typing import Any
 
 from quality.plugins import ENTRY_POINT_GROUP, PluginError, entry_point_names, is_plugin_name
-from quality.scorers.base import Scorer
+from quality.scorers.base import ReportSection, Scorer
+from quality.scorers.bias import Bias
 from quality.scorers.c4 import C4
 from quality.scorers.classifier import Classifier
 from quality.scorers.fineweb import FineWeb
 from quality.scorers.gopher_quality import GopherQuality
 from quality.scorers.gopher_repetition import GopherRepetition
 from quality.scorers.language import LanguageId
+from quality.scorers.pii import Pii
 from quality.scorers.plugin import PluginScorer, plugin_scorer_class
+from quality.scorers.toxicity import Toxicity
 
 SCORERS: dict[str, type[Scorer]] = {
     cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb, LanguageId, Classifier)
 }
+# Scorers configured by a section of their own (`quality.<section>`), in the order they run:
+# PII first (it rewrites the text every other scorer reads), then after the listed scorers
+# toxicity, then bias (it reads toxicity).
+SECTION_SCORERS: tuple[type[Scorer], ...] = (Pii, Toxicity, Bias)
+
+
+def register(cls: type[Scorer]) -> type[Scorer]:
+    """Registers `cls` under `cls.name` (usable as a class decorator); ValueError on a clash."""
+    if SCORERS.get(cls.name, cls) is not cls:
+        raise ValueError(f"scorer name {cls.name!r} is already registered")
+    SCORERS[cls.name] = cls
+    return cls
+
+
+def known_classes() -> list[type[Scorer]]:
+    """Every registered scorer class, listed ones first, then the section scorers."""
+    return [*SCORERS.values(), *SECTION_SCORERS]
+
+
+def weight_defaults() -> dict[str, float]:
+    """{name: neutral value} of every score a registered scorer offers to `sampling.weight`."""
+    out: dict[str, float] = {}
+    for cls in known_classes():
+        out.update(cls.weight_defaults())
+    return out
+
+
+def unit_score_columns() -> list[str]:
+    """The composite `quality` and every registered scorer's unit-score columns."""
+    out = ["quality"]
+    for cls in (*SECTION_SCORERS, *SCORERS.values()):
+        out += [c for c in cls.unit_columns() if c not in out]
+    return out
+
+
+def report_sections(summary: dict[str, Any], names: list[str] = ()) -> list[ReportSection]:
+    """The report sections of the registered scorers and of the scorers `names` names (a run's
+    config: plugins among them), each that has one for this summary."""
+    classes = known_classes()
+    for name in names:
+        try:
+            cls = scorer_class(name)
+        except KeyError:
+            continue  # a plugin not importable where the report is built: no section
+        classes += [cls] * (cls not in classes)
+    found = (cls.report_section(summary) for cls in classes)
+    return [s for s in found if s is not None]
 
 
 def scorer_class(name: str) -> type[Scorer]:

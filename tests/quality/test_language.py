@@ -39,7 +39,7 @@ def test_text_without_words_is_undetermined():
 def test_scorer_filters_by_allowed_list_and_confidence():
     cfg = QualityConfig(scorers=[ScorerConfig("language_v1", thresholds={"allowed": ["en", "fr"]})])
     assert "language_score" in quality_columns(cfg)
-    assert label_columns(quality_columns(cfg)) == ["language"]
+    assert label_columns(cfg) == ["language"]
     stage = QualityStage(cfg)
     texts = [SENTENCES["en"], SENTENCES["fr"], SENTENCES["de"], "$ ls -l 42 17"]
     results = stage.score_batch(texts)

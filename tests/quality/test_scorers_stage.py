@@ -191,8 +191,9 @@ def test_summary_counts_and_merges(stage):
     for i, (source, result) in enumerate(zip(sources, results, strict=True)):
         whole.add(source, result)
         parts[i % 2].add(source, result)
-    merged = ScoringSummary.from_state(json.loads(json.dumps(parts[1].to_state())))
-    merged.merge(ScoringSummary.from_state(parts[0].to_state()))
+    merged = ScoringSummary.for_config(stage.cfg)
+    merged.merge_state(json.loads(json.dumps(parts[1].to_state())))
+    merged.merge_state(parts[0].to_state())
     out = whole.to_json()
     assert merged.to_json() == out
     assert out["docs"] == 4 and out["kept"] == 2

@@ -26,7 +26,7 @@ from typing import Literal
 
 from quality.sampling_gate import MIN_BUDGET_FILL, MIXTURE_TOLERANCE
 from transforms.infra import fs
-from transforms.sampling.weights import DEFAULT_SCORES, WeightExpression, WeightExpressionError
+from transforms.sampling.weights import WeightExpression, WeightExpressionError, default_scores
 
 
 def _feature_problems(buckets: int, orders: list[int]) -> list[str]:
@@ -120,7 +120,7 @@ class SamplingConfig:
     # Weight grammar (transforms/sampling/weights.py): numbers, score names, + - * / **,
     # exp log min max clip. Scores: quality, toxicity, bias_weight, dsir (+ any in score_defaults).
     weight: str = "quality * bias_weight * (1 - toxicity)"
-    score_defaults: dict[str, float] = field(default_factory=dict)  # extends DEFAULT_SCORES
+    score_defaults: dict[str, float] = field(default_factory=dict)  # extends default_scores()
     mixture: dict[str, float] = field(default_factory=dict)  # source -> share of the token budget
     redistribute: bool = False  # give a short source's shortfall to the other sources
     # The validation gate fails a run whose achieved token share of a mixture source is more
@@ -136,7 +136,7 @@ class SamplingConfig:
 
     def defaults(self) -> dict[str, float]:
         """Score defaults: the built-in ones overridden/extended by `score_defaults`."""
-        return {**DEFAULT_SCORES, **self.score_defaults}
+        return {**default_scores(), **self.score_defaults}
 
     def validate(self) -> list[str]:
         out: list[str] = []

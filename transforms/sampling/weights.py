@@ -28,17 +28,20 @@ import ast
 import math
 from collections.abc import Callable, Mapping
 
+from quality.scorers.registry import weight_defaults
+
 Scores = Mapping[str, float]
 _Fn = Callable[[Scores], float]
 
-DEFAULT_SCORES: dict[str, float] = {
-    "quality": 1.0,
-    "toxicity": 0.0,
-    "bias_weight": 1.0,
-    "dsir": 0.0,
-    "classifier": 1.0,  # quality.scorers.classifier; neutral where the scorer is off
-    "language_score": 1.0,  # quality.scorers.language
-}
+
+def default_scores() -> dict[str, float]:
+    """Every name a weight may use without `score_defaults`, with its neutral value: the
+    composite quality, DSIR, and what each registered scorer offers (`Scorer.weight_defaults`,
+    e.g. toxicity 0.0: a document the scorer did not score is not penalised)."""
+    return {"quality": 1.0, "dsir": 0.0, **weight_defaults()}
+
+
+DEFAULT_SCORES: dict[str, float] = default_scores()  # the built-in scorers' (at import)
 FUNCTIONS = {"exp": 1, "log": 1, "min": -2, "max": -2, "clip": 3}  # arity; -2 = two or more
 
 

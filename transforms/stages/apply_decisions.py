@@ -268,9 +268,8 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                     )
                     continue
                 scores = {c: _score(meta, c) for c in self._scores}
-                for extra in ("dsir", "bias_weight"):
-                    if extra in meta and extra not in scores:
-                        scores[extra] = _score(meta, extra)
+                if "dsir" in meta and "dsir" not in scores:  # scorers' terms are score columns
+                    scores["dsir"] = _score(meta, "dsir")
                 out_cols["key"].append(shuffle_key(ids[i], self._seed))
                 out_cols["id"].append(ids[i])
                 out_cols["source"].append(sources[i])

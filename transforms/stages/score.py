@@ -15,7 +15,6 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from quality.config import QualityConfig
-from quality.scorers.classifier import classifier_models
 from quality.stage import QualityStage, quality_columns
 from quality.summary import ScoringSummary
 from transforms.infra import fs
@@ -29,11 +28,9 @@ _SUMMARY = "summary"
 def score_columns(cfg: QualityConfig) -> list[str]:
     """The float meta keys that become float32 score columns of the shards (fixed for a config).
 
-    "quality", the main features of each enabled scorer (`<scorer>.<feature>`; `language_score`
-    for `language_v1`, `classifier` for `classifier_v1`), "toxicity" and "toxicity_mean" (and
-    "toxicity_lexicon_hits" with a lexicon), "bias_weight". Every kept record carries all of
-    them. With `language_v1`, shards also get a string column `language` (see
-    `quality.stage.label_columns`).
+    "quality", then the float32 columns each enabled scorer declares (`Scorer.output_columns`:
+    by default its main features, `<scorer>.<feature>`). Every kept record carries all of them.
+    Its string columns are `quality.stage.label_columns`.
     """
     return quality_columns(cfg)
 
@@ -61,7 +58,7 @@ class _ScoreBatch(TallyingDoFn):
         return counter
 
     def process(self, batch: list[Record]):
-        summary = ScoringSummary.for_config(self._cfg)
+        summary = ScoringSummary.for_scorers(self._stage.enabled())
         results = self._stage.score_batch([r.text for r in batch], [r.source for r in batch])
         for record, result in zip(batch, results, strict=True):
             meta = dict(record.meta)
@@ -92,7 +89,7 @@ class _MergeSummaries(beam.CombineFn):
         return ScoringSummary.for_config(self._cfg)
 
     def add_input(self, acc: ScoringSummary, state: dict) -> ScoringSummary:
-        return acc.merge(ScoringSummary.from_state(state))
+        return acc.merge_state(state)
 
     def merge_accumulators(self, accs) -> ScoringSummary:
         accs = iter(accs)
@@ -102,11 +99,8 @@ class _MergeSummaries(beam.CombineFn):
         return first
 
     def extract_output(self, acc: ScoringSummary) -> dict:
-        out = acc.to_json()
-        models = classifier_models(self._cfg, fs.read_bytes)
-        if models:
-            out["classifier_models"] = models
-        return out
+        # what the scorers say about themselves (e.g. a classifier's held-out metrics)
+        return {**acc.to_json(), **QualityStage(self._cfg, fs.read_bytes).report_facts()}
 
 
 def _utf8_len(text: str) -> int:
