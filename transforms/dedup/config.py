@@ -225,6 +225,8 @@ class DecontaminationConfig:
     # 1B documents is 100,000); the floor keeps a small corpus's templates out.
     common_docs: int = 5
     common_fraction: float = 1e-4
+    # "flag" is decided in stage 1, where the corpus-wide count does not exist yet: common_docs
+    # and common_fraction apply to "drop" only (min_hits and min_overlap to both).
     action: Literal["flag", "drop"] = "flag"
     # The end-of-run note and the report warn when decontamination removes more than this share
     # of a source's (or the whole input's) documents: real contamination is rare, a large share

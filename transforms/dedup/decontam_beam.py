@@ -20,6 +20,12 @@ Then, without holding any per-document data in one place:
 
 Every decision is a function of the document and corpus-wide counts: the same whatever the
 bundling or the number of workers.
+
+Cost: the `ngrams` stream is combined where it is produced (combiner lifting), so only partial
+counts per distinct eval n-gram cross the shuffle. The candidates wait for the common-n-gram
+array (a side input needs its whole input first): on the local runner they are held in memory,
+about 300 bytes of text plus 8 bytes per shared n-gram each; only documents that would be
+contaminated without the cap are candidates.
 """
 
 from __future__ import annotations

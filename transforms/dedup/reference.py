@@ -8,10 +8,14 @@
 - `ApplyReferenceFilters(cfg)`: PCollection[Record] -> outputs `main` (Records, with
   `meta["decontam"]` = {eval set: n-gram hits} when flagged), `removed` ((`Removal`, text) with
   stage "cross_release" or "decontamination"; for the latter `cluster` is the eval set name and
-  `similarity` the share of the document's n-grams found in it) and `hits` (one small event per
-  flagged or dropped document). Heavy state (filters, eval n-grams) is built in setup().
+  `similarity` the overlap, see `Decontaminator.verdict`) and `hits` (one small event per
+  flagged or dropped document). With action "drop" and a common-n-gram count
+  (`DecontaminationConfig.counts_common`), contaminated records are not removed here: the
+  outputs `ngrams` and `candidates` feed `transforms/dedup/decontam_beam.py`. Heavy state
+  (filters, eval n-grams) is built in setup().
 - `ReferenceFilters(cfg)`: the stage: the above plus the `dedup.decontamination` stats section
-  (counts per eval set and a few examples), as a `StageOutput`.
+  (counts per eval set and a few examples) and, for a drop decided over the corpus, the
+  removals by input position (`ReferenceOutcome.decontam`, applied by the dedup stage).
 """
 
 from __future__ import annotations
@@ -166,7 +170,7 @@ class _ReferenceFilterFn(beam.DoFn):
                         yield beam.pvalue.TaggedOutput(
                             "candidates",
                             DecontamCandidate(
-                                rec.meta.get("_pos", 0), rec.id, rec.source, n_doc,
+                                rec.meta["_pos"], rec.id, rec.source, n_doc,
                                 {k: found[k] for k in verdicts}, rec.text[:SUMMARY_TEXT_CHARS],
                             ),
                         )  # fmt: skip
