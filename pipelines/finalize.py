@@ -13,6 +13,7 @@ import time
 
 import apache_beam as beam
 
+from quality.report.summary import decontamination_share
 from transforms.infra import fs
 from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
 from transforms.infra.stage_output import set_section
@@ -86,6 +87,8 @@ class Finalize(beam.DoFn):
                 "total_s": round(time.time() - plan.started_unix, 2),
             },
         }
+        # Shown in the report and warned about at the end of the run (quality/report/summary.py).
+        manifest["decontamination"] = decontamination_share(accounting, plan.config_dict)
         stats = finish_stats(cfg, stats, accumulators or {}, plan.dsir)
         audit = stats["dedup"].get("near_audit")
         if audit:  # also as its own small file, one pair per line, for a quick look at precision

@@ -130,17 +130,20 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     # Stage 1 (fused, parallel over read tasks): read, score, reference filters, spill.
     records = funnel.take(_read(p, plan))
     records = funnel.take(records | "Score" >> Score(cfg.quality, plan.dsir))
+    decontam = None  # removals decided after the corpus-wide count of common eval n-grams
     if cfg.dedup.cross_release.previous_filter or cfg.dedup.decontamination.eval_sets:
         from transforms.dedup.reference import ReferenceFilters
 
-        records = funnel.take(records | "ReferenceFilters" >> ReferenceFilters(cfg.dedup))
+        refs = records | "ReferenceFilters" >> ReferenceFilters(cfg.dedup)
+        records, decontam = funnel.take(refs), refs.decontam
     spill = records | "Spill" >> Spill(fs.join(plan.tmp, "spill"), _featurizer(plan))
     metas = funnel.take(spill)
 
     # Decisions on metadata only, routed to the spill run that holds each record.
-    dedup = {"metas": metas, "runs": spill.runs} | "Dedup" >> DedupDecisions(
-        cfg.dedup, cfg.run.seed
-    )
+    dedup_in = {"metas": metas, "runs": spill.runs}
+    if decontam is not None:
+        dedup_in["decontam"] = decontam
+    dedup = dedup_in | "Dedup" >> DedupDecisions(cfg.dedup, cfg.run.seed)
     decisions = funnel.take(dedup)
 
     # Stage 2 (parallel over spill runs): apply the run's decisions, tokenize, write sorted runs.

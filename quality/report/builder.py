@@ -322,7 +322,7 @@ class _Page:
         return stage_sections.dedup(self.stats, self._img, self.cfg.image_dpi)
 
     def _decontamination(self) -> dict | None:
-        return stage_sections.decontamination(self.stats)
+        return stage_sections.decontamination(self.stats, self.manifest)
 
     def _quality(self) -> dict | None:
         return stage_sections.quality(self.stats, self._img, self.cfg.image_dpi)

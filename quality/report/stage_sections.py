@@ -41,13 +41,16 @@ def dedup(stats: dict, image_path: Callable[[str], str], dpi: int) -> list[dict]
     return out
 
 
-def decontamination(stats: dict) -> dict | None:
-    """Documents sharing n-grams with an eval set: flagged (kept, `decontam` column) or removed."""
+def decontamination(stats: dict, manifest: dict | None = None) -> dict | None:
+    """Documents sharing n-grams with an eval set: flagged (kept, `decontam` column) or removed,
+    with the share of each source's input removed (`manifest["decontamination"]`)."""
     section = (stats.get("dedup") or {}).get("decontamination")
     if not section:
         return None
+    share = (manifest or {}).get("decontamination") or None
     names = sorted(set(section.get("flagged", {})) | set(section.get("removed", {})))
     return {
+        "share": share,
         "rows": [
             {
                 "name": n,

@@ -170,7 +170,8 @@ def end_of_run_notes(manifest: dict, stats: dict, config_notes: list[str] | None
     """The lines `curate run` prints last: what the run asked for and did not get.
 
     One line each: a missed token budget or source mixture (with the numbers), a source that
-    lost most of its documents to one rule, and the config notes of loading (per-source
+    lost most of its documents to one rule, decontamination that removed more than
+    `dedup.decontamination.warn_fraction` of the input (a warning), and the config notes of loading (per-source
     settings that `--input` dropped). Empty when there is nothing to say.
     """
     notes = [f"note: {m}" for m in _sampling_misses(manifest, stats)]
@@ -186,8 +187,60 @@ def end_of_run_notes(manifest: dict, stats: dict, config_notes: list[str] | None
                 f"note: source {source!r} lost {100 * n / read:.1f}% of its documents "
                 f"({n:,} of {read:,}) to rule {rule!r}"
             )
+    warning = _decontamination_warning(manifest)
+    if warning:
+        notes.append(warning)
     notes += [n if n.startswith("note:") else f"note: {n}" for n in config_notes or []]
     return "\n".join(notes)
+
+
+DECONTAM_WARN_DEFAULT = 0.05  # dedup.decontamination.warn_fraction's default
+
+
+def decontamination_share(accounting: dict, config: dict) -> dict | None:
+    """The share of the documents read that decontamination removed, overall and per source.
+
+    None when the run has no eval sets. `warn` lists the scopes ("all" or a source name) above
+    `dedup.decontamination.warn_fraction`: real contamination is rare, a large share usually
+    means shared boilerplate is being matched.
+    """
+    dc = ((config or {}).get("dedup") or {}).get("decontamination") or {}
+    if not dc.get("eval_sets"):
+        return None
+    limit = float(dc.get("warn_fraction", DECONTAM_WARN_DEFAULT))
+
+    def share(acc: dict) -> dict:
+        read = int(acc.get("read") or 0)
+        removed = int((acc.get("removed") or {}).get("decontamination", 0))
+        return {
+            "read": read,
+            "removed": removed,
+            "share": round(removed / read, 6) if read else 0.0,
+        }
+
+    out = {"action": dc.get("action", "flag"), "warn_fraction": limit, **share(accounting)}
+    out["by_source"] = {s: share(a) for s, a in sorted((accounting.get("by_source") or {}).items())}
+    scopes = [("all", out)] + list(out["by_source"].items())
+    out["warn"] = [name for name, x in scopes if x["share"] > limit]
+    return out
+
+
+def _decontamination_warning(manifest: dict) -> str | None:
+    share = manifest.get("decontamination")
+    if not isinstance(share, dict) or not share.get("warn"):
+        return None
+    sources = ", ".join(
+        f"{s!r} {100 * x['share']:.1f}%"
+        for s, x in share["by_source"].items()
+        if s in share["warn"]
+    )
+    return (
+        f"warning: decontamination removed {100 * share['share']:.1f}% of the documents read "
+        f"({share['removed']:,} of {share['read']:,}{'; ' + sources if sources else ''}), above "
+        f"dedup.decontamination.warn_fraction ({100 * share['warn_fraction']:g}%): real "
+        "contamination is rare, so shared boilerplate may be matched (see removed/ and "
+        "min_hits, min_overlap, common_docs in the decontamination config)"
+    )
 
 
 def _sampling_misses(manifest: dict, stats: dict) -> list[str]:

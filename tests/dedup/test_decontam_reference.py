@@ -76,7 +76,10 @@ def test_apply_reference_filters_drop_and_flag(tmp_path):
     for action in ("drop", "flag"):
         cfg = DedupConfig(
             cross_release=CrossReleaseConfig(previous_filter=str(prev_path)),
-            decontamination=DecontaminationConfig(eval_sets=eval_sets, action=action),
+            # No corpus-wide count of common n-grams: stage 1 decides alone (as GPT-3 did).
+            decontamination=DecontaminationConfig(
+                eval_sets=eval_sets, action=action, common_docs=0, common_fraction=0.0
+            ),
         )
         with TestPipeline(runner="FnApiRunner") as p:
             out = p | beam.Create(_records()) | ApplyReferenceFilters(cfg)

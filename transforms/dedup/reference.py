@@ -8,15 +8,20 @@
 - `ApplyReferenceFilters(cfg)`: PCollection[Record] -> outputs `main` (Records, with
   `meta["decontam"]` = {eval set: n-gram hits} when flagged), `removed` ((`Removal`, text) with
   stage "cross_release" or "decontamination"; for the latter `cluster` is the eval set name and
-  `similarity` the share of the document's n-grams found in it) and `hits` (one small event per
-  flagged or dropped document). Heavy state (filters, eval n-grams) is built in setup().
+  `similarity` the overlap, see `Decontaminator.verdict`) and `hits` (one small event per
+  flagged or dropped document). With action "drop" and a common-n-gram count
+  (`DecontaminationConfig.counts_common`), contaminated records are not removed here: the
+  outputs `ngrams` and `candidates` feed `transforms/dedup/decontam_beam.py`. Heavy state
+  (filters, eval n-grams) is built in setup().
 - `ReferenceFilters(cfg)`: the stage: the above plus the `dedup.decontamination` stats section
-  (counts per eval set and a few examples), as a `StageOutput`.
+  (counts per eval set and a few examples) and, for a drop decided over the corpus, the
+  removals by input position (`ReferenceOutcome.decontam`, applied by the dedup stage).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import apache_beam as beam
 import numpy as np
@@ -24,9 +29,17 @@ import numpy as np
 from transforms.dedup.bloom import BloomFilter
 from transforms.dedup.config import CrossReleaseConfig, DedupConfig
 from transforms.dedup.decontam import Decontaminator
+from transforms.dedup.decontam_beam import (
+    SUMMARY_TEXT_CHARS,
+    CommonEvalNgrams,
+    DecideContamination,
+    DecontamCandidate,
+    removal_for,
+)
 from transforms.infra import fs
 from transforms.infra.hashing import content_key
 from transforms.infra.record import Record, Removal
+from transforms.infra.stage_output import StageOutput
 
 __all__ = ["ApplyReferenceFilters", "BloomUnion", "CrossReleaseFilter", "content_key"]
 
@@ -136,6 +149,8 @@ class _ReferenceFilterFn(beam.DoFn):
     def process(self, batch: list[Record]):
         seen = self._cross.seen([r.text for r in batch]) if self._cross else None
         dc = self.cfg.decontamination
+        # With a corpus-wide count of common n-grams, a drop waits for it (decontam_beam.py).
+        later = dc.action == "drop" and dc.counts_common
         for i, rec in enumerate(batch):
             if seen is not None and seen[i]:
                 self.cross_removed.inc()
@@ -145,22 +160,28 @@ class _ReferenceFilterFn(beam.DoFn):
                 )
                 continue
             if self._decontam is not None:
-                hits, n_doc = self._decontam.scan(rec.text)
-                hit = {k: v for k, v in sorted(hits.items()) if v >= dc.min_hits}
-                if hit and dc.action == "drop":
-                    worst = max(sorted(hit), key=lambda k: hit[k])  # most hits; ties: first name
+                found, n_doc = self._decontam.matches(rec.text)
+                verdicts = self._decontam.judge(found, n_doc)
+                if later:
+                    matched = [h for h in found.values() if len(h)]
+                    if matched:
+                        yield beam.pvalue.TaggedOutput("ngrams", np.unique(np.concatenate(matched)))
+                    if verdicts:
+                        yield beam.pvalue.TaggedOutput(
+                            "candidates",
+                            DecontamCandidate(
+                                rec.meta["_pos"], rec.id, rec.source, n_doc,
+                                {k: found[k] for k in verdicts}, rec.text[:SUMMARY_TEXT_CHARS],
+                            ),
+                        )  # fmt: skip
+                elif verdicts and dc.action == "drop":
+                    removal, hit = removal_for(rec.id, rec.source, verdicts)
                     self.decontam_removed.inc()
-                    share = hit[worst] / max(1, n_doc)
-                    yield beam.pvalue.TaggedOutput(
-                        "removed",
-                        (
-                            Removal(rec.id, rec.source, "decontamination", worst, "", share),
-                            rec.text,
-                        ),
-                    )
+                    yield beam.pvalue.TaggedOutput("removed", (removal, rec.text))
                     yield beam.pvalue.TaggedOutput("hits", ("removed", hit, rec))
                     continue
-                if hit:
+                elif verdicts:
+                    hit = {k: v.hits for k, v in verdicts.items()}
                     self.decontam_flagged.inc()
                     rec = rec.with_meta(decontam=hit)
                     yield beam.pvalue.TaggedOutput("hits", ("flagged", hit, rec))
@@ -186,7 +207,9 @@ class ApplyReferenceFilters(beam.PTransform):
             records
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch)
             | "Filter"
-            >> beam.ParDo(_ReferenceFilterFn(self.cfg)).with_outputs("removed", "hits", main="main")
+            >> beam.ParDo(_ReferenceFilterFn(self.cfg)).with_outputs(
+                "removed", "hits", "ngrams", "candidates", main="main"
+            )
         )
 
 
@@ -235,11 +258,20 @@ class DecontamSummary(beam.CombineFn):
         return report
 
 
+@dataclass
+class ReferenceOutcome(StageOutput):
+    # (input position, Removal) of contaminated documents, decided after the corpus-wide count
+    # of common n-grams; None when decided in stage 1 (they are then in `removed`).
+    decontam: beam.PCollection | None = None
+
+
 class ReferenceFilters(beam.PTransform):
-    """Stage: cross-release and decontamination filters -> `StageOutput`.
+    """Stage: cross-release and decontamination filters -> `ReferenceOutcome`.
 
     Main: kept Records (flagged ones carry `meta["decontam"]`, which the shards store in a
-    `decontam` column); removed: (Removal, text); section `dedup.decontamination`.
+    `decontam` column); removed: (Removal, text); section `dedup.decontamination`. With action
+    "drop" and a common-n-gram cap, contaminated records stay in main and `decontam` holds their
+    removals, for the dedup stage (`transforms/dedup/decontam_beam.py`).
     """
 
     def __init__(self, cfg: DedupConfig) -> None:
@@ -247,14 +279,20 @@ class ReferenceFilters(beam.PTransform):
         self.cfg = cfg
 
     def expand(self, records):
-        from transforms.infra.stage_output import StageOutput
-
+        dc = self.cfg.decontamination
         out = records | "Apply" >> ApplyReferenceFilters(self.cfg)
-        sections = {}
-        if self.cfg.decontamination.eval_sets:
+        sections, decontam, hits = {}, None, [out.hits]
+        if dc.eval_sets and dc.action == "drop" and dc.counts_common:
+            n_docs = out.main | "CountDocs" >> beam.combiners.Count.Globally()
+            common = {"ngrams": out.ngrams, "n_docs": n_docs} | "Common" >> CommonEvalNgrams(dc)
+            decided = out.candidates | "Decide" >> DecideContamination(dc, common)
+            decontam = decided.removals
+            hits.append(decided.hits)
+        if dc.eval_sets:
             sections["dedup.decontamination"] = (
-                out.hits
+                hits
+                | "AllHits" >> beam.Flatten()
                 # bounded: counters per eval set and DECONTAM_EXAMPLES examples each
                 | "DecontamSummary" >> beam.CombineGlobally(DecontamSummary())
             )
-        return StageOutput(out.main, removed=out.removed, sections=sections)
+        return ReferenceOutcome(out.main, removed=out.removed, sections=sections, decontam=decontam)

@@ -7,7 +7,8 @@ its main output is the decisions keyed by spill run (`transforms.dedup.decisions
 plus the boilerplate line hashes (stage 2 strips them), the near-dup audit sample, and the
 `stats.json` sections (cluster-size histograms, boilerplate line count). In order:
 
-1. duplicate ids: the first record in input order keeps the id;
+1. duplicate ids: the first record in input order keeps the id; then, when given
+   (`parts["decontam"]`), eval-set contamination removes its documents before any dedup;
 2. exact dedup on the 128-bit content key (`dedup.exact.keep`);
 3. boilerplate lines, counted over exact-dedup survivors (copies would inflate the counts);
 4. MinHash-LSH near dedup over exact-dedup survivors, ranked by the same `keep` rule.
@@ -48,7 +49,8 @@ def _size_of(t):
 
 
 class DedupDecisions(beam.PTransform):
-    """{"metas": DocMeta, "runs": SpillRun} -> `DedupOutcome` (see the module docstring).
+    """{"metas": DocMeta, "runs": SpillRun[, "decontam": (pos, Removal)]} -> `DedupOutcome`
+    (see the module docstring).
 
     Args:
         cfg: the `dedup` config section.
@@ -65,6 +67,13 @@ class DedupDecisions(beam.PTransform):
         ids = metas | "DuplicateIds" >> ResolveDuplicateIds()
         kept, removed, clusters, sections = ids["kept"], [], [], {}
         drops = [ids["losers"] | "LoserDrops" >> beam.Map(_loser_drop)]
+        if "decontam" in parts:  # eval-set contamination, decided in ReferenceFilters
+            from transforms.dedup.decontam_beam import DropContaminated
+
+            clean = {"kept": kept, "removals": parts["decontam"]} | "Decontam" >> DropContaminated()
+            kept = clean["kept"]
+            drops.append(clean["dropped"])
+            removed.append(clean["removed"])
         if cfg.exact.enabled:
             exact = kept | "Exact" >> ExactDedup(cfg.exact.keep)
             kept = exact["kept"]
