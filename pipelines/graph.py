@@ -1,14 +1,15 @@
 """Assembles the curation graph from the config and a driver-prepared `RunPlan`. No algorithms here.
 
-One chain of named stages, each a composite PTransform in its own module that hands on a typed
-`StageOutput` (main output, drops, tallies, stats sections):
+One chain of named stages, one line each: each is a composite PTransform in its own module that
+takes one settings object and hands on a typed `StageOutput` (main output, drops, tallies, stats
+sections, accumulators) to the `Funnel`:
 
     read -> score -> reference filters -> spill -> dedup decisions (routed by spill run)
     -> apply and tokenize -> sample -> plan shards -> write shards -> finalize -> train
 
 Full texts never cross a shuffle: stage 1 parks records in spill runs and emits small `DocMeta`;
 decisions are made on metadata and reach stage 2 keyed by spill run. No step gathers
-per-document data into one worker, element or side input: every gather below carries a
+per-document data into one worker, element or side input: every gather in the stages carries a
 `# bounded:` comment saying why it is small, and `tests/spine/test_graph_structure.py` enforces it.
 """
 
