@@ -30,6 +30,7 @@ from transforms.infra.progress import report as report_progress
 from transforms.infra.record import DeadLetter, Record, Rejection, Removal
 from transforms.infra.spill import read_run
 from transforms.infra.stage_output import StageOutput
+from transforms.stages.corpus_stats import pool_accumulator
 
 if TYPE_CHECKING:  # annotation only: the encoder is built by `ApplySettings.from_config`
     from transforms.stages.tokenize import BatchEncoder
@@ -101,7 +102,6 @@ class ApplySettings:
     @classmethod
     def from_config(cls, cfg, plan) -> ApplySettings:
         """From the run's `CurateConfig` and its prepared `RunPlan` (pipelines/graph.py)."""
-        from transforms.stages.corpus_stats import pool_accumulator
         from transforms.stages.tokenize import BatchEncoder
 
         strip = None

@@ -41,6 +41,7 @@ from transforms.infra.progress import report as report_progress
 from transforms.infra.runners import is_local_runner
 from transforms.infra.spill import read_run
 from transforms.infra.stage_output import StageOutput
+from transforms.stages.corpus_stats import writer_accumulators
 
 
 def choose_write_path(setting: str, runner: str | None) -> str:
@@ -77,8 +78,6 @@ class ShardWriteSettings:
     @classmethod
     def from_config(cls, cfg, plan) -> ShardWriteSettings:
         """From the run's `CurateConfig` and its prepared `RunPlan` (pipelines/graph.py)."""
-        from transforms.stages.corpus_stats import writer_accumulators
-
         return cls(
             output=plan.output,
             path=plan.write_path,
