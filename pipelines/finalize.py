@@ -2,7 +2,8 @@
 
 Runs once, after every shard is final (its main input is the list of all shard infos). Its
 inputs are typed: the merged tally, the stats sections every stage computed (dotted path ->
-value), the merged corpus accumulators, and this release's Bloom filter. A broken accounting
+value), the merged corpus accumulators, and this release's Bloom filter. `FinalizeRun` merges
+them from the `Funnel` (each bounded) and runs the `Finalize` step. A broken accounting
 fails the run loudly after the manifest is written (for inspection).
 """
 
@@ -15,9 +16,15 @@ import apache_beam as beam
 
 from quality.report.summary import decontamination_share
 from transforms.infra import fs
-from transforms.infra.accounting import Tally, accounting_from_tally, accounting_problems
-from transforms.infra.stage_output import set_section
+from transforms.infra.accounting import (
+    MergeTallies,
+    Tally,
+    accounting_from_tally,
+    accounting_problems,
+)
+from transforms.infra.stage_output import Funnel, set_section
 from transforms.stages.corpus_stats import finish_stats
+from transforms.stages.text_features import MergeAccumulators
 
 FORMAT_VERSION = 1
 
@@ -117,3 +124,66 @@ class Finalize(beam.DoFn):
         from pipelines.gate import validate_and_report
 
         return validate_and_report(self._plan.cfg, self._plan.output, manifest, stats)
+
+
+def _tag(path: str):
+    return lambda value: (path, value)
+
+
+class FinalizeRun(beam.PTransform):
+    """Shard infos -> the manifest (one element), with what the funnel collected merged.
+
+    Args:
+        plan: the run's `RunPlan` (pipelines/graph.py).
+        funnel: every stage's tallies, stats sections and accumulators.
+        release_keys: content keys of the published documents when this release writes its
+            Bloom filter (`dedup.cross_release.write_filter`), else None.
+    """
+
+    def __init__(self, plan, funnel: Funnel, release_keys: beam.PCollection | None = None) -> None:
+        super().__init__()
+        self._plan, self._funnel, self._keys = plan, funnel, release_keys
+
+    def expand(self, shard_infos):
+        p, funnel, side = shard_infos.pipeline, self._funnel, {}
+        if self._keys is not None:
+            from transforms.dedup.reference import BloomUnion
+
+            # Only documents written to this release's shards (train and eval) enter its filter.
+            side["release_filter"] = beam.pvalue.AsSingleton(
+                self._keys
+                # bounded: a fixed-size Bloom filter bit array
+                | "ReleaseFilter"
+                >> beam.CombineGlobally(BloomUnion(self._plan.cfg.dedup.cross_release))
+            )
+        accumulators = (
+            (funnel.accumulators or [p | "NoAccumulators" >> beam.Create([])])
+            | "AllAccumulators" >> beam.Flatten()
+            | "MergeAccumulators" >> beam.CombinePerKey(MergeAccumulators())
+            # bounded: one fixed-size sketch per accumulator name
+            | "AccumulatorDict" >> beam.combiners.ToDict()
+        )
+        sections = (
+            [pc | f"Tag_{path}" >> beam.Map(_tag(path)) for path, pc in funnel.sections.items()]
+            or [p | "NoSections" >> beam.Create([])]
+        ) | "AllSections" >> beam.Flatten()
+        tally = (
+            funnel.tallies
+            | "AllTallies" >> beam.Flatten()
+            # bounded: counts per (place, reason, source)
+            | "MergeTallies" >> beam.CombineGlobally(MergeTallies())
+        )
+        return (
+            shard_infos
+            # bounded: one ~200-byte entry per shard, which the manifest lists anyway
+            | "ShardList" >> beam.combiners.ToList()
+            | "Finalize"
+            >> beam.ParDo(
+                Finalize(self._plan),
+                # bounded: the merged tally, one entry per stats section, one sketch per name
+                tally=beam.pvalue.AsSingleton(tally),
+                sections=beam.pvalue.AsDict(sections),
+                accumulators=beam.pvalue.AsSingleton(accumulators),
+                **side,
+            )
+        )

@@ -40,7 +40,7 @@ def test_records_rejections_and_summary():
     columns = score_columns(CFG)
 
     def check(out):
-        kept = out["records"] | "KeptView" >> beam.Map(
+        kept = out.main | "KeptView" >> beam.Map(
             lambda r: (
                 r.id,
                 r.meta.get("lang"),
@@ -51,7 +51,7 @@ def test_records_rejections_and_summary():
         assert_that(
             kept, equal_to([("p1", "en", True, True), ("p2", None, True, True)]), label="Kept"
         )
-        rejected = out["rejected"] | "RejView" >> beam.Map(
+        rejected = out.rejected | "RejView" >> beam.Map(
             lambda r: (r.record.id, r.reason, bool(r.detail))
         )
         assert_that(
@@ -61,7 +61,7 @@ def test_records_rejections_and_summary():
             ),
             label="Rejected",
         )
-        summary = out["summary"] | "SummaryView" >> beam.Map(
+        summary = out.sections["quality_summary"] | "SummaryView" >> beam.Map(
             lambda s: (
                 s["docs"],
                 s["kept"],
@@ -93,7 +93,10 @@ def test_records_rejections_and_summary():
 
 def test_empty_input_still_gives_one_summary():
     def check(out):
-        assert_that(out["summary"] | beam.Map(lambda s: (s["docs"], s["kept"])), equal_to([(0, 0)]))
+        assert_that(
+            out.sections["quality_summary"] | beam.Map(lambda s: (s["docs"], s["kept"])),
+            equal_to([(0, 0)]),
+        )
 
     _run(CFG, [], check)
 
@@ -101,13 +104,15 @@ def test_empty_input_still_gives_one_summary():
 def test_disabled_passes_records_through():
     def check(out):
         assert_that(
-            out["records"] | "Ids" >> beam.Map(lambda r: (r.id, r.meta)),
+            out.main | "Ids" >> beam.Map(lambda r: (r.id, r.meta)),
             equal_to([(r.id, r.meta) for r in RECORDS]),
             label="Same",
         )
-        assert_that(out["rejected"], equal_to([]), label="NoRejects")
+        assert_that(out.rejected, equal_to([]), label="NoRejects")
         assert_that(
-            out["summary"] | "Docs" >> beam.Map(lambda s: s["docs"]), equal_to([0]), label="Empty"
+            out.sections["quality_summary"] | "Docs" >> beam.Map(lambda s: s["docs"]),
+            equal_to([0]),
+            label="Empty",
         )
 
     _run(QualityConfig(enabled=False), RECORDS, check)
@@ -145,7 +150,7 @@ def test_redaction_tallies_the_bytes_it_changes():
 
     def check(out):
         trimmed = (
-            out["tally"]
+            out.tally
             | beam.CombineGlobally(MergeTallies())
             | beam.Map(lambda s: accounting_from_tally(Tally.from_state(s))["bytes"]["trimmed"])
         )

@@ -207,10 +207,10 @@ def test_local_shuffle_decides_where_the_document_sized_groups_happen(full_confi
     p.visit(visitor)
     on_disk = {label.rsplit("/", 1)[0] for label in visitor.labels if label.endswith("/ReadParts")}
     expected = {
-        "Dedup/DuplicateIds/GroupById",
-        "Dedup/Exact/GroupByContent",
-        "Dedup/Near/GroupBuckets",
-        "Dedup/Route/JoinDecisionsById/Group",
+        "Dedup/Decisions/DuplicateIds/GroupById",
+        "Dedup/Decisions/Exact/GroupByContent",
+        "Dedup/Decisions/Near/GroupBuckets",
+        "Dedup/Decisions/Route/JoinDecisionsById/Group",
         "PlanShards/GroupBuckets",
     }
     if local_shuffle == "disk":

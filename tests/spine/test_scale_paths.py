@@ -35,7 +35,7 @@ def test_bucketed_plan_equals_the_sorted_reference(monkeypatch, bucket_bits):
     with TestPipeline(runner="FnApiRunner") as p:
         out = p | beam.Create(fates) | PlanShards(seed=11, rows_per_shard=37)
         shards = (
-            out["assignments"]
+            out.main
             | beam.MapTuple(lambda slot, m: (slot, m[1]))
             | beam.GroupByKey()
             | beam.MapTuple(lambda slot, ids: (slot, sorted(ids)))

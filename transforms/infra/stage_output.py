@@ -1,9 +1,11 @@
 """What every composite stage of the graph hands on: typed outputs, never magic keys.
 
 A stage returns a `StageOutput`: its main PCollection, the records it dropped (each kind in its
-own PCollection, written and counted by the funnel's sinks), its accounting tallies, and the
-`stats.json` sections it computed (dotted path -> single-element PCollection). `Funnel` collects
-the drops, tallies and sections of every stage, so `build_graph` stays one straight chain.
+own PCollection, written and counted by the funnel's sinks), its accounting tallies, the
+`stats.json` sections it computed (dotted path -> single-element PCollection) and the mergeable
+corpus accumulators it fed ((name, accumulator) pairs, merged per name for the Finalize step).
+`Funnel` collects all of these from every stage, so `build_graph` stays one straight chain.
+A stage with more to hand on subclasses `StageOutput` with typed fields, never dict keys.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class StageOutput:
     dead: beam.PCollection | None = None  # DeadLetter
     tally: beam.PCollection | None = None  # accounting states
     sections: dict[str, beam.PCollection] = field(default_factory=dict)  # "a.b" -> singleton
+    accumulators: beam.PCollection | None = None  # (name, mergeable accumulator)
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Funnel:
     removed: list = field(default_factory=list)
     tallies: list = field(default_factory=list)
     sections: dict = field(default_factory=dict)
+    accumulators: list = field(default_factory=list)
 
     def take(self, out: StageOutput) -> beam.PCollection:
         """Records the stage's side outputs; returns its main output."""
@@ -40,6 +44,7 @@ class Funnel:
             ("rejected", out.rejected),
             ("removed", out.removed),
             ("tallies", out.tally),
+            ("accumulators", out.accumulators),
         ):
             if value is not None:
                 getattr(self, place).append(value)

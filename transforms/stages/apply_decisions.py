@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -29,6 +30,10 @@ from transforms.infra.progress import report as report_progress
 from transforms.infra.record import DeadLetter, Record, Rejection, Removal
 from transforms.infra.spill import read_run
 from transforms.infra.stage_output import StageOutput
+from transforms.stages.corpus_stats import pool_accumulator
+
+if TYPE_CHECKING:  # annotation only: the encoder is built by `ApplySettings.from_config`
+    from transforms.stages.tokenize import BatchEncoder
 
 
 class TokRun(NamedTuple):
@@ -65,6 +70,59 @@ class Decisions(NamedTuple):
             else:
                 raise ValueError(f"unknown decision kind {kind!r}")
         return cls(dup, removed, clusters, frozenset(audit))
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    """Everything stage 2 needs, one object (`from_config` builds it for a run).
+
+    Attributes:
+        run_dir: where the tokenized runs go (the run's `_tmp/tokenized`).
+        encoder: encodes a batch of texts (`transforms.stages.tokenize.BatchEncoder`).
+        seed: the run seed (the shuffle key each tokenized run is sorted by).
+        score_columns, label_columns: float and string columns taken from a record's meta.
+        min_tokens: shorter documents are rejected (too_short).
+        batch_size: documents per encode call.
+        strip_boilerplate: callable(text, hashes) -> (text, lines removed), or None.
+        pool_factory: accumulator over every candidate's text (diagnostics), or None.
+        files: file index -> path, to name the kept record of a duplicate id.
+    """
+
+    run_dir: str
+    encoder: BatchEncoder
+    seed: int = 0
+    score_columns: tuple[str, ...] = ()
+    label_columns: tuple[str, ...] = ()
+    min_tokens: int = 1
+    batch_size: int = 512
+    strip_boilerplate: Callable | None = None
+    pool_factory: Callable | None = None
+    files: Mapping[int, str] | None = None
+
+    @classmethod
+    def from_config(cls, cfg, plan) -> ApplySettings:
+        """From the run's `CurateConfig` and its prepared `RunPlan` (pipelines/graph.py)."""
+        from transforms.stages.tokenize import BatchEncoder
+
+        strip = None
+        if cfg.dedup.boilerplate.enabled:
+            from transforms.dedup.rolling import strip_boilerplate
+
+            strip = strip_boilerplate
+        eos = plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None
+        return cls(
+            run_dir=fs.join(plan.tmp, "tokenized"),
+            encoder=BatchEncoder(plan.tokenizer_json, eos),
+            seed=cfg.run.seed,
+            score_columns=tuple(plan.score_columns),
+            label_columns=tuple(plan.label_columns),
+            min_tokens=cfg.shards.min_tokens,
+            batch_size=cfg.tokenizer.batch_size,
+            strip_boilerplate=strip,
+            pool_factory=pool_accumulator(plan.dsir),
+            # an HF dataset's file index holds many files: no one path to name
+            files={t.file_index: t.path for t in plan.tasks if t.format != "hf_arrow"},
+        )
 
 
 def tokrun_schema(score_columns: list[str], label_columns: list[str] = ()) -> pa.Schema:
@@ -130,29 +188,18 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         "audit",
     )
 
-    def __init__(
-        self,
-        run_dir: str,
-        encoder,
-        seed: int,
-        score_columns: list[str],
-        min_tokens: int,
-        batch_size: int,
-        strip_boilerplate=None,
-        pool_factory=None,
-        label_columns: list[str] = (),
-        files: dict[int, str] | None = None,
-    ) -> None:
-        self._dir = run_dir
-        self._files = dict(files or {})  # file index -> path: duplicate_id names the kept record
-        self._encoder = encoder
-        self._seed = seed
-        self._scores = list(score_columns)
-        self._labels = list(label_columns)
-        self._min_tokens = min_tokens
-        self._batch = batch_size
-        self._strip = strip_boilerplate  # callable(text, hashes) -> (text, n_removed) or None
-        self._pool_factory = pool_factory  # accumulator over every candidate's text (diagnostics)
+    def __init__(self, settings: ApplySettings) -> None:
+        self._dir = settings.run_dir
+        # file index -> path: duplicate_id names the kept record
+        self._files = dict(settings.files or {})
+        self._encoder = settings.encoder
+        self._seed = settings.seed
+        self._scores = list(settings.score_columns)
+        self._labels = list(settings.label_columns)
+        self._min_tokens = settings.min_tokens
+        self._batch = settings.batch_size
+        self._strip = settings.strip_boilerplate  # callable(text, hashes) -> (text, n) or None
+        self._pool_factory = settings.pool_factory  # accumulator over every candidate's text
 
     def process(self, keyed, boilerplate=None):
         _, grouped = keyed
@@ -329,8 +376,9 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
 
 @dataclass
 class TokenizeOutcome(StageOutput):
+    """Main: the tokenized runs (`TokRun`); `accumulators`: ("pool", diagnostic accumulator)."""
+
     candidates: beam.PCollection | None = None  # (id, source, n_tokens, scores, tokrun path)
-    pool: beam.PCollection | None = None  # diagnostic accumulators over every candidate
     audit: beam.PCollection | None = None  # (id, text) of audited near-dup members
 
 
@@ -338,17 +386,23 @@ def _run_by_key(run):
     return run.key, run
 
 
+def _pool_entry(acc):
+    return "pool", acc
+
+
 class ApplyAndTokenize(beam.PTransform):
     """Stage 2: spill runs + their routed decisions -> tokenized runs (`TokenizeOutcome`).
 
+    To `expand`: a dict with "runs" (SpillRun), "decisions" (keyed by run) and, when
+    boilerplate lines are stripped, "boilerplate" (a singleton of line hashes).
     Each spill run is grouped with its own decisions (`CoGroupByKey` on the run key), so a
     worker holds one run's decisions at a time. The boilerplate line hashes are the only side
     input (bounded: lines shared by more than `min_docs` documents).
     """
 
-    def __init__(self, fn: ApplyDecisionsAndTokenize) -> None:
+    def __init__(self, settings: ApplySettings) -> None:
         super().__init__()
-        self._fn = fn
+        self._fn = ApplyDecisionsAndTokenize(settings)
 
     def expand(self, parts):
         side = {}
@@ -382,6 +436,6 @@ class ApplyAndTokenize(beam.PTransform):
             dead=out[fn.DEAD],
             tally=out[TALLY],
             candidates=out[fn.CANDIDATES],
-            pool=out[fn.POOL],
+            accumulators=out[fn.POOL] | "PoolKey" >> beam.Map(_pool_entry),
             audit=out[fn.AUDIT],
         )

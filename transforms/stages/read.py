@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import apache_beam as beam
 
-from transforms.infra.accounting import TallyingDoFn
+from transforms.infra.accounting import TALLY, TallyingDoFn
 from transforms.infra.progress import report as report_progress
 from transforms.infra.record import DeadLetter, Record, Rejection
+from transforms.infra.stage_output import StageOutput
 from transforms.stages.normalize import Normalizer
 from transforms.stages.readers import ReadTask, TaskReader
 
@@ -84,3 +87,46 @@ class ReadAndNormalize(TallyingDoFn):
                 self.count("trimmed", "normalization", rec.source, trimmed, n=0)
             yield rec if text == rec.text else rec._replace(text=text)
         self.count("read", "", task.source, n=reader.seen)
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How stage 1 reads (`from_config` builds it for a run).
+
+    Attributes:
+        normalizer: the text normalization (fused into the read).
+        max_doc_bytes: larger documents are rejected (too_large).
+        progress: report to the driver's progress channel.
+    """
+
+    normalizer: Normalizer
+    max_doc_bytes: int
+    progress: bool = True
+
+    @classmethod
+    def from_config(cls, cfg) -> ReadSettings:
+        """From the run's `CurateConfig` (pipelines/config.py)."""
+        return cls(Normalizer.from_config(cfg.normalize), cfg.input.max_doc_bytes, cfg.run.progress)
+
+
+class Read(beam.PTransform):
+    """Stage: the pipeline's start -> normalized Records (`StageOutput`).
+
+    Main: the records; `dead`: malformed input and empty texts; `rejected`: too-large
+    documents; `tally`: what was read.
+    """
+
+    def __init__(self, tasks: list[ReadTask], settings: ReadSettings) -> None:
+        super().__init__()
+        self._tasks, self._settings = list(tasks), settings
+
+    def expand(self, pbegin):
+        s = self._settings
+        fn = ReadAndNormalize(s.normalizer, s.max_doc_bytes, s.progress)
+        read = (
+            pbegin
+            | "ReadTasks" >> beam.Create(self._tasks)
+            | "ReadAndNormalize"
+            >> beam.ParDo(fn).with_outputs(fn.DEAD, fn.REJECTED, TALLY, main="records")
+        )
+        return StageOutput(read.records, rejected=read.rejected, dead=read.dead, tally=read[TALLY])

@@ -2,9 +2,10 @@
 
 Records are batched (`BatchElements`, so the toxicity classifier sees many documents per call);
 each batch is scored by the Beam-free `QualityStage`, loaded once per worker in `setup()`.
-Outputs: kept records (text PII-redacted when configured, meta updated with every score),
-`Rejection`s with reason code and detail, and one summary dict for the whole input. Every
-rejection also increments a Beam counter `quality/<reason>`.
+Outputs, as a `StageOutput`: kept records (text PII-redacted when configured, meta updated with
+every score), `Rejection`s with reason code and detail, the tally, and one summary dict for the
+whole input (the `quality_summary` stats section). Every rejection also increments a Beam
+counter `quality/<reason>`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from quality.summary import ScoringSummary
 from transforms.infra import fs
 from transforms.infra.accounting import TALLY, TallyingDoFn
 from transforms.infra.record import Record, Rejection
+from transforms.infra.stage_output import StageOutput
 
 _REJECTED = "rejected"
 _SUMMARY = "summary"
@@ -108,11 +110,14 @@ def _utf8_len(text: str) -> int:
 
 
 class ScoreAndFilter(beam.PTransform):
-    """PCollection[Record] -> {"records", "rejected", "summary"} (see module docstring).
+    """PCollection[Record] -> `StageOutput` (see module docstring).
 
-    With `cfg.enabled` false, records pass through unchanged, nothing is rejected and the
-    summary is the empty summary.
+    Main: the kept records; `rejected`: the rejections; `tally`: its accounting states (bytes PII redaction trimmed);
+    `sections["quality_summary"]`: the summary. With `cfg.enabled` false, records pass through
+    unchanged, nothing is rejected and the summary is the empty summary.
     """
+
+    SUMMARY = "quality_summary"  # the stats.json section of the summary
 
     def __init__(self, cfg: QualityConfig, label: str | None = None) -> None:
         super().__init__(label)
@@ -127,12 +132,14 @@ class ScoreAndFilter(beam.PTransform):
         cfg = self._cfg
         if not cfg.enabled:
             p = records.pipeline
-            return {
-                "records": records,
-                "rejected": p | "NoRejections" >> beam.Create([]).with_output_types(Rejection),
-                "summary": p
-                | "EmptySummary" >> beam.Create([ScoringSummary.for_config(cfg).to_json()]),
-            }
+            return StageOutput(
+                records,
+                rejected=p | "NoRejections" >> beam.Create([]).with_output_types(Rejection),
+                sections={
+                    self.SUMMARY: p
+                    | "EmptySummary" >> beam.Create([ScoringSummary.for_config(cfg).to_json()])
+                },
+            )
         scored = (
             records
             | "Batch"
@@ -145,12 +152,12 @@ class ScoreAndFilter(beam.PTransform):
         )
         # bounded: per-source counters, fixed-bin histograms and bias tallies (no per-document data)
         summary = scored[_SUMMARY] | "Summary" >> beam.CombineGlobally(_MergeSummaries(cfg))
-        return {
-            "records": scored.records,
-            "rejected": scored[_REJECTED],
-            "summary": summary,
-            "tally": scored[TALLY],
-        }
+        return StageOutput(
+            scored.records,
+            rejected=scored[_REJECTED],
+            tally=scored[TALLY],
+            sections={self.SUMMARY: summary},
+        )
 
 
 class Score(beam.PTransform):
@@ -166,17 +173,9 @@ class Score(beam.PTransform):
         self._cfg, self._dsir = cfg, dsir_scorer
 
     def expand(self, records):
-        from transforms.infra.stage_output import StageOutput
-
         out = StageOutput(records)
         if self._cfg.enabled:
-            scored = records | "Quality" >> ScoreAndFilter(self._cfg)
-            out = StageOutput(
-                scored["records"],
-                rejected=scored["rejected"],
-                tally=scored["tally"],
-                sections={"quality_summary": scored["summary"]},
-            )
+            out = records | "Quality" >> ScoreAndFilter(self._cfg)
         if self._dsir is not None:
             from transforms.sampling.text_transforms import ScoreDsir
 

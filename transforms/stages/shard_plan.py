@@ -22,6 +22,7 @@ import apache_beam as beam
 from transforms.infra.accounting import TALLY, TallyingDoFn
 from transforms.infra.disk_group import GroupByKeyOnDisk
 from transforms.infra.hashing import shuffle_key
+from transforms.infra.stage_output import StageOutput
 
 BUCKET_BITS = 14
 _SHIFT = 63 - BUCKET_BITS
@@ -84,10 +85,10 @@ class _RankBucket(beam.DoFn):
 
 
 class PlanShards(beam.PTransform):
-    """Fates (id, source, split | None, run path) -> {"assignments", "tally"}.
+    """Fates (id, source, split | None, run path) -> `StageOutput`.
 
-    `assignments`: ((split, shard index), (key, id, run path)) for every selected document.
-    `tally`: the sampled-out counts (accounting states).
+    Main: the assignments, ((split, shard index), (key, id, run path)) for every selected
+    document; `tally`: the sampled-out counts (accounting states).
     """
 
     def __init__(self, seed: int, rows_per_shard: int) -> None:
@@ -113,4 +114,4 @@ class PlanShards(beam.PTransform):
             # bounded: the offsets dict above (2 x 2**BUCKET_BITS entries)
             >> beam.ParDo(_RankBucket(self._rows), offsets=beam.pvalue.AsSingleton(offsets))
         )
-        return {"assignments": assignments, "tally": keyed[TALLY]}
+        return StageOutput(assignments, tally=keyed[TALLY])

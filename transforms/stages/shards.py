@@ -24,6 +24,8 @@ final name.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -38,6 +40,8 @@ from transforms.infra.hashing import shuffle_key
 from transforms.infra.progress import report as report_progress
 from transforms.infra.runners import is_local_runner
 from transforms.infra.spill import read_run
+from transforms.infra.stage_output import StageOutput
+from transforms.stages.corpus_stats import writer_accumulators
 
 
 def choose_write_path(setting: str, runner: str | None) -> str:
@@ -45,6 +49,44 @@ def choose_write_path(setting: str, runner: str | None) -> str:
     if setting != "auto":
         return setting
     return "local" if is_local_runner(runner) else "shuffle"
+
+
+@dataclass(frozen=True)
+class ShardWriteSettings:
+    """Everything `WriteShards` needs, one object (`from_config` builds it for a run).
+
+    Attributes:
+        output: the run's output folder.
+        path: "local" (external sort over memory-mapped runs) or "shuffle" (GroupByKey).
+        score_columns, label_columns, include_text: the shard schema.
+        accumulators: name -> factory of a mergeable accumulator fed every shard's rows.
+        emit_keys: emit the content key of every published document (the release filter).
+    """
+
+    output: str
+    path: str = "local"
+    score_columns: tuple[str, ...] = ()
+    include_text: bool = False
+    accumulators: Mapping[str, Callable] = field(default_factory=dict)
+    label_columns: tuple[str, ...] = ()
+    emit_keys: bool = False
+
+    def __post_init__(self) -> None:
+        if self.path not in ("local", "shuffle"):
+            raise ValueError(f"shard write path must be local or shuffle, got {self.path!r}")
+
+    @classmethod
+    def from_config(cls, cfg, plan) -> ShardWriteSettings:
+        """From the run's `CurateConfig` and its prepared `RunPlan` (pipelines/graph.py)."""
+        return cls(
+            output=plan.output,
+            path=plan.write_path,
+            score_columns=tuple(plan.score_columns),
+            include_text=cfg.shards.include_text,
+            accumulators=writer_accumulators(cfg, plan.tokenizer.vocab_size, plan.dsir),
+            label_columns=tuple(plan.label_columns),
+            emit_keys=cfg.dedup.cross_release.write_filter,
+        )
 
 
 class ShardTask(NamedTuple):
@@ -126,19 +168,13 @@ class _ShardWriterFn(TallyingDoFn):
     timed = True
     STATS, KEYS = "stats", "keys"
 
-    def __init__(
-        self,
-        output: str,
-        score_columns: list[str],
-        include_text: bool,
-        accumulators=None,
-        label_columns: list[str] = (),
-        emit_keys: bool = False,
-    ) -> None:
-        self._output = output
-        self._schema = shard_schema(score_columns, include_text, label_columns)
-        self._accumulators = dict(accumulators or {})  # name -> factory of a mergeable accumulator
-        self._emit_keys = emit_keys
+    def __init__(self, settings: ShardWriteSettings) -> None:
+        self._output = settings.output
+        self._schema = shard_schema(
+            list(settings.score_columns), settings.include_text, list(settings.label_columns)
+        )
+        self._accumulators = dict(settings.accumulators)  # name -> accumulator factory
+        self._emit_keys = settings.emit_keys
 
     def _write(self, split: str, index: int, rows: pa.Table):
         rows = rows.sort_by([("key", "ascending"), ("id", "ascending")])
@@ -221,39 +257,29 @@ class _WriteFromSlicesFn(_ShardWriterFn):
         yield from self._write(split, index, rows)
 
 
-class WriteShards(beam.PTransform):
-    """Shard assignments -> {"infos", "stats", "keys", "tally"} by the chosen write path.
+@dataclass
+class ShardsOutcome(StageOutput):
+    """Main: one info dict per shard (split, path, rows, tokens, bytes, sha256)."""
 
-    Args:
-        output: the run's output folder.
-        path: "local" (external sort over memory-mapped runs) or "shuffle" (GroupByKey).
-        score_columns, label_columns, include_text: the shard schema.
-        accumulators: name -> factory of mergeable accumulators fed every shard's rows.
-        emit_keys: emit the content key of every published document (the release filter).
+    keys: beam.PCollection | None = None  # content keys of the published documents
+
+
+class WriteShards(beam.PTransform):
+    """Shard assignments -> `ShardsOutcome` by the chosen write path (`ShardWriteSettings`).
+
     To `expand`: a dict with "assignments" (((split, index), (key, id, run path))) and "runs"
-    (TokRun, used by the local path only).
+    (TokRun, used by the local path only). Out: the shard infos (main), the tally, the
+    accumulators fed every shard's rows, and the published content keys (with `emit_keys`).
     """
 
-    def __init__(
-        self,
-        output: str,
-        path: str,
-        score_columns: list[str],
-        include_text: bool,
-        accumulators=None,
-        label_columns: list[str] = (),
-        emit_keys: bool = False,
-    ) -> None:
+    def __init__(self, settings: ShardWriteSettings) -> None:
         super().__init__()
-        if path not in ("local", "shuffle"):
-            raise ValueError(f"shard write path must be local or shuffle, got {path!r}")
-        self._path = path
-        self._args = (output, score_columns, include_text, accumulators, label_columns, emit_keys)
+        self._settings = settings
 
     def expand(self, parts):
         outputs = (_ShardWriterFn.STATS, _ShardWriterFn.KEYS, TALLY)
         assignments = parts["assignments"]
-        if self._path == "local":
+        if self._settings.path == "local":
             written = (
                 assignments
                 | "GroupShardIds" >> GroupByKeyOnDisk()  # at most rows_per_shard ids a shard
@@ -262,7 +288,7 @@ class WriteShards(beam.PTransform):
                 | "WriteShards"
                 # bounded: local path only (embedded runner): one small TokRun per 64 MB spill run
                 >> beam.ParDo(
-                    WriteShard(*self._args), runs=beam.pvalue.AsList(parts["runs"])
+                    WriteShard(self._settings), runs=beam.pvalue.AsList(parts["runs"])
                 ).with_outputs(*outputs, main="infos")
             )
         else:
@@ -273,14 +299,16 @@ class WriteShards(beam.PTransform):
                 | "RunSlices" >> beam.ParDo(_RunSlicesFn())
                 | "GroupSlices" >> beam.GroupByKey()  # one shard's rows: rows_per_shard rows
                 | "WriteShards"
-                >> beam.ParDo(_WriteFromSlicesFn(*self._args)).with_outputs(*outputs, main="infos")
+                >> beam.ParDo(_WriteFromSlicesFn(self._settings)).with_outputs(
+                    *outputs, main="infos"
+                )
             )
-        return {
-            "infos": written.infos,
-            "stats": written[_ShardWriterFn.STATS],
-            "keys": written[_ShardWriterFn.KEYS],
-            "tally": written[TALLY],
-        }
+        return ShardsOutcome(
+            written.infos,
+            tally=written[TALLY],
+            accumulators=written[_ShardWriterFn.STATS],
+            keys=written[_ShardWriterFn.KEYS],
+        )
 
 
 def open_shard(path: str) -> pa.Table:
