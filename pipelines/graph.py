@@ -20,6 +20,8 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.config import CurateConfig
+from transforms.dedup.features import DedupFeaturizer
+from transforms.dedup.methods import dedup_methods
 from transforms.dedup.stage import DedupDecisions
 from transforms.infra import fs
 from transforms.infra.accounting import TALLY, MergeTallies
@@ -96,15 +98,6 @@ def _read(p, plan: RunPlan) -> StageOutput:
     return StageOutput(read.records, rejected=read.rejected, dead=read.dead, tally=read[TALLY])
 
 
-def _featurizer(plan: RunPlan):
-    d = plan.cfg.dedup
-    if not (d.near.enabled or d.boilerplate.enabled):
-        return None
-    from transforms.dedup.features import DedupFeaturizer
-
-    return DedupFeaturizer(d, plan.cfg.run.seed)
-
-
 def _write_sinks(funnel: Funnel, out: str) -> None:
     """Every drop written to its JSONL folder and counted."""
     for place, parts in (
@@ -134,21 +127,18 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         from transforms.dedup.reference import ReferenceFilters
 
         records = funnel.take(records | "ReferenceFilters" >> ReferenceFilters(cfg.dedup))
-    spill = records | "Spill" >> Spill(fs.join(plan.tmp, "spill"), _featurizer(plan))
+    methods = dedup_methods(cfg.dedup, cfg.run.seed)
+    features = DedupFeaturizer(cfg.dedup, cfg.run.seed, methods)
+    spill = records | "Spill" >> Spill(fs.join(plan.tmp, "spill"), features)
     metas = funnel.take(spill)
 
     # Decisions on metadata only, routed to the spill run that holds each record.
     dedup = {"metas": metas, "runs": spill.runs} | "Dedup" >> DedupDecisions(
-        cfg.dedup, cfg.run.seed
+        cfg.dedup, cfg.run.seed, methods
     )
     decisions = funnel.take(dedup)
 
     # Stage 2 (parallel over spill runs): apply the run's decisions, tokenize, write sorted runs.
-    strip = None
-    if cfg.dedup.boilerplate.enabled:
-        from transforms.dedup.rolling import strip_boilerplate
-
-        strip = strip_boilerplate
     apply_fn = ApplyDecisionsAndTokenize(
         fs.join(plan.tmp, "tokenized"),
         BatchEncoder(plan.tokenizer_json, plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None),
@@ -156,15 +146,13 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
         plan.score_columns,
         cfg.shards.min_tokens,
         cfg.tokenizer.batch_size,
-        strip,
+        dedup.rewriters,
         pool_accumulator(plan.dsir),
         plan.label_columns,
         # file index -> path for duplicate_id details (an HF dataset's index holds many files)
         files={t.file_index: t.path for t in plan.tasks if t.format != "hf_arrow"},
     )
-    stage2_inputs = {"runs": spill.runs, "decisions": decisions}
-    if dedup.boilerplate is not None:
-        stage2_inputs["boilerplate"] = dedup.boilerplate
+    stage2_inputs = {"runs": spill.runs, "decisions": decisions, "states": dedup.states}
     tokenized = stage2_inputs | "ApplyAndTokenize" >> ApplyAndTokenize(apply_fn)
     runs = funnel.take(tokenized)
     if dedup.audit is not None:

@@ -3,9 +3,11 @@
 Per spill run (one element), joined with that run's own decisions by key (`DecisionsByRun`), so
 no worker ever holds the decisions of the whole corpus:
 - records that lost a duplicate-id contest -> dead_letter (duplicate_id), found by position;
-- records removed by exact/near dedup -> removed/ (with text), found by id;
-- survivors: boilerplate lines stripped (when enabled), tokenized in batches, too-short ones
-  rejected, and the rest written to a "tokenized run" sorted by the seeded shuffle key.
+- records removed by a dedup method -> removed/ (with text, the method's name as stage), found
+  by id;
+- survivors: rewritten by each dedup method that rewrites (`DedupMethod.rewrite`: boilerplate
+  lines stripped), tokenized in batches, too-short ones rejected, and the rest written to a
+  "tokenized run" sorted by the seeded shuffle key.
 Only small `Candidate` tuples (id, source, n_tokens, scores) leave for sampling.
 """
 
@@ -138,7 +140,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         score_columns: list[str],
         min_tokens: int,
         batch_size: int,
-        strip_boilerplate=None,
+        rewriters=(),
         pool_factory=None,
         label_columns: list[str] = (),
         files: dict[int, str] | None = None,
@@ -151,17 +153,18 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         self._labels = list(label_columns)
         self._min_tokens = min_tokens
         self._batch = batch_size
-        self._strip = strip_boilerplate  # callable(text, hashes) -> (text, n_removed) or None
+        # Dedup methods with a `rewrite(text, state)` (their states come as a side input).
+        self._rewriters = list(rewriters)
         self._pool_factory = pool_factory  # accumulator over every candidate's text (diagnostics)
 
-    def process(self, keyed, boilerplate=None):
+    def process(self, keyed, states=None):
         _, grouped = keyed
         runs = list(grouped["run"])
         if not runs:  # decisions about a run that does not exist: a bug upstream
             raise RuntimeError(f"decisions for an unknown spill run {keyed[0]!r}")
         decisions = Decisions.from_items(grouped["decisions"])
         for run in runs:
-            yield from self._process_run(run, decisions, boilerplate)
+            yield from self._process_run(run, decisions, states or {})
 
     def _where(self, pos: int) -> str:
         """`file:line` of a record's position (`input file #N` for an HF dataset's records)."""
@@ -170,7 +173,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             return f"input file #{index} (position {pos})"
         return f"{self._files[index]}:{line}"
 
-    def _process_run(self, run, decisions: Decisions, boilerplate):
+    def _process_run(self, run, decisions: Decisions, states: dict):
         from transforms.infra.hashing import content_key
 
         table = read_run(run.path)
@@ -204,7 +207,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 yield beam.pvalue.TaggedOutput(self.REMOVED, (removal, texts_col[i].as_py()))
                 continue
             keep_rows.append(i)
-        # Survivors: boilerplate, then tokenize in batches.
+        # Survivors: the dedup methods' rewrites, then tokenize in batches.
         out_cols: dict[str, list] = {
             k: []
             for k in (
@@ -225,27 +228,18 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             batch_texts, batch_rows, batch_keys = [], [], []
             for i in rows:
                 original = texts_col[i].as_py()
-                text = original
-                if self._strip is not None and boilerplate is not None and len(boilerplate):
-                    text, n_lines = self._strip(text, boilerplate)
-                    if n_lines:
-                        self.count("boilerplate_lines", "", sources[i], n=n_lines)
-                    if not text.strip():
-                        meta = json.loads(metas[i])
-                        yield beam.pvalue.TaggedOutput(
-                            self.REJECTED,
-                            Rejection(
-                                Record(ids[i], original, sources[i], meta),
-                                "empty_after_boilerplate",
-                                "",
-                            ),
-                        )
-                        continue
-                if len(text) != len(original):  # boilerplate lines stripped
-                    trimmed = len(original.encode("utf-8", "surrogatepass")) - len(
-                        text.encode("utf-8", "surrogatepass")
+                text, emptied_by = self._rewrite(original, sources[i], states)
+                if emptied_by:
+                    meta = json.loads(metas[i])
+                    yield beam.pvalue.TaggedOutput(
+                        self.REJECTED,
+                        Rejection(
+                            Record(ids[i], original, sources[i], meta),
+                            f"empty_after_{emptied_by}",
+                            "",
+                        ),
                     )
-                    self.count("trimmed", "boilerplate_lines", sources[i], trimmed, n=0)
+                    continue
                 batch_texts.append(text)
                 batch_rows.append(i)
                 batch_keys.append(content_key(original))
@@ -296,6 +290,25 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 yield beam.pvalue.TaggedOutput(self.POOL, pool)
             yield self._write(out_cols, out_path)
 
+    def _rewrite(self, text: str, source: str, states: dict) -> tuple[str, str]:
+        """(text after every method's rewrite, "" or the name of the method that emptied it)."""
+        for method in self._rewriters:
+            done = method.rewrite(text, states.get(method.name))
+            if done is None:
+                continue
+            new, n_units = done
+            if n_units:
+                self.count(method.rewrite_unit, "", source, n=n_units)
+            if not new.strip():
+                return new, method.name
+            if len(new) != len(text):
+                trimmed = len(text.encode("utf-8", "surrogatepass")) - len(
+                    new.encode("utf-8", "surrogatepass")
+                )
+                self.count("trimmed", method.rewrite_unit, source, trimmed, n=0)
+            text = new
+        return text, ""
+
     def _write(self, cols: dict[str, list], path: str) -> TokRun:
         schema = tokrun_schema(self._scores, self._labels)
         order = np.lexsort(
@@ -339,12 +352,17 @@ def _run_by_key(run):
     return run.key, run
 
 
+def _named(name: str):
+    return lambda state: (name, state)
+
+
 class ApplyAndTokenize(beam.PTransform):
     """Stage 2: spill runs + their routed decisions -> tokenized runs (`TokenizeOutcome`).
 
     Each spill run is grouped with its own decisions (`CoGroupByKey` on the run key), so a
-    worker holds one run's decisions at a time. The boilerplate line hashes are the only side
-    input (bounded: lines shared by more than `min_docs` documents).
+    worker holds one run's decisions at a time. The dedup methods' apply-time states
+    (`parts["states"]`: method name -> singleton, e.g. the boilerplate line hashes) are the only
+    side input, one dict (bounded: each state is bounded by its method's contract).
     """
 
     def __init__(self, fn: ApplyDecisionsAndTokenize) -> None:
@@ -353,9 +371,14 @@ class ApplyAndTokenize(beam.PTransform):
 
     def expand(self, parts):
         side = {}
-        if parts.get("boilerplate") is not None:
-            # bounded: hashes of lines found in more than dedup.boilerplate.min_docs documents
-            side["boilerplate"] = beam.pvalue.AsSingleton(parts["boilerplate"])
+        states = parts.get("states") or {}
+        if states:
+            tagged = [
+                pc | f"State_{name}" >> beam.Map(_named(name)) for name, pc in states.items()
+            ] | "AllStates" >> beam.Flatten()
+            # bounded: one state per method, each bounded by its contract (boilerplate: the
+            # hashes of lines found in more than dedup.boilerplate.min_docs documents)
+            side["states"] = beam.pvalue.AsDict(tagged)
         fn = ApplyDecisionsAndTokenize
         out = (
             {
@@ -363,7 +386,7 @@ class ApplyAndTokenize(beam.PTransform):
                 "decisions": parts["decisions"],
             }
             | "JoinRunDecisions" >> CoGroupByKeyOnDisk()
-            # bounded: the boilerplate side input only (see above)
+            # bounded: the dedup states side input only (see above)
             | "Apply"
             >> beam.ParDo(self._fn, **side).with_outputs(
                 fn.CANDIDATES,
