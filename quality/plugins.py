@@ -131,9 +131,12 @@ def _resolve(name: str, kind: str) -> type:
         raise PluginError(f"plugin {name!r} is not a class (got {type(obj).__name__})")
     methods = METHODS[kind]
     if not any(implements(obj, m) for m in methods):
-        wanted = " or ".join(f"`{m}(self, text)`" for m in methods)
+        wanted = " or ".join(_SIGNATURES.get(m, f"`{m}(self, text)`") for m in methods)
         raise PluginError(f"plugin {name!r}: class {obj.__name__} has no {wanted} method")
     return obj
+
+
+_SIGNATURES = {"decide": "`decide(self)` (a transforms.dedup.method.DedupMethod)"}
 
 
 def implements(cls: type, method: str) -> bool:
