@@ -90,7 +90,7 @@ def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:
     funnel.take(dedup)
 
     # Stage 2 (parallel over spill runs): apply the run's decisions, tokenize, write sorted runs.
-    apply = ApplyAndTokenize(ApplySettings.from_config(cfg, plan))
+    apply = ApplyAndTokenize(ApplySettings.from_config(cfg, plan, dedup.rewriters))
     tokenized = dedup.apply_inputs() | "ApplyAndTokenize" >> apply
     runs = funnel.take(tokenized)
     if dedup.audit is not None:  # the audited near-dup members' texts come back from stage 2

@@ -5,7 +5,9 @@ The least a user writes is a class with one method:
 - a filter: `filter(self, text) -> bool | tuple[bool, str]` (keep, or keep and a reason),
 - a scorer: `score(self, text) -> float` (a shard column; `min_score`/`max_score` thresholds
   make it reject),
-- a transform: `transform(self, text) -> str` (run after curate's own normalization).
+- a transform: `transform(self, text) -> str` (run after curate's own normalization),
+- a dedup method: `key(self, text) -> str | None` (documents with equal keys are duplicates), or
+  a `transforms.dedup.method.DedupMethod` subclass; loaded here, adapted in `transforms/dedup/`.
 
 Subclassing `Filter`, `Scorer` or `Transform` is optional; they document the contract and let a
 class set its `name` (reason codes `<name>:<reason>`, score column `<name>.score`; default: the
@@ -27,7 +29,7 @@ from importlib.metadata import entry_points
 from typing import ClassVar
 
 ENTRY_POINT_GROUP = "curate.plugins"
-METHODS = {"filter": ("filter", "score"), "transform": ("transform",)}
+METHODS = {"filter": ("filter", "score"), "transform": ("transform",), "dedup": ("key", "decide")}
 
 
 class Filter:
@@ -80,7 +82,8 @@ _cache: dict[tuple[str, str], type] = {}
 def load_plugin(name: str, kind: str) -> type:
     """The class that `name` names (`module:Class` or a `curate.plugins` entry point).
 
-    `kind` is `filter` (needs `filter` or `score`) or `transform` (needs `transform`).
+    `kind` is `filter` (needs `filter` or `score`), `transform` (needs `transform`) or `dedup`
+    (needs `key` or `decide`).
     Raises PluginError naming what is wrong. Cached: workers resolve each name once.
     """
     with _lock:
@@ -128,9 +131,12 @@ def _resolve(name: str, kind: str) -> type:
         raise PluginError(f"plugin {name!r} is not a class (got {type(obj).__name__})")
     methods = METHODS[kind]
     if not any(implements(obj, m) for m in methods):
-        wanted = " or ".join(f"`{m}(self, text)`" for m in methods)
+        wanted = " or ".join(_SIGNATURES.get(m, f"`{m}(self, text)`") for m in methods)
         raise PluginError(f"plugin {name!r}: class {obj.__name__} has no {wanted} method")
     return obj
+
+
+_SIGNATURES = {"decide": "`decide(self)` (a transforms.dedup.method.DedupMethod)"}
 
 
 def implements(cls: type, method: str) -> bool:

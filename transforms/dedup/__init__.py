@@ -1,7 +1,12 @@
 """Deduplication: near (MinHash-LSH), boilerplate lines, cross-release Bloom, decontamination.
 
+The methods follow one contract, `method.DedupMethod` (spill columns, featurize, decide step,
+apply-time rewrite): exact.ExactMethod, boilerplate.BoilerplateMethod, near_method.NearMethod,
+and user plugins (plugin.py, key_method.KeyDedupMethod); methods.dedup_methods lists the enabled
+ones, features.DedupFeaturizer fills their spill columns.
+
 Pure algorithms (no Beam import): shingles, minhash, lsh, components, clusters, rolling,
-repetition, bloom, decontam, keep, audit, features. Beam steps: near.NearDedup,
+repetition, bloom, decontam, keep, audit. Beam steps: near.NearDedup,
 components_beam.ConnectedComponents (large-star/small-star rounds),
 resolve.ResolveComponents (survivors per component; giant ones in sub-groups and levels),
 boilerplate.BoilerplateLines, reference.ApplyReferenceFilters / BloomUnion.
@@ -16,6 +21,7 @@ from transforms.dedup.config import (
     CrossReleaseConfig,
     DecontaminationConfig,
     DedupConfig,
+    DedupPluginConfig,
     EvalSetConfig,
     ExactDedupConfig,
     NearDedupConfig,
@@ -23,6 +29,7 @@ from transforms.dedup.config import (
 from transforms.dedup.decontam import Decontaminator
 from transforms.dedup.features import DedupFeaturizer, DocFeatures
 from transforms.dedup.lsh import band_hashes, optimal_bands
+from transforms.dedup.method import DedupMethod, MethodDecisions
 from transforms.dedup.minhash import MinHasher, estimate_jaccard
 from transforms.dedup.repetition import REPETITION_FEATURES_VERSION, repetition_features
 from transforms.dedup.rolling import line_hashes, strip_boilerplate
@@ -39,10 +46,13 @@ __all__ = [
     "Decontaminator",
     "DedupConfig",
     "DedupFeaturizer",
+    "DedupMethod",
+    "DedupPluginConfig",
     "DocFeatures",
     "EvalSetConfig",
     "ExactDedupConfig",
     "Member",
+    "MethodDecisions",
     "MinHasher",
     "NearDedupConfig",
     "REPETITION_FEATURES_VERSION",

@@ -15,14 +15,22 @@ Counting is vectorised and sharded:
 Memory bound: a worker buffers at most `flush_hashes` (default 4M, 32 MB) hashes before
 pre-aggregating; a shard's combiner holds the distinct lines of 1/4096 of the corpus at 16 B
 each (10B distinct lines -> ~40 MB per shard); the final set is 8 B per boilerplate line.
+
+`BoilerplateMethod` is the whole method (`transforms/dedup/method.py`): the `line_hashes` spill
+column, the count over the records that survive exact dedup, and the line stripping at apply time.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 
 from transforms.dedup.config import BoilerplateConfig
+from transforms.dedup.method import DedupMethod, MethodDecisions
+from transforms.dedup.rolling import line_hashes, strip_boilerplate
 
 _SHARD_BITS = 12  # 4096 count shards: ~40 MB per shard at 10B distinct lines
 _NS = "dedup_boilerplate"
@@ -136,3 +144,45 @@ class BoilerplateLines(beam.PTransform):
             | "Collect" >> beam.combiners.ToList()
             | "Sort" >> beam.Map(_concat_sorted)
         )
+
+
+class BoilerplateDecisions(beam.PTransform):
+    """`RunWork` -> `MethodDecisions` whose apply-time state is the boilerplate line set."""
+
+    def __init__(self, cfg: BoilerplateConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, work):
+        from transforms.dedup.run_features import RunLineHashes
+
+        lines = work | "LineHashes" >> RunLineHashes() | "Count" >> BoilerplateLines(self.cfg)
+        return MethodDecisions(
+            state=lines, sections={"dedup.boilerplate_lines": lines | "CountLines" >> beam.Map(len)}
+        )
+
+
+class BoilerplateMethod(DedupMethod):
+    """Lines found in more than `min_docs` documents are stripped (`dedup.boilerplate`)."""
+
+    name = "boilerplate"
+    rewrite_unit = "boilerplate_lines"
+
+    def __init__(self, cfg: BoilerplateConfig, seed: int = 0, keep: str = "longest") -> None:
+        super().__init__(seed, keep)
+        self.cfg = cfg
+
+    def spill_columns(self) -> list[tuple[str, pa.DataType]]:
+        return [("line_hashes", pa.binary())]  # sorted distinct uint64 line hashes
+
+    def featurize(self, texts: list[str]) -> dict[str, list]:
+        n = self.cfg.min_line_chars
+        return {"line_hashes": [line_hashes(t, n).tobytes() for t in texts]}
+
+    def decide(self) -> beam.PTransform:
+        return BoilerplateDecisions(self.cfg)
+
+    def rewrite(self, text: str, state: Any) -> tuple[str, int] | None:
+        if state is None or not len(state):
+            return None
+        return strip_boilerplate(text, state)

@@ -7,7 +7,7 @@ loader can report every problem at once. Defaults cite where they come from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from transforms.infra import fs
 
@@ -265,9 +265,40 @@ class DecontaminationConfig:
 
 
 @dataclass
+class DedupPluginConfig:
+    """A dedup method of your own (transforms/dedup/plugin.py), run after the built-ins."""
+
+    name: str  # `module:Class` or a `curate.plugins` entry point
+    enabled: bool = True
+    options: dict[str, Any] = field(default_factory=dict)  # the class's keyword arguments
+
+    def validate(self) -> list[str]:
+        from transforms.dedup.plugin import plugin_problems
+
+        return plugin_problems(self.name, self.options)
+
+
+@dataclass
 class DedupConfig:
+    """Built-in methods decide in the order exact, boilerplate, near; then `plugins`, in order
+    (transforms/dedup/methods.py). Cross-release and decontamination are reference filters,
+    applied before the spill (transforms/dedup/reference.py)."""
+
     exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
     boilerplate: BoilerplateConfig = field(default_factory=BoilerplateConfig)
     cross_release: CrossReleaseConfig = field(default_factory=CrossReleaseConfig)
     decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
+    plugins: list[DedupPluginConfig] = field(default_factory=list)
+
+    def validate(self) -> list[str]:
+        from transforms.dedup.plugin import PluginError, dedup_plugin_class, dedup_plugin_name
+
+        names = []
+        for entry in self.plugins:
+            try:
+                names.append(dedup_plugin_name(dedup_plugin_class(entry.name)))
+            except PluginError:
+                continue  # the entry's own check says why
+        twice = sorted({n for n in names if names.count(n) > 1})
+        return [f"plugins: two plugins are named {n!r}" for n in twice]

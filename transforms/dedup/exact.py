@@ -6,21 +6,27 @@ the number of workers or the bundle split:
 - `ResolveDuplicateIds`: records sharing an id keep the one first in input order (smallest
   position: sorted file list, then line); the others are dead-lettered as `duplicate_id`.
 - `ExactDedup`: records sharing the 128-bit content key keep the best by `keep` (longest, or
-  highest quality, ties by smallest id); the others are removed with the kept id.
+  highest quality, ties by smallest id); the others are removed with the kept id. The same step
+  groups any per-record key: a plugin's `key(text)` (transforms/dedup/key_method.py).
+
+`ExactMethod` is exact dedup as a `DedupMethod` (transforms/dedup/method.py): it reads the
+`DocMeta` content key, so it adds no spill column.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
 
+from transforms.dedup.config import ExactDedupConfig
 from transforms.dedup.keep import KEEP_RULES
+from transforms.dedup.method import DedupMethod, MethodDecisions
 from transforms.infra.disk_group import GroupByKeyOnDisk
 from transforms.infra.record import Removal
 from transforms.infra.spill import DocMeta
 
 
-def exact_cluster_id(key: bytes) -> str:
-    return "exact:" + key.hex()[:16]
+def exact_cluster_id(key: bytes, stage: str = "exact") -> str:
+    return f"{stage}:" + key.hex()[:16]
 
 
 def _position(m: DocMeta) -> int:
@@ -60,8 +66,9 @@ class ResolveDuplicateIds(beam.PTransform):
 class _PickRepresentative(beam.DoFn):
     REMOVED, CLUSTERS, DROPPED = "removed", "clusters", "dropped"
 
-    def __init__(self, keep: str) -> None:
+    def __init__(self, keep: str, stage: str = "exact") -> None:
         self._rank = KEEP_RULES[keep]
+        self._stage = stage
 
     def process(self, kv):
         # Two passes over the group, never a list of it (see _PickFirstPosition): a family of
@@ -70,13 +77,13 @@ class _PickRepresentative(beam.DoFn):
         key, metas = kv
         kept = min(metas, key=self._rank)
         yield kept
-        cluster, size = exact_cluster_id(key), 1
+        cluster, size = exact_cluster_id(key, self._stage), 1
         for m in metas:
             if m.id == kept.id:
                 continue
             size += 1
             yield beam.pvalue.TaggedOutput(
-                self.REMOVED, Removal(m.id, m.source, "exact", cluster, kept.id, 1.0)
+                self.REMOVED, Removal(m.id, m.source, self._stage, cluster, kept.id, 1.0)
             )
             yield beam.pvalue.TaggedOutput(self.DROPPED, (m.run, m.pos))
         if size > 1:
@@ -85,13 +92,18 @@ class _PickRepresentative(beam.DoFn):
 
 class ExactDedup(beam.PTransform):
     """DocMeta -> {"kept": DocMeta, "removed": Removal, "clusters": (kept_id, cluster, size),
-    "dropped": (run key, input position) of each removed record}."""
+    "dropped": (run key, input position) of each removed record}.
 
-    def __init__(self, keep: str = "longest") -> None:
+    Args:
+        keep: which copy survives (`KEEP_RULES`).
+        stage: the removals' stage and cluster-id prefix (a key plugin's name).
+    """
+
+    def __init__(self, keep: str = "longest", stage: str = "exact") -> None:
         super().__init__()
         if keep not in KEEP_RULES:
             raise ValueError(f"keep must be one of {sorted(KEEP_RULES)}, got {keep!r}")
-        self._keep = keep
+        self._keep, self._stage = keep, stage
 
     def expand(self, metas):
         out = (
@@ -99,7 +111,7 @@ class ExactDedup(beam.PTransform):
             | "ByContent" >> beam.Map(lambda m: (m.key, m))
             | "GroupByContent" >> GroupByKeyOnDisk()
             | "PickRepresentative"
-            >> beam.ParDo(_PickRepresentative(self._keep)).with_outputs(
+            >> beam.ParDo(_PickRepresentative(self._keep, self._stage)).with_outputs(
                 _PickRepresentative.REMOVED,
                 _PickRepresentative.CLUSTERS,
                 _PickRepresentative.DROPPED,
@@ -133,3 +145,46 @@ class SizeHistogram(beam.CombineFn):
 
     def extract_output(self, acc: dict) -> dict[str, int]:
         return {str(size): acc[size] for size in sorted(acc)}
+
+
+def _cluster_of(t):
+    return t[0], t[1]
+
+
+def _size_of(t):
+    return t[2]
+
+
+class KeyGroupDecisions(ExactDedup):
+    """`ExactDedup` as a method's decide step: DocMeta -> `MethodDecisions`, with the
+    `dedup.<stage>_cluster_sizes` histogram section."""
+
+    def expand(self, metas):
+        out = super().expand(metas)
+        sizes = (
+            out["clusters"]
+            | "Sizes" >> beam.Map(_size_of)
+            # bounded: one counter per distinct cluster size
+            | "Histogram" >> beam.CombineGlobally(SizeHistogram())
+        )
+        return MethodDecisions(
+            removed=out["removed"],
+            dropped=out["dropped"],
+            kept=out["kept"],
+            clusters=out["clusters"] | "ClusterIds" >> beam.Map(_cluster_of),
+            sections={f"dedup.{self._stage}_cluster_sizes": sizes},
+        )
+
+
+class ExactMethod(DedupMethod):
+    """Exact dedup on the 128-bit content key of the normalized text (`dedup.exact`)."""
+
+    name = "exact"
+    reads = "metas"
+
+    def __init__(self, cfg: ExactDedupConfig, seed: int = 0, keep: str = "longest") -> None:
+        super().__init__(seed, keep)
+        self.cfg = cfg
+
+    def decide(self) -> beam.PTransform:
+        return KeyGroupDecisions(self.keep)

@@ -34,11 +34,16 @@ class DedupSettings:
     dedup: DedupConfig
     seed: int
     spill_dir: str
+    methods: tuple = ()
 
     @classmethod
     def from_config(cls, cfg, plan) -> DedupSettings:
-        """From the run's `CurateConfig` and its prepared `RunPlan` (pipelines/graph.py)."""
-        return cls(cfg.dedup, cfg.run.seed, fs.join(plan.tmp, "spill"))
+        """From the run's `CurateConfig` and its prepared `RunPlan` (pipelines/graph.py); the
+        enabled dedup methods are built here, once (plugins included)."""
+        from transforms.dedup.methods import dedup_methods
+
+        methods = tuple(dedup_methods(cfg.dedup, cfg.run.seed))
+        return cls(cfg.dedup, cfg.run.seed, fs.join(plan.tmp, "spill"), methods)
 
     @property
     def has_reference_filters(self) -> bool:
@@ -47,12 +52,10 @@ class DedupSettings:
         )
 
     def featurizer(self):
-        """MinHash signatures and line hashes for the spill runs (None: neither method is on)."""
-        if not (self.dedup.near.enabled or self.dedup.boilerplate.enabled):
-            return None
+        """The enabled methods' spill columns (MinHash signatures, line hashes, plugins')."""
         from transforms.dedup.features import DedupFeaturizer
 
-        return DedupFeaturizer(self.dedup, self.seed)
+        return DedupFeaturizer(self.dedup, self.seed, list(self.methods))
 
 
 @dataclass
@@ -62,11 +65,9 @@ class DedupStageOutput(DedupOutcome):
     runs: beam.PCollection | None = None
 
     def apply_inputs(self) -> dict[str, beam.PCollection]:
-        """What stage 2 (`ApplyAndTokenize`) joins: the runs, their decisions, boilerplate."""
-        parts = {"runs": self.runs, "decisions": self.main}
-        if self.boilerplate is not None:
-            parts["boilerplate"] = self.boilerplate
-        return parts
+        """What stage 2 (`ApplyAndTokenize`) joins: the runs, their decisions, the methods'
+        apply-time states (e.g. the boilerplate line set)."""
+        return {"runs": self.runs, "decisions": self.main, "states": self.states}
 
 
 class Deduplicate(beam.PTransform):
@@ -95,13 +96,14 @@ class Deduplicate(beam.PTransform):
         parts = {"metas": spill.main, "runs": spill.runs}
         if decontam is not None:
             parts["decontam"] = decontam
-        decided = parts | "Decisions" >> DedupDecisions(s.dedup, s.seed)
+        decided = parts | "Decisions" >> DedupDecisions(s.dedup, s.seed, list(s.methods))
         return DedupStageOutput(
             decided.main,
             removed=removed,
             tally=spill.tally,
             sections=_merged(sections, decided.sections),
-            boilerplate=decided.boilerplate,
+            states=decided.states,
+            rewriters=decided.rewriters,
             audit=decided.audit,
             runs=spill.runs,
         )

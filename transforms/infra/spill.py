@@ -31,16 +31,26 @@ SPILL_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("text", pa.large_string()),
         ("meta", pa.string()),  # JSON of the record's meta
-        # Dedup features stay here, next to the text, instead of riding in `DocMeta` through
-        # the duplicate-id and exact shuffles (transforms/dedup/run_features.py reads them back
-        # for the exact-dedup survivors only): on the local runner every shuffle is held in
-        # memory, and the 512-byte signature was most of each record's metadata.
         ("quality", pa.float64()),
         ("n_chars", pa.int64()),
-        ("minhash", pa.binary()),  # null when near dedup is off
-        ("line_hashes", pa.binary()),  # null when boilerplate counting is off
     ]
 )
+
+
+def spill_schema(feature_columns: list[tuple[str, pa.DataType]] = ()) -> pa.Schema:
+    """`SPILL_SCHEMA` plus the dedup methods' feature columns (`DedupMethod.spill_columns`).
+
+    Dedup features stay here, next to the text, instead of riding in `DocMeta` through the
+    duplicate-id and exact shuffles (each method reads its columns back for the records that
+    survive the methods before it): on the local runner every shuffle is held in memory, and the
+    512-byte MinHash signature was most of each record's metadata.
+    """
+    schema = SPILL_SCHEMA
+    for name, type_ in feature_columns:
+        if schema.get_field_index(name) != -1:
+            raise ValueError(f"spill column {name!r} is declared twice")
+        schema = schema.append(pa.field(name, type_))
+    return schema
 
 
 class SpillRun(NamedTuple):
@@ -89,7 +99,10 @@ class SpillRecords(TallyingDoFn):
 
     def __init__(self, spill_dir: str, featurizer=None, max_bytes: int = 64 << 20) -> None:
         self._dir = spill_dir
+        # Anything with `columns` ((name, Arrow type) pairs) and `featurize_columns(texts)`
+        # (name -> values): the dedup methods' features (transforms/dedup/features.py).
         self._featurizer = featurizer
+        self._schema = spill_schema(featurizer.columns if featurizer is not None else [])
         self._max_bytes = max_bytes
 
     def start_bundle(self):
@@ -121,7 +134,7 @@ class SpillRecords(TallyingDoFn):
 
         recs, self._buf, self._bytes = self._buf, [], 0
         texts = [r.text for r in recs]
-        feats = self._featurizer.featurize(texts) if self._featurizer else [None] * len(recs)
+        feats = self._featurizer.featurize_columns(texts) if self._featurizer else {}
         qualities = [float(r.meta.get("quality", 0.0)) for r in recs]
         table = pa.table(
             [
@@ -132,15 +145,14 @@ class SpillRecords(TallyingDoFn):
                 [_meta_json(r.meta) for r in recs],
                 qualities,
                 [len(t) for t in texts],
-                [getattr(f, "minhash", None) for f in feats],
-                [getattr(f, "line_hashes", None) for f in feats],
+                *(feats[name] for name in self._schema.names[len(SPILL_SCHEMA) :]),
             ],
-            schema=SPILL_SCHEMA,
+            schema=self._schema,
         )
         path = fs.join(self._dir, f"spill-{uuid.uuid4().hex}.arrow")
         key = run_key(path)
         tmp = fs.temp_name(path)
-        with fs.open_write(tmp) as fh, pa.ipc.new_file(fh, SPILL_SCHEMA) as writer:
+        with fs.open_write(tmp) as fh, pa.ipc.new_file(fh, self._schema) as writer:
             writer.write_table(table, max_chunksize=4096)
         fs.rename(tmp, path)
         n_bytes = 0
@@ -182,7 +194,7 @@ class Spill(beam.PTransform):
 
     Args:
         spill_dir: where the runs go (the run's `_tmp/spill`).
-        featurizer: computes MinHash signatures and line hashes for dedup (None: no features).
+        featurizer: the dedup methods' spill columns (`DedupFeaturizer`; None: no features).
     """
 
     def __init__(self, spill_dir: str, featurizer=None) -> None:

@@ -3,9 +3,11 @@
 Per spill run (one element), joined with that run's own decisions by key (`DecisionsByRun`), so
 no worker ever holds the decisions of the whole corpus:
 - records that lost a duplicate-id contest -> dead_letter (duplicate_id), found by position;
-- records removed by exact/near dedup -> removed/ (with text), found by id;
-- survivors: boilerplate lines stripped (when enabled), tokenized in batches, too-short ones
-  rejected, and the rest written to a "tokenized run" sorted by the seeded shuffle key.
+- records removed by a dedup method -> removed/ (with text, the method's name as stage), found
+  by id;
+- survivors: rewritten by each dedup method that rewrites (`DedupMethod.rewrite`: boilerplate
+  lines stripped), tokenized in batches, too-short ones rejected, and the rest written to a
+  "tokenized run" sorted by the seeded shuffle key.
 Only small `Candidate` tuples (id, source, n_tokens, scores) leave for sampling.
 """
 
@@ -83,7 +85,7 @@ class ApplySettings:
         score_columns, label_columns: float and string columns taken from a record's meta.
         min_tokens: shorter documents are rejected (too_short).
         batch_size: documents per encode call.
-        strip_boilerplate: callable(text, hashes) -> (text, lines removed), or None.
+        rewriters: the dedup methods with a `rewrite(text, state)` (`DedupOutcome.rewriters`).
         pool_factory: accumulator over every candidate's text (diagnostics), or None.
         files: file index -> path, to name the kept record of a duplicate id.
     """
@@ -95,20 +97,16 @@ class ApplySettings:
     label_columns: tuple[str, ...] = ()
     min_tokens: int = 1
     batch_size: int = 512
-    strip_boilerplate: Callable | None = None
+    rewriters: tuple = ()
     pool_factory: Callable | None = None
     files: Mapping[int, str] | None = None
 
     @classmethod
-    def from_config(cls, cfg, plan) -> ApplySettings:
-        """From the run's `CurateConfig` and its prepared `RunPlan` (pipelines/graph.py)."""
+    def from_config(cls, cfg, plan, rewriters=()) -> ApplySettings:
+        """From the run's `CurateConfig`, its prepared `RunPlan` (pipelines/graph.py) and the
+        dedup methods that rewrite texts (`DedupOutcome.rewriters`)."""
         from transforms.stages.tokenize import BatchEncoder
 
-        strip = None
-        if cfg.dedup.boilerplate.enabled:
-            from transforms.dedup.rolling import strip_boilerplate
-
-            strip = strip_boilerplate
         eos = plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None
         return cls(
             run_dir=fs.join(plan.tmp, "tokenized"),
@@ -118,7 +116,7 @@ class ApplySettings:
             label_columns=tuple(plan.label_columns),
             min_tokens=cfg.shards.min_tokens,
             batch_size=cfg.tokenizer.batch_size,
-            strip_boilerplate=strip,
+            rewriters=tuple(rewriters),
             pool_factory=pool_accumulator(plan.dsir),
             # an HF dataset's file index holds many files: no one path to name
             files={t.file_index: t.path for t in plan.tasks if t.format != "hf_arrow"},
@@ -198,17 +196,18 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         self._labels = list(settings.label_columns)
         self._min_tokens = settings.min_tokens
         self._batch = settings.batch_size
-        self._strip = settings.strip_boilerplate  # callable(text, hashes) -> (text, n) or None
+        # Dedup methods with a `rewrite(text, state)` (their states come as a side input).
+        self._rewriters = list(settings.rewriters)
         self._pool_factory = settings.pool_factory  # accumulator over every candidate's text
 
-    def process(self, keyed, boilerplate=None):
+    def process(self, keyed, states=None):
         _, grouped = keyed
         runs = list(grouped["run"])
         if not runs:  # decisions about a run that does not exist: a bug upstream
             raise RuntimeError(f"decisions for an unknown spill run {keyed[0]!r}")
         decisions = Decisions.from_items(grouped["decisions"])
         for run in runs:
-            yield from self._process_run(run, decisions, boilerplate)
+            yield from self._process_run(run, decisions, states or {})
 
     def _where(self, pos: int) -> str:
         """`file:line` of a record's position (`input file #N` for an HF dataset's records)."""
@@ -217,7 +216,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             return f"input file #{index} (position {pos})"
         return f"{self._files[index]}:{line}"
 
-    def _process_run(self, run, decisions: Decisions, boilerplate):
+    def _process_run(self, run, decisions: Decisions, states: dict):
         from transforms.infra.hashing import content_key
 
         table = read_run(run.path)
@@ -251,7 +250,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 yield beam.pvalue.TaggedOutput(self.REMOVED, (removal, texts_col[i].as_py()))
                 continue
             keep_rows.append(i)
-        # Survivors: boilerplate, then tokenize in batches.
+        # Survivors: the dedup methods' rewrites, then tokenize in batches.
         out_cols: dict[str, list] = {
             k: []
             for k in (
@@ -272,27 +271,18 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             batch_texts, batch_rows, batch_keys = [], [], []
             for i in rows:
                 original = texts_col[i].as_py()
-                text = original
-                if self._strip is not None and boilerplate is not None and len(boilerplate):
-                    text, n_lines = self._strip(text, boilerplate)
-                    if n_lines:
-                        self.count("boilerplate_lines", "", sources[i], n=n_lines)
-                    if not text.strip():
-                        meta = json.loads(metas[i])
-                        yield beam.pvalue.TaggedOutput(
-                            self.REJECTED,
-                            Rejection(
-                                Record(ids[i], original, sources[i], meta),
-                                "empty_after_boilerplate",
-                                "",
-                            ),
-                        )
-                        continue
-                if len(text) != len(original):  # boilerplate lines stripped
-                    trimmed = len(original.encode("utf-8", "surrogatepass")) - len(
-                        text.encode("utf-8", "surrogatepass")
+                text, emptied_by = self._rewrite(original, sources[i], states)
+                if emptied_by:
+                    meta = json.loads(metas[i])
+                    yield beam.pvalue.TaggedOutput(
+                        self.REJECTED,
+                        Rejection(
+                            Record(ids[i], original, sources[i], meta),
+                            f"empty_after_{emptied_by}",
+                            "",
+                        ),
                     )
-                    self.count("trimmed", "boilerplate_lines", sources[i], trimmed, n=0)
+                    continue
                 batch_texts.append(text)
                 batch_rows.append(i)
                 batch_keys.append(content_key(original))
@@ -342,6 +332,25 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 yield beam.pvalue.TaggedOutput(self.POOL, pool)
             yield self._write(out_cols, out_path)
 
+    def _rewrite(self, text: str, source: str, states: dict) -> tuple[str, str]:
+        """(text after every method's rewrite, "" or the name of the method that emptied it)."""
+        for method in self._rewriters:
+            done = method.rewrite(text, states.get(method.name))
+            if done is None:
+                continue
+            new, n_units = done
+            if n_units:
+                self.count(method.rewrite_unit, "", source, n=n_units)
+            if not new.strip():
+                return new, method.name
+            if len(new) != len(text):
+                trimmed = len(text.encode("utf-8", "surrogatepass")) - len(
+                    new.encode("utf-8", "surrogatepass")
+                )
+                self.count("trimmed", method.rewrite_unit, source, trimmed, n=0)
+            text = new
+        return text, ""
+
     def _write(self, cols: dict[str, list], path: str) -> TokRun:
         schema = tokrun_schema(self._scores, self._labels)
         order = np.lexsort(
@@ -390,14 +399,18 @@ def _pool_entry(acc):
     return "pool", acc
 
 
+def _named(name: str):
+    return lambda state: (name, state)
+
+
 class ApplyAndTokenize(beam.PTransform):
     """Stage 2: spill runs + their routed decisions -> tokenized runs (`TokenizeOutcome`).
 
-    To `expand`: a dict with "runs" (SpillRun), "decisions" (keyed by run) and, when
-    boilerplate lines are stripped, "boilerplate" (a singleton of line hashes).
+    To `expand`: a dict with "runs" (SpillRun), "decisions" (keyed by run) and "states".
     Each spill run is grouped with its own decisions (`CoGroupByKey` on the run key), so a
-    worker holds one run's decisions at a time. The boilerplate line hashes are the only side
-    input (bounded: lines shared by more than `min_docs` documents).
+    worker holds one run's decisions at a time. The dedup methods' apply-time states
+    (`parts["states"]`: method name -> singleton, e.g. the boilerplate line hashes) are the only
+    side input, one dict (bounded: each state is bounded by its method's contract).
     """
 
     def __init__(self, settings: ApplySettings) -> None:
@@ -406,9 +419,14 @@ class ApplyAndTokenize(beam.PTransform):
 
     def expand(self, parts):
         side = {}
-        if parts.get("boilerplate") is not None:
-            # bounded: hashes of lines found in more than dedup.boilerplate.min_docs documents
-            side["boilerplate"] = beam.pvalue.AsSingleton(parts["boilerplate"])
+        states = parts.get("states") or {}
+        if states:
+            tagged = [
+                pc | f"State_{name}" >> beam.Map(_named(name)) for name, pc in states.items()
+            ] | "AllStates" >> beam.Flatten()
+            # bounded: one state per method, each bounded by its contract (boilerplate: the
+            # hashes of lines found in more than dedup.boilerplate.min_docs documents)
+            side["states"] = beam.pvalue.AsDict(tagged)
         fn = ApplyDecisionsAndTokenize
         out = (
             {
@@ -416,7 +434,7 @@ class ApplyAndTokenize(beam.PTransform):
                 "decisions": parts["decisions"],
             }
             | "JoinRunDecisions" >> CoGroupByKeyOnDisk()
-            # bounded: the boilerplate side input only (see above)
+            # bounded: the dedup states side input only (see above)
             | "Apply"
             >> beam.ParDo(self._fn, **side).with_outputs(
                 fn.CANDIDATES,
