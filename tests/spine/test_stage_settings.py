@@ -41,14 +41,17 @@ def _plan(cfg: CurateConfig, tmp_path) -> SimpleNamespace:
 def test_apply_settings_follow_the_config(tmp_path):
     cfg = CurateConfig()
     cfg.dedup.boilerplate.enabled, cfg.tokenizer.add_eos, cfg.shards.min_tokens = True, False, 5
-    s = ApplySettings.from_config(cfg, _plan(cfg, tmp_path))
+    settings = DedupSettings.from_config(cfg, _plan(cfg, tmp_path))
+    rewriters = [m for m in settings.methods if m.rewrite_unit is not None]
+    s = ApplySettings.from_config(cfg, _plan(cfg, tmp_path), rewriters)
     assert s.run_dir.endswith("_tmp/tokenized") and s.min_tokens == 5
-    assert s.strip_boilerplate is not None and s.pool_factory is None
+    assert [m.name for m in s.rewriters] == ["boilerplate"] and s.pool_factory is None
     assert s.encoder._eos_id is None  # add_eos off
     assert s.files == {0: "/data/a.jsonl"}  # an HF dataset's index names no one file
     assert (s.score_columns, s.label_columns) == (("quality",), ("language",))
     cfg.dedup.boilerplate.enabled = False
-    assert ApplySettings.from_config(cfg, _plan(cfg, tmp_path)).strip_boilerplate is None
+    methods = DedupSettings.from_config(cfg, _plan(cfg, tmp_path)).methods
+    assert not [m for m in methods if m.rewrite_unit is not None]
 
 
 def test_shard_write_settings_follow_the_plan_and_check_the_path(tmp_path):

@@ -52,10 +52,12 @@ class DedupSettings:
         )
 
     def featurizer(self):
-        """The enabled methods' spill columns (MinHash signatures, line hashes, plugins')."""
+        """The enabled methods' spill columns (MinHash signatures, line hashes, plugins'); None
+        when no enabled method has one (exact dedup reads the content key in `DocMeta`)."""
         from transforms.dedup.features import DedupFeaturizer
 
-        return DedupFeaturizer(self.dedup, self.seed, list(self.methods))
+        featurizer = DedupFeaturizer(self.dedup, self.seed, list(self.methods))
+        return featurizer if featurizer.columns else None
 
 
 @dataclass
