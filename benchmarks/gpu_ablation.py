@@ -180,8 +180,10 @@ def summary(path: str) -> None:
     print(f"device {a['device']}; {len(a['arms'])} arms x {len(a['seeds'])} seeds; "
           f"{a['tokens_per_run']:,} tokens/run; model {params / 1e6:.2f}M params; "
           f"{a['seconds']:.0f} s")  # fmt: skip
-    print(f"primary {a['primary_eval_set']}; MDE {a['mde']['mde']:.4f} nats; "
-          f"{a['seed_rule']['rounds'][-1]['why']}")
+    print(
+        f"primary {a['primary_eval_set']}; MDE {a['mde']['mde']:.4f} nats; "
+        f"{a['seed_rule']['rounds'][-1]['why']}"
+    )
     for w in a.get("warnings", []):
         print("warning:", w)
     for arm in a["arms"].values():

@@ -173,9 +173,10 @@ def validation_badge(manifest: dict, cfg: CurateConfig) -> dict:
     if success is None:  # training refuses an unvalidated corpus unless told why
         note = "the arm was not validated (validation off); curate ablate trains every arm"
     elif success is False:
-        why = "; ".join(
-            f"{f} (expected: {expected[f]})" if f in expected else f for f in failed
-        ) or "no check named"
+        why = (
+            "; ".join(f"{f} (expected: {expected[f]})" if f in expected else f for f in failed)
+            or "no check named"
+        )
         note = f"the arm failed validation: {why}; curate ablate trains every arm and shows this"
     return {
         "status": status,

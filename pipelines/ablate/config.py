@@ -189,7 +189,9 @@ class HoldoutConfig:
         if any(w < 0 for w in self.target_mix.values()) or (
             self.target_mix and sum(self.target_mix.values()) <= 0
         ):
-            out.append(f"target_mix weights must be >= 0 with a positive sum, got {self.target_mix}")
+            out.append(
+                f"target_mix weights must be >= 0 with a positive sum, got {self.target_mix}"
+            )
         if self.eval_buckets < 2:
             out.append(f"eval_buckets must be >= 2, got {self.eval_buckets}")
         return out

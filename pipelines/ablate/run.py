@@ -68,8 +68,8 @@ class Ablation:
 
     Args:
         cfg: the ablation config.
-        on_arm_done: called with each arm's name once its curation and training are finished
-            (tests use it to kill a run between arms).
+        on_arm_done: called with an arm's name after each of its training rounds (every arm is
+            curated before the first round; tests use it to kill a run between arms).
     """
 
     def __init__(self, cfg: AblationConfig, on_arm_done: Callable[[str], None] | None = None):
@@ -375,7 +375,9 @@ class Ablation:
         mix = {s: float(declared.get(s, 0.0)) for s in self.sources}
         total = sum(mix.values())
         if total <= 0:
-            raise ValueError(f"target mix {declared} has no weight on an eval source {self.sources}")
+            raise ValueError(
+                f"target mix {declared} has no weight on an eval source {self.sources}"
+            )
         return {s: w / total for s, w in mix.items()}
 
     # ---------------------------------------------------------------------------------- report
@@ -436,6 +438,11 @@ class Ablation:
             "primary_eval_set": cfg.holdout.primary,
             "target_mix": mix,
             "target_mix_declared": bool(cfg.holdout.target_mix),
+            # sources of the declared (or raw) mix with no held-out documents: left out of it
+            "target_mix_missing": sorted(
+                set(cfg.holdout.target_mix or self.curated[("raw", None)]["source_tokens"])
+                - set(self.sources)
+            ),
             "difference": (
                 "paired by seed: mean of loss(arm, s) - loss(raw, s); standard error from a "
                 "paired bootstrap over seeds and eval-document buckets "
@@ -446,8 +453,12 @@ class Ablation:
             "family": stats["family"],
             "mde": primary,
             "seeds": [r["seed"] for r in runs["raw"]],
-            "seed_rule": {"initial": list(cfg.train.seeds), "cap": cfg.train.seed_cap(),
-                          "min_effect": cfg.train.min_effect, "rounds": self.rounds},
+            "seed_rule": {
+                "initial": list(cfg.train.seeds),
+                "cap": cfg.train.seed_cap(),
+                "min_effect": cfg.train.min_effect,
+                "rounds": self.rounds,
+            },
             "tokens_per_run": slots,
             "steps_per_run": self.steps,
             "epochs_of_smallest": cfg.train.epochs,

@@ -61,12 +61,20 @@ def test_killed_after_the_first_arm_reuses_it_on_rerun(junk_corpus, tmp_path, mo
 
 def test_sequential_rule_adds_seeds_up_to_the_cap(junk_corpus, tmp_path):
     """An arm equal to raw but for its shard order: its interval includes 0, so with a tiny
-    minimum effect the rule adds seeds until the cap."""
+    minimum effect the rule adds seeds until the cap. Runs are sized by `train.epochs`."""
     raw, clean = junk_corpus
     shuffled = {"name": "shuffled", "preset": "raw", "set": ["run.seed=7"]}
     data = ablation_config(tmp_path, raw, clean, arms=["raw", shuffled], tokens=4096)
-    data["train"].update(seeds=[0, 1], max_seeds=3, min_effect=1e-9, eval_every_steps=1000)
+    # Sized by epochs of the smallest arm instead of tokens (0.1: a few thousand tokens).
+    data["train"].update(seeds=[0, 1], max_seeds=3, min_effect=1e-9, eval_every_steps=1000,
+                         epochs=0.1)  # fmt: skip
     report = run_ablation(load_ablation_config(data))
+    smallest = min(a["unique_tokens"] for a in report["arms"].values())
+    per_step = report["tokens_per_run"] // report["steps_per_run"]
+    assert 0 <= 0.1 * smallest - report["tokens_per_run"] < per_step
+    assert report["epochs_of_smallest"] == 0.1
+    assert min(a["epochs"] for a in report["arms"].values()) == pytest.approx(0.1, abs=0.02)
+    assert "less than 0.5 epoch" in report["warnings"][0]
     assert report["seeds"] == [0, 1, 2]
     rounds = report["seed_rule"]["rounds"]
     assert [len(r["seeds"]) for r in rounds] == [2, 3] and not rounds[0]["stop"]

@@ -59,7 +59,7 @@ def test_bootstrap_is_deterministic_and_seeded():
 def test_without_document_variance_the_interval_is_the_student_t_interval():
     diffs = [-0.10, -0.25, -0.16, -0.05]
     arm, raw, tok = _tables(diffs, 0.0, buckets=1)  # one bucket: nothing to resample in docs
-    realized = (mix_loss(arm, tok, [np.arange(1)], [1.0]) - mix_loss(raw, tok, [np.arange(1)], [1.0]))
+    realized = mix_loss(arm, tok, [np.arange(1)], [1.0]) - mix_loss(raw, tok, [np.arange(1)], [1.0])
     se = bootstrap_se(arm, raw, tok, [np.arange(1)], [1.0], 40000, seed=0)
     c = compare(list(realized), se, 0.05, 0.8)
     t = sps.ttest_1samp(realized, 0.0)
@@ -95,7 +95,7 @@ def test_sequential_rule_stops_when_resolved_or_at_the_cap():
 
 
 def _run(seed, losses):
-    return {"seed": seed, "eval": {b: {"loss": l, "tokens": 10} for b, l in losses.items()}}
+    return {"seed": seed, "eval": {b: {"loss": x, "tokens": 10} for b, x in losses.items()}}
 
 
 def test_evaluate_reports_the_mix_matched_aggregate_and_corrects_the_family():
@@ -146,7 +146,9 @@ def test_validation_badge_names_the_failed_check_and_whether_it_was_expected():
     manifest = {"validation": {"success": False, "failed": ["no_duplicate_texts"]}}
     raw = validation_badge(manifest, _cfg(exact=False))
     assert raw["status"] == "expected failure" and raw["expected"]
-    assert "no_duplicate_texts (expected" in raw["force_note"] and "--force" not in raw["force_note"]
+    assert (
+        "no_duplicate_texts (expected" in raw["force_note"] and "--force" not in raw["force_note"]
+    )
     dedup = validation_badge(manifest, _cfg(exact=True))
     assert dedup["status"] == "failed" and dedup["unexpected"] == ["no_duplicate_texts"]
     ok = validation_badge({"validation": {"success": True, "failed": []}}, _cfg(True))
