@@ -155,15 +155,16 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     # `full` = dedup+filters + a budget sampled with DSIR: the budget is a share of what the
-    # dedup+filters arm keeps, known only after it ran, so the ablation runs in two passes (the
-    # second reuses the first three arms).
+    # dedup+filters arm keeps, known only after it is curated, so that arm is curated first (the
+    # ablation then reuses its curation).
     first = load_ablation_config({**cfg, "arms": ["raw", "dedup", "dedup+filters"]})
     partial = Ablation(first)
     partial.validate()
     partial.split()
     partial.tokenizer()
     partial.eval_shards()
-    kept = partial.arms()["dedup+filters"]["unique_tokens"]
+    partial.curated = {}
+    kept = partial.curate(first.arms[2], 0)["unique_tokens"]
     budget = max(1, int(kept * args.budget_share))
     cfg["arms"][3]["set"] = [
         "sampling.mode=budget",

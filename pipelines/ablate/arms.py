@@ -1,8 +1,8 @@
 """Each arm is a normal curate run: the base config plus the arm's overrides, on the training split.
 
 Every arm gets the same input (the raw training split), the same tokenizer file, no eval split of
-its own (`sampling.eval_fraction: 0`; the shared eval set replaces it) and 13-gram
-decontamination (action drop) against the held-out eval set and every user eval set, whatever its
+its own (`sampling.eval_fraction: 0`; the shared eval set replaces it) and
+decontamination (action drop; shared boilerplate n-grams are no evidence) against the held-out eval set and every user eval set, whatever its
 preset says about other dedup stages. A finished arm writes `ablate_arm.json` holding the hash of
 its final config; a rerun whose config hashes the same reuses the arm's shards untouched.
 """
@@ -135,3 +135,75 @@ def removed_summary(manifest: dict) -> dict:
         "tokens_written": sum(s.get("tokens", 0) for s in manifest.get("shards", [])),
         "validation_success": (manifest.get("validation") or {}).get("success"),
     }
+
+
+# Validation checks an arm is expected to fail, given what it switches off: the raw arm keeps
+# every duplicate, so the suite's duplicate check must fail there (it is the point of the arm).
+def expected_failures(cfg: CurateConfig) -> dict[str, str]:
+    """{check name: why it is expected to fail in this arm}."""
+    out = {}
+    if not cfg.dedup.exact.enabled:
+        out["no_duplicate_texts"] = "exact dedup is off in this arm"
+    return out
+
+
+def validation_badge(manifest: dict, cfg: CurateConfig) -> dict:
+    """The arm's validation state for the page: status, failed checks, which were expected.
+
+    `status`: passed, expected failure (only checks the arm is expected to fail failed), failed,
+    or not run. `force_note` is what training is told when the corpus failed or was not validated
+    (None when it passed):
+    ablate trains every arm on purpose, and says so instead of naming a `--force` nobody passed.
+    """
+    verdict = manifest.get("validation") or {}
+    success = verdict.get("success")
+    failed = list(verdict.get("failed") or [
+        e.get("name") for e in verdict.get("expectations", []) if not e.get("success")
+    ])  # fmt: skip
+    expected = expected_failures(cfg)
+    if success is None:
+        status = "not run"
+    elif success:
+        status = "passed"
+    elif failed and all(f in expected for f in failed):
+        status = "expected failure"
+    else:
+        status = "failed"
+    note = None
+    if success is None:  # training refuses an unvalidated corpus unless told why
+        note = "the arm was not validated (validation off); curate ablate trains every arm"
+    elif success is False:
+        why = (
+            "; ".join(f"{f} (expected: {expected[f]})" if f in expected else f for f in failed)
+            or "no check named"
+        )
+        note = f"the arm failed validation: {why}; curate ablate trains every arm and shows this"
+    return {
+        "status": status,
+        "failed": failed,
+        "expected": {f: expected[f] for f in failed if f in expected},
+        "unexpected": [f for f in failed if f not in expected],
+        "force_note": note,
+    }
+
+
+def source_tokens(output: str, manifest: dict) -> dict[str, int]:
+    """Training tokens per source in the arm's shards (their `source` and `n_tokens` columns)."""
+    import pyarrow as pa
+
+    out: dict[str, int] = {}
+    for shard in manifest.get("shards", []):
+        path = os.path.join(output, shard["path"])
+        with pa.memory_map(path) as src:
+            for batch in pa.ipc.open_stream(src):
+                sources = batch.column("source").to_pylist()
+                tokens = batch.column("n_tokens").to_pylist()
+                for s, t in zip(sources, tokens, strict=True):
+                    out[s] = out.get(s, 0) + int(t)
+    return dict(sorted(out.items()))
+
+
+def shares(tokens: dict[str, int]) -> dict[str, float]:
+    """Token counts per source as shares of their total."""
+    total = sum(tokens.values())
+    return {s: t / total for s, t in tokens.items()} if total else {}

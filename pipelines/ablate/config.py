@@ -8,19 +8,26 @@ holdout:
   fraction: 0.05                 # raw documents held out for evaluation (by content hash)
   max_docs: 300
   eval_sets: []                  # user eval sets: [{name, paths, fields}] (also decontaminated)
-  primary: heldout               # the eval set the verdicts use
+  primary: heldout:mix           # the headline eval set: per-source losses at target_mix
+  target_mix: {}                 # {source: weight}; empty: the raw arm's training token mix
+  eval_buckets: 40               # bootstrap units per eval set
 tokenizer: {vocab_size: 4096}    # ONE tokenizer, trained once on the raw training split
-arms: [raw, dedup, dedup+filters, full]   # presets, or {name, preset, set: [KEY=VALUE]}
+arms: [raw, dedup, dedup+filters, full]   # presets, or {name, preset, pii, set: [KEY=VALUE]}
 train:
   config: configs/train/scratch_tiny.yaml   # or an inline mapping (a train config)
   tokens: 400000                 # training tokens per run, the same for every arm
-  seeds: [0, 1, 2]
+  epochs: null                   # or: this many epochs of the smallest arm (replaces tokens)
+  seeds: [0, 1, 2]               # the first round; then the sequential rule:
+  max_seeds: 6                   #   add seeds while an interval includes 0 and is wider
+  min_effect: 0.02               #   than +-min_effect nats, up to max_seeds
   cuda: {tokens: 20000000, set: [model.from_config.hidden_size=512]}   # used on a GPU
+stats: {alpha: 0.05, power: 0.8, bootstrap_draws: 2000, bootstrap_seed: 0}
 ```
 
-Arm presets are override lists applied to the base config (`PRESETS`): `raw` turns off every
-dedup stage, the quality filters and sampling; `dedup` adds the base's dedup stages back;
-`dedup+filters` adds the quality filters; `full` is the base config unchanged.
+Arm presets are factor settings applied to the base config (`FACTORS`, `PRESETS`): `raw` turns
+off every dedup stage, the quality filters, PII redaction and sampling; `dedup` adds the base's
+dedup stages back; `dedup+pii` adds PII redaction; `dedup+filters` adds the quality filters
+(without PII); `dedup+filters+pii` both; `full` is the base config unchanged (adds sampling).
 """
 
 from __future__ import annotations
@@ -39,29 +46,72 @@ _NO_DEDUP = [
     "dedup.near.enabled=false",
     "dedup.boilerplate.enabled=false",
 ]
-_NO_FILTERS = ["quality.enabled=false", "quality.toxicity.action=score_only"]
 _NO_SAMPLING = ["sampling.mode=all", "sampling.token_budget=null", "sampling.k=null",
                 "sampling.mixture={}", "sampling.dsir.enabled=false"]  # fmt: skip
 
-# Overrides of the base curate config that make each preset arm.
-PRESETS: dict[str, list[str]] = {
-    "raw": _NO_DEDUP + _NO_FILTERS + _NO_SAMPLING,
-    "dedup": _NO_FILTERS + _NO_SAMPLING,
-    "dedup+filters": _NO_SAMPLING,
-    "full": [],
+
+def quality_overrides(filters: bool, pii: bool) -> list[str]:
+    """Overrides that switch the quality filters and PII redaction independently.
+
+    Filters are the scorers, toxicity and the bias weights; PII redaction rewrites text and
+    rejects nothing, so it is its own factor (it used to be switched off with the filters).
+    """
+    if filters and pii:
+        return []
+    if filters:
+        return ["quality.pii.enabled=false"]
+    if pii:  # scoring on, nothing that rejects: only the redactor changes documents
+        return ["quality.scorers=[]", "quality.toxicity.enabled=false",
+                "quality.bias.enabled=false"]  # fmt: skip
+    return ["quality.enabled=false", "quality.toxicity.action=score_only"]
+
+
+# The curation factors of each preset arm: (dedup, filters, pii, sampling); True = the base's.
+FACTORS: dict[str, tuple[bool, bool, bool, bool]] = {
+    "raw": (False, False, False, False),
+    "dedup": (True, False, False, False),
+    "dedup+pii": (True, False, True, False),
+    "dedup+filters": (True, True, False, False),
+    "dedup+filters+pii": (True, True, True, False),
+    "full": (True, True, True, True),
 }
+FACTOR_NAMES = ("dedup", "filters", "pii", "sampling")
+
+
+def preset_overrides(dedup: bool, filters: bool, pii: bool, sampling: bool) -> list[str]:
+    """Overrides of the base curate config that turn the given factors off."""
+    return [
+        *([] if dedup else _NO_DEDUP),
+        *quality_overrides(filters, pii),
+        *([] if sampling else _NO_SAMPLING),
+    ]
+
+
+# Overrides of the base curate config that make each preset arm.
+PRESETS: dict[str, list[str]] = {name: preset_overrides(*f) for name, f in FACTORS.items()}
 
 
 @dataclass
 class ArmConfig:
-    """One curation variant: a preset plus its own overrides of the base config."""
+    """One curation variant: a preset plus its own overrides of the base config.
+
+    `pii` switches PII redaction on or off whatever the preset says (None: the preset's).
+    """
 
     name: str
     preset: str | None = None  # one of PRESETS; None = the name, if it is a preset
     set: list[str] = field(default_factory=list)
+    pii: bool | None = None
+
+    def factors(self) -> dict[str, bool]:
+        """The curation factors this arm keeps from the base config (before its own `set`)."""
+        values = dict(zip(FACTOR_NAMES, FACTORS[self.preset or self.name], strict=True))
+        if self.pii is not None:
+            values["pii"] = self.pii
+        return values
 
     def overrides(self) -> list[str]:
-        return [*PRESETS[self.preset or self.name], *self.set]
+        return [*preset_overrides(**self.factors()), *self.set]
 
     def validate(self) -> list[str]:
         out = []
@@ -110,7 +160,15 @@ class HoldoutConfig:
     max_doc_tokens: int = 2048
     eval_sets: list[EvalSetSpec] = field(default_factory=list)
     ngram: int = 13  # decontamination n-gram (GPT-3's 13)
-    primary: str = "heldout"  # the eval set of the verdicts: heldout or a user eval set name
+    # The eval set of the headline verdicts: heldout:mix (per-source losses re-weighted to
+    # target_mix), heldout:<source>, heldout (pooled as held out) or a user eval set name.
+    primary: str = "heldout:mix"
+    # The declared target mix of heldout:mix, {source: weight} (normalized); empty: the raw
+    # arm's training token mix (the raw input's, less the held-out documents).
+    target_mix: dict[str, float] = field(default_factory=dict)
+    # Eval documents of each set are scored in this many buckets, the unit the bootstrap
+    # resamples (one bucket per document when a set has fewer documents).
+    eval_buckets: int = 40
 
     def validate(self) -> list[str]:
         out = []
@@ -125,8 +183,17 @@ class HoldoutConfig:
         names = ["heldout"] + [e.name for e in self.eval_sets]
         if len(set(names)) != len(names):
             out.append(f"eval set names must be unique, got {names}")
-        if self.primary not in names:
-            out.append(f"primary {self.primary!r} is not an eval set (have {names})")
+        if self.primary not in names + ["heldout:mix"] and not self.primary.startswith("heldout:"):
+            out.append(f"primary {self.primary!r} is not an eval set (have {names + ['heldout:mix']}"
+                       " or heldout:<source>)")  # fmt: skip
+        if any(w < 0 for w in self.target_mix.values()) or (
+            self.target_mix and sum(self.target_mix.values()) <= 0
+        ):
+            out.append(
+                f"target_mix weights must be >= 0 with a positive sum, got {self.target_mix}"
+            )
+        if self.eval_buckets < 2:
+            out.append(f"eval_buckets must be >= 2, got {self.eval_buckets}")
         return out
 
 
@@ -158,7 +225,19 @@ class AblationTrainConfig:
 
     config: Any = None  # a train YAML path or an inline train config mapping
     tokens: int = 200_000  # training tokens per run (steps x rows x max_seq_len)
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    # Instead of `tokens`: this many epochs of the arm with the fewest unique tokens (every arm
+    # then trains that many token slots; larger arms see less than an epoch). Where dedup matters.
+    epochs: float | None = None
+    # The page warns when every arm trains on less than this fraction of an epoch: duplicates are
+    # then rarely seen twice in a run, so dedup can hardly change the loss.
+    warn_epochs_below: float = 0.5
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # the first round
+    # Sequential rule: after each round, while a headline interval includes 0 and is wider than
+    # +-min_effect, add the next seed to every arm, up to max_seeds (None: no seed is added).
+    max_seeds: int | None = None
+    min_effect: float = 0.02  # nats/token: a difference smaller than this is not worth finding
+    # Re-draw random curation (sampling) per training seed: auto = arms whose sampling is random.
+    redraw_curation: str = "auto"  # auto | never
     set: list[str] = field(default_factory=list)  # KEY=VALUE overrides of the train config
     eval_every_steps: int = 0  # eval-loss curve during training (0: ~10 points per run)
     cuda: DeviceOverrides = field(default_factory=DeviceOverrides)
@@ -175,6 +254,37 @@ class AblationTrainConfig:
             out.append(f"tokens must be > 0, got {self.tokens}")
         if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
             out.append(f"seeds must list >= 2 distinct seeds (3+ advised), got {self.seeds}")
+        if self.max_seeds is not None and self.max_seeds < len(self.seeds):
+            out.append(f"max_seeds ({self.max_seeds}) must be >= the {len(self.seeds)} seeds")
+        if self.min_effect <= 0:
+            out.append(f"min_effect must be > 0 nats, got {self.min_effect}")
+        if self.epochs is not None and self.epochs <= 0:
+            out.append(f"epochs must be > 0, got {self.epochs}")
+        if self.redraw_curation not in ("auto", "never"):
+            out.append(f"redraw_curation must be auto or never, got {self.redraw_curation!r}")
+        return out
+
+    def seed_cap(self) -> int:
+        return self.max_seeds or len(self.seeds)
+
+
+@dataclass
+class StatsConfig:
+    """How verdicts are computed (pipelines/ablate/stats.py)."""
+
+    alpha: float = 0.05  # family-wise error rate (Holm over every arm x verdict eval set)
+    power: float = 0.8  # the power the minimum detectable effect is stated at
+    bootstrap_draws: int = 2000  # paired bootstrap over seeds and eval-document buckets
+    bootstrap_seed: int = 0  # the bootstrap's RNG seed: the same inputs give the same page
+
+    def validate(self) -> list[str]:
+        out = []
+        if not 0 < self.alpha < 0.5:
+            out.append(f"alpha must be in (0, 0.5), got {self.alpha}")
+        if not 0.5 <= self.power < 1:
+            out.append(f"power must be in [0.5, 1), got {self.power}")
+        if self.bootstrap_draws < 100:
+            out.append(f"bootstrap_draws must be >= 100, got {self.bootstrap_draws}")
         return out
 
 
@@ -189,6 +299,7 @@ class AblationConfig:
     tokenizer: SharedTokenizerConfig = field(default_factory=SharedTokenizerConfig)
     arms: list[ArmConfig] = field(default_factory=list)
     train: AblationTrainConfig = field(default_factory=AblationTrainConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
 
     def validate(self) -> list[str]:
         out = []

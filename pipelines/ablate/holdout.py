@@ -10,7 +10,7 @@ dedup parameters: shingles, permutations, bands). A training document that share
 eval document and whose estimated Jaccard with it reaches the LSH threshold is removed from
 training too (`near_eval` in the split counts), in every arm alike, so no arm trains on a near copy
 of an eval document. This is the eval document's whole *direct* cluster (what LSH can find), not
-transitive chains; whatever partial overlap remains is caught by 13-gram decontamination against
+transitive chains; whatever partial overlap remains is caught by decontamination (real shared content, not boilerplate) against
 the eval set, which every arm runs (dedup.decontamination, action drop).
 
 Cost: two streaming passes over the raw input in this process; memory holds only the eval side

@@ -121,11 +121,15 @@ def run_seed(
     eval_sets: dict[str, list[str]],
     pad_id: int,
     pooled: dict[str, list[str]] | None = None,
+    validation_note: str | None = None,
 ) -> tuple[dict, bool]:
     """(result, reused): trains one seed (resuming a killed run) and evaluates the final model.
 
     `pooled` names sets scored as the token-weighted union of other sets (exactly the token-mean
     loss over their documents), e.g. `heldout` from its per-source parts, without another pass.
+
+    `validation_note`: why training goes on although the arm failed validation (None: it did not
+    fail, and training is not forced).
 
     A finished run whose identity (arm, train config, seed, eval data) is unchanged is reused; a
     run folder of another identity is discarded first.
@@ -150,9 +154,8 @@ def run_seed(
     from train.recipe import run_training
 
     parsed = load_train_config(data)
-    # Every arm trains, whatever its gate says: the page shows each arm's verdict beside it.
-    forced = "curate ablate trains every arm; its validation verdict is on the ablation page"
-    report = run_training(manifest_path, data, force=forced, output=run_dir)
+    # Every arm trains, whatever its gate says: the page shows each arm's badge beside it.
+    report = run_training(manifest_path, data, force=validation_note or False, output=run_dir)
     evals = evaluate_saved_model(
         os.path.join(run_dir, "model"),
         eval_sets,
