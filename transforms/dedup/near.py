@@ -481,25 +481,19 @@ class NearDedup(beam.PTransform):
         members = buckets[_BucketEdgesFn.MEMBERS] | "DistinctMembers" >> CombinePerKeyOnDisk(_first)
         tagged = [members | "TagMembers" >> beam.Map(lambda kv: (kv[0], (0, kv[1])))]
         if cfg.verify == "exact":
-            verified = [buckets.pairs]
             if verify_in_runs is not None:
-                unverified = buckets[_BucketEdgesFn.UNVERIFIED] | "DistinctUnverified" >> (
-                    DistinctOnDisk()
-                )
-                verified.append(unverified | "VerifyInRuns" >> verify_in_runs)
-            edges = (
-                verified
-                | "VerifiedEdges" >> beam.Flatten()
-                | "DistinctPairs" >> DistinctOnDisk()
-            )
+                # every candidate carries a run reference: no pair was decided in a bucket, and
+                # the runs see each pair once (its copies from several buckets meet in a's run)
+                edges = buckets[_BucketEdgesFn.UNVERIFIED] | "VerifyInRuns" >> verify_in_runs
+            else:
+                edges = buckets.pairs | "DistinctPairs" >> DistinctOnDisk()
             tagged.append(edges | "Neighbours" >> beam.FlatMap(_neighbour_entries))
             all_edges = edges | "EdgeIds" >> beam.Map(lambda e: (e[0], e[1]))
         else:
             pairs = buckets.pairs | "DistinctPairs" >> DistinctOnDisk()
             all_edges = (pairs, buckets[_BucketEdgesFn.STAR]) | "AllEdges" >> beam.Flatten()
-        labels = (
-            all_edges | "Components" >> Components(cfg.components, cfg.max_component_rounds)
-        )["labels"]
+        components = Components(cfg.components, cfg.max_component_rounds)
+        labels = (all_edges | "Components" >> components)["labels"]
         tagged.append(labels | "TagLabels" >> beam.Map(lambda kv: (kv[0], (1, kv[1]))))
         resolved = (
             tagged

@@ -322,7 +322,7 @@ class _FirstSidesFn(beam.DoFn):
 
     def process(self, keyed):
         _, grouped = keyed
-        pairs = sorted(grouped["pairs"])
+        pairs = sorted(set(grouped["pairs"]))  # a pair comes once per bucket it shares with b
         for work in grouped["work"]:
             if not pairs:
                 continue
@@ -376,7 +376,7 @@ def _by_first_run(pair):
 
 class VerifyPairsInRuns(beam.PTransform):
     """(a, b, (run a, row a), (run b, row b)) candidate pairs -> (a, b, exact Jaccard) for
-    those at >= threshold, computed in the spill runs that hold the two texts.
+    those at >= threshold, once per pair, computed in the spill runs that hold the two texts.
 
     The pair goes to a's run (a CoGroupByKey with the `RunWork`s on the run key), which
     shingles a (and b, when b is in the same run: decided there). Otherwise a's set (sorted
