@@ -1,24 +1,27 @@
-"""Near-dedup speed per core: the shipped `NearDedup` path vs datasketch vs datatrove, one file.
+"""Dedup's cost as a user pays it: `curate run` with dedup minus the same run without, vs datatrove.
 
-The corpus is written once as JSONL (`id`, `text`) and every side reads that same file:
-- curate: what `curate run` runs for near dedup, on the local runner configured by
-  `pipelines.options.pipeline_options` (FnApiRunner, a worker per core, the running mode
-  `run.running_mode: auto` resolves to for this input size, or `--running-mode`): read the
-  JSONL, `SpillRecords` (featurizes the bundle and writes text + signature to an Arrow run),
-  then `NearDedupOverRuns` (signatures read back per run, band sketch, LSH buckets grouped
-  through files, verification, connected components, survivor choice ranked by length,
-  cluster sizes and audit sample) with the default `dedup.near` settings;
-- datasketch: JSON parsing, shingles as a user writes them (normalized words joined per 5-gram),
-  `MinHash.bulk` with an mmh3 32-bit hash (its fastest path), `MinHashLSH` insert + query at
-  threshold 0.8, the same `UnionFind`, then one survivor per component (longest);
-- datatrove: its signature, bucket and cluster stages (default MinhashConfig) in its own
-  virtualenv (dedup_datatrove_run.py); its filter stage, which rewrites the corpus, is not
-  counted.
-CPU seconds are process CPU time including finished child processes (the local runner's
-worker processes), so the ratios are per core and hold on a machine shared with other work.
-Targets (issue 10): >= 2x datasketch and >= 20x datatrove per core.
+Default (`--mode run`), one invocation, every side on the same JSONL (real text: the demo's
+code / docs / man families of this machine, `write_corpus`):
 
-Run: `python benchmarks/bench_dedup_speed.py [--docs 4000] [--running-mode in_memory]
+1. `curate run` with exact + near dedup (defaults: threshold 0.8, `dedup.near.verify` as
+   configured by default) on the corpus; CPU seconds of the whole process tree (the CLI and
+   its runner's worker processes, `RUSAGE_CHILDREN`);
+2. `curate run` with dedup off, on the survivors of run 1 (the same documents reach tokenize,
+   shards and everything after, so the difference is what dedup costs: MinHash at spill, the
+   decisions stage, applying them);
+3. datatrove's MinHash pipeline (signatures, buckets, clusters, and its filter, which rewrites
+   the corpus: `curate run` applies its decisions too) in its own virtualenv
+   (dedup_datatrove_run.py, `--datatrove-python`).
+
+Both curate runs turn off what is not dedup in either (quality scoring, boilerplate, the release
+Bloom filter, stats, validation, report; sampling keeps all), so the difference is exact + near
+dedup. Printed: the three CPU figures and datatrove / (run 1 - run 2). Target (issue 21): >= 20x.
+
+`--mode kernel` is the earlier comparison: the shipped near-dedup transforms in-process
+(`SpillRecords` + `NearDedupOverRuns`) vs datasketch vs datatrove's first three stages.
+
+Run: `python benchmarks/bench_dedup_speed.py [--docs 12000] [--repeat 2]
+[--datatrove-python /tmp/r21d-dt/bin/python]`; `--mode kernel [--running-mode in_memory]
 [--components rounds] [--skip-datatrove] [--skip-datasketch]`.
 """
 
@@ -36,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DATATROVE_PY = "/work/benchvenv-datatrove/bin/python"
+DATATROVE_PY = os.environ.get("DATATROVE_PYTHON", "/work/benchvenv-datatrove/bin/python")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_seconds() -> float:
@@ -164,10 +168,10 @@ def datasketch_side(path: str) -> int:
     return sum(len(members) - 1 for members in components.values()) if best else 0
 
 
-def datatrove_side(path: str, tmp: str) -> dict:
+def datatrove_side(path: str, tmp: str, python: str = DATATROVE_PY) -> dict:
     out = os.path.join(tmp, "result.json")
     subprocess.run(
-        [DATATROVE_PY, str(Path(__file__).with_name("dedup_datatrove_run.py")),
+        [python, str(Path(__file__).with_name("dedup_datatrove_run.py")),
          "--input", path, "--work", os.path.join(tmp, "work"), "--out", out],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -180,9 +184,88 @@ def _timed(fn, *args) -> tuple[float, float, object]:
     return time.perf_counter() - w0, cpu_seconds() - c0, result
 
 
+def curate_run(corpus: str, work: str, dedup: bool) -> tuple[float, float, set[str]]:
+    """`curate run` on `corpus` with exact + near dedup on or off (everything else that is not
+    dedup off in both): (wall s, CPU s of the process tree, removed ids)."""
+    import yaml
+
+    out = os.path.join(work, "out")
+    cfg = {
+        "run": {"name": "bench-dedup-cost", "output": out, "progress": False},
+        "input": {"sources": [{"name": "bench", "paths": [corpus]}], "max_doc_bytes": 10_000_000},
+        "quality": {"enabled": False},
+        "dedup": {
+            "exact": {"enabled": dedup, "keep": "longest"},
+            "near": {"enabled": dedup},
+            "boilerplate": {"enabled": False},
+            "cross_release": {"write_filter": False},
+        },
+        "tokenizer": {"vocab_size": 1024, "train_sample_docs": 500},
+        "sampling": {"mode": "all"},
+        "shards": {"min_tokens": 0},
+        "stats": {"enabled": False},
+        "validation": {"enabled": False},
+        "report": {"enabled": False},
+    }
+    os.makedirs(work, exist_ok=True)
+    cfg_path = os.path.join(work, "curate.yaml")
+    Path(cfg_path).write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    w0, c0 = time.perf_counter(), cpu_seconds()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--config", cfg_path],
+        capture_output=True, text=True, env=env, cwd=work,
+    )  # fmt: skip
+    wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
+    if proc.returncode != 0:
+        raise SystemExit(f"curate run failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
+    removed = set()
+    for path in Path(out, "removed").glob("*.jsonl*"):
+        with open(path) as fh:
+            removed.update(json.loads(line)["id"] for line in fh)
+    return wall, cpu, removed
+
+
+def run_cost(args, tmp: str, path: str, n_docs: int, mb: float) -> None:
+    """Mode `run` (the module docstring): curate with dedup minus without, vs datatrove."""
+    with_dedup, without = [], []
+    survivors = os.path.join(tmp, "survivors.jsonl")
+    for rep in range(args.repeat):  # back to back, so both sides see the same machine load
+        wall, cpu, removed = curate_run(path, os.path.join(tmp, f"with-{rep}"), dedup=True)
+        with_dedup.append((wall, cpu))
+        if rep == 0:
+            with open(path) as src, open(survivors, "w") as dst:
+                for line in src:
+                    if json.loads(line)["id"] not in removed:
+                        dst.write(line)
+        wall2, cpu2, _ = curate_run(survivors, os.path.join(tmp, f"without-{rep}"), dedup=False)
+        without.append((wall2, cpu2))
+    cpu_with, cpu_without = min(c for _, c in with_dedup), min(c for _, c in without)
+    cost = cpu_with - cpu_without
+    print(f"curate run with exact + near dedup: CPU s {[round(c, 2) for _, c in with_dedup]}, "
+          f"removed {len(removed)}")  # fmt: skip
+    print(f"curate run without dedup, {n_docs - len(removed)} survivors: CPU s "
+          f"{[round(c, 2) for _, c in without]}")  # fmt: skip
+    print(f"dedup cost (min with - min without): {cost:.2f} CPU s, "
+          f"{n_docs / cost:.0f} docs/s/core, {mb / cost:.2f} MB/s/core")  # fmt: skip
+    if args.skip_datatrove or not os.path.exists(args.datatrove_python):
+        print(f"datatrove: not run ({args.datatrove_python} missing or --skip-datatrove)")
+        return
+    res = datatrove_side(path, tmp, args.datatrove_python)
+    dt = res["cpu_seconds"]
+    three = sum(dt[s] for s in ("signatures", "buckets", "clusters"))
+    print(f"datatrove MinHash: CPU s {json.dumps({k: round(v, 2) for k, v in dt.items()})}, "
+          f"removed {n_docs - len(res['survivors'])}")  # fmt: skip
+    print(f"datatrove / curate dedup cost (CPU): {sum(dt.values()) / cost:.1f}x with its "
+          f"filter stage, {three / cost:.1f}x signatures + buckets + clusters only")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=("run", "kernel"), default="run")
     ap.add_argument("--docs", type=int, default=4000)
+    ap.add_argument("--repeat", type=int, default=1, help="mode run: repeats (min CPU counts)")
+    ap.add_argument("--datatrove-python", default=DATATROVE_PY)
     ap.add_argument("--running-mode", default=None, help="default: what `auto` resolves to")
     ap.add_argument("--components", default="auto", help="dedup.near.components (auto: local)")
     ap.add_argument("--skip-datatrove", action="store_true")
@@ -193,6 +276,10 @@ def main(argv: list[str] | None = None) -> None:
         mb = write_corpus(args.docs, path)
         with open(path) as fh:
             n_docs = sum(1 for _ in fh)
+        if args.mode == "run":
+            print(f"{n_docs} documents, {mb:.1f} MB")
+            run_cost(args, tmp, path, n_docs, mb)
+            return
         from pipelines.config import RunConfig
         from pipelines.options import resolve_running_mode
         from transforms.dedup.config import NearDedupConfig
@@ -208,8 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         rows["curate"] = _timed(ours, path, mode, tmp, args.components)
         if not args.skip_datasketch:
             rows["datasketch"] = _timed(datasketch_side, path)
-        if not args.skip_datatrove and os.path.exists(DATATROVE_PY):
-            res = datatrove_side(path, tmp)
+        if not args.skip_datatrove and os.path.exists(args.datatrove_python):
+            res = datatrove_side(path, tmp, args.datatrove_python)
             stages = ("signatures", "buckets", "clusters")
             rows["datatrove"] = (
                 sum(res["seconds"][s] for s in stages),

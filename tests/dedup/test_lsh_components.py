@@ -19,6 +19,15 @@ def test_optimal_bands_is_datasketchs_choice_and_favours_recall_with_fn_weight()
     )
 
 
+def test_optimal_bands_equals_datasketch_over_a_grid():
+    """The exact quadrature picks datasketch's (scipy quad) pair wherever we look."""
+    for threshold in (0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
+        for num_perm in (16, 64, 128, 256):
+            for fp_w, fn_w in ((0.5, 0.5), (0.1, 0.9), (0.9, 0.1)):
+                want = _optimal_param(threshold, num_perm, fp_w, fn_w)
+                assert optimal_bands(threshold, num_perm, fp_w, fn_w) == want
+
+
 def test_band_hashes_equal_iff_band_values_equal():
     rng = np.random.default_rng(0)
     sig = rng.integers(0, 2**32, size=(3, 20), dtype=np.uint64).astype(np.uint32)

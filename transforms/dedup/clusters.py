@@ -18,7 +18,7 @@ sets, one sorted-set intersection per pair whose estimate passes the floor.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,6 +29,9 @@ class Member(NamedTuple):
     rank: Any  # larger is better; ties broken by the smaller id
     signature: np.ndarray  # uint32 MinHash signature
     shingles: np.ndarray | None = None  # sorted distinct uint32 shingle hashes (exact verify)
+    # exact verification by routing (`NearDedupOverRuns`): {neighbour id: exact Jaccard} of the
+    # member's verified candidate pairs at >= threshold; the only pairs it may be removed for
+    similar: Mapping[str, float] | None = None
 
 
 class Decision(NamedTuple):
@@ -77,10 +80,18 @@ def most_similar(
     """(index into kept, similarity) of the kept member most similar to m, if >= threshold.
 
     Ties go to the first (best-ranked) kept member. `kept_sigs` stacks the kept signatures.
-    Exact Jaccard when m and the kept members carry shingle sets, else the estimate.
+    Exact Jaccard: from m's verified neighbours when it has them (`similar`), from the shingle
+    sets when m and the kept members carry them; else the estimate.
     """
     if not len(kept):
         return None
+    if m.similar is not None:
+        found, best_sim = None, -1.0
+        for i, k in enumerate(kept):
+            sim = m.similar.get(k.id)
+            if sim is not None and sim >= threshold and sim > best_sim:
+                found, best_sim = i, sim
+        return None if found is None else (found, best_sim)
     width = kept_sigs.shape[1]
     equal = np.count_nonzero(kept_sigs == m.signature, axis=1)
     if m.shingles is None:

@@ -48,15 +48,16 @@ class NearDedupConfig:
     # Candidate pairs (LSH buckets, banded for `lsh_threshold`) become duplicates on: "exact" =
     # the Jaccard of their shingle sets (sorted distinct 32-bit shingle hashes, computed from the
     # text in the spill runs; the signature estimate only skips pairs 5 standard deviations
-    # below the threshold), so no document is removed without a kept one at >= threshold;
+    # below the threshold), so no document is removed without a kept one at >= threshold
+    # (survivor choice compares only verified pairs: a member is removed for a kept neighbour);
     # "minhash" = the signature estimate (128 perms: std. dev. ~0.035 at J=0.8, so pairs at
     # 0.80-0.82 are missed and pairs at 0.7-0.8 removed; benchmarks/RESULTS.md);
     # "off" = every bucket pair is an edge (survivor choice still uses the estimate).
-    # Default "minhash" for now: "exact" carries each candidate's shingle set (~4 bytes per
-    # distinct shingle) through the bucket and component shuffles, and its cost at 400k-1.6M
-    # documents is not measured yet (issue 21: memory must not regress). Opt in with
-    # `--set dedup.near.verify=exact`; routing pairs to their runs instead would move no sets.
-    verify: Literal["exact", "minhash", "off"] = "minhash"
+    # With "exact", `curate run` moves no shingle set through the bucket, component or resolve
+    # shuffles: candidates carry a (spill run, row) reference and the pairs go to the runs that
+    # hold the two texts (run_features.VerifyPairsInRuns); memory at 400k documents is in
+    # benchmarks/RESULTS.md ("exact verification routed to the runs").
+    verify: Literal["exact", "minhash", "off"] = "exact"
     max_bucket: int = 64  # larger LSH buckets become a star from their smallest id (no all-pairs)
     lowercase: bool = True
     strip_punct: bool = True  # every non-alphanumeric character is a word separator

@@ -11,11 +11,16 @@ Input: `NearCandidate`s (id, source, MinHash signature bytes, keep-priority rank
    `expand` takes in-memory candidates (tests, benchmarks of the algorithm);
 2. bucket edges: every pair of a small bucket, a star from the smallest id for buckets larger
    than `max_bucket`;
-3. verification (`verify`), inside the bucket: pair edges whose Jaccard is below the threshold
-   are dropped: with "exact", the Jaccard of the two shingle sets the candidates carry (the
-   signature estimate only skips pairs far below, `clusters.estimate_floor`); with "minhash",
-   the estimate of the full signatures. Star edges of oversized buckets are kept as they are
-   (they only glue a component; step 5 decides, on the same similarity). Members with an edge are emitted
+3. verification (`verify`): with "minhash", inside the bucket, pairs whose signature estimate
+   is below the threshold are dropped, and star edges of oversized buckets are kept as they are
+   (they only glue a component; step 5 decides, on the same similarity). With "exact", pairs
+   (and an oversized bucket's star from its best-ranked member) whose estimate is not far below
+   (`clusters.estimate_floor`) are checked on the exact Jaccard of their shingle sets: in the
+   bucket when the candidates carry their sets (this class's own `expand`), else in the spill
+   runs that hold the two texts (`run_features.VerifyPairsInRuns`: the candidates carry a
+   (run, row) reference, no set crosses the bucket shuffle); an edge is (a, b, Jaccard) at >=
+   threshold, and each member learns its verified neighbours in step 5's join, the only pairs
+   it can be removed for. Members with an edge are emitted
    once per id: only they are joined with their labels in step 5. Shuffle cost: one ~0.6 kB
    candidate per band key that may repeat (3.5 per document on the scale corpus, ~2 kB) instead
    of three joins of every candidate with the edges; on the local runner the large groups go
@@ -51,7 +56,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.dedup.clusters import estimate_floor, exact_jaccard
+from transforms.dedup.clusters import Member, estimate_floor, exact_jaccard, priority_order
 from transforms.dedup.components_beam import Components
 from transforms.dedup.config import NearDedupConfig
 from transforms.dedup.lsh import (
@@ -77,8 +82,10 @@ class NearCandidate(NamedTuple):
     source: str
     minhash: bytes  # uint32 little-endian signature (DocFeatures.minhash)
     rank: tuple  # keep priority: larger is better (e.g. (quality, n_chars)); ties -> smaller id
-    # sorted distinct uint32 little-endian shingle hashes (`verify: exact`), else None
+    # `verify: exact` needs one of the two: sorted distinct uint32 little-endian shingle hashes
+    # (in-memory candidates), or where the text is: (spill run key, row of its surviving rows)
     shingles: bytes | None = None
+    ref: tuple[int, int] | None = None
 
 
 class NearCandidateCoder(beam.coders.Coder):
@@ -239,13 +246,22 @@ class _BandKeysFn(beam.DoFn):
 class _BucketEdgesFn(beam.DoFn):
     """One LSH bucket -> its edges, and its members that have one (tagged "members").
 
-    Small buckets: every pair, dropped unless its Jaccard reaches the threshold (`verify`:
-    "exact" from the shingle sets, "minhash" from the signatures, "off" keeps every pair).
-    Buckets over `max_bucket`: a star from the smallest id, not verified (it only glues a
-    component; survivor choice compares the members on the same similarity).
+    `verify` "minhash" / "off": small buckets give every pair, dropped unless the signature
+    estimate reaches the threshold ("off" keeps every pair); buckets over `max_bucket` give a
+    star from the smallest id, not verified (it only glues a component; survivor choice
+    compares the members on the same similarity). Edges are (a, b).
+
+    `verify` "exact": pairs whose estimate is not far below the threshold
+    (`clusters.estimate_floor`) are checked on the exact Jaccard of the two shingle sets; an
+    oversized bucket gives a star from its best-ranked member, checked the same way. Candidates
+    that carry their sets (`NearDedup` on in-memory candidates) are checked here: main output
+    (a, b, Jaccard) for pairs at >= threshold. Candidates that carry a spill-run reference
+    instead (`NearDedupOverRuns`) give (a, b, ref a, ref b), tagged "unverified": their runs
+    compute the Jaccard (run_features.py), so no set crosses the bucket shuffle. Members go
+    out without their set or reference either way.
     """
 
-    STAR, MEMBERS = "star", "members"
+    STAR, MEMBERS, UNVERIFIED = "star", "members", "unverified"
 
     def __init__(self, max_bucket: int, threshold: float, verify: str) -> None:
         self.max_bucket, self.threshold, self.verify = max_bucket, threshold, verify
@@ -258,6 +274,9 @@ class _BucketEdgesFn(beam.DoFn):
         if len(by_id) < 2:
             return
         ids = sorted(by_id)
+        if self.verify == "exact":
+            yield from self._exact(ids, by_id)
+            return
         if len(ids) > self.max_bucket:
             self.oversized.inc()
             for v in ids[1:]:
@@ -267,16 +286,9 @@ class _BucketEdgesFn(beam.DoFn):
             return
         iu, iv = np.triu_indices(len(ids), k=1)
         if self.verify != "off":
-            sigs = np.frombuffer(b"".join(by_id[i][2] for i in ids), "<u4").reshape(len(ids), -1)
+            sigs = _signatures(ids, by_id)
             equal = np.count_nonzero(sigs[iu] == sigs[iv], axis=1)
-            if self.verify == "exact":
-                # the estimate only skips pairs far below; the sets decide the rest
-                ok = equal >= estimate_floor(self.threshold, sigs.shape[1]) * sigs.shape[1]
-                sets = [_shingle_set(by_id[i]) for i in ids]
-                for k in np.flatnonzero(ok).tolist():
-                    ok[k] = exact_jaccard(sets[iu[k]], sets[iv[k]]) >= self.threshold
-            else:
-                ok = equal >= self.threshold * sigs.shape[1]
+            ok = equal >= self.threshold * sigs.shape[1]
             self.dropped.inc(int(len(ok) - np.count_nonzero(ok)))
             iu, iv = iu[ok], iv[ok]
         for a, b in zip(iu.tolist(), iv.tolist(), strict=True):
@@ -284,14 +296,70 @@ class _BucketEdgesFn(beam.DoFn):
         for i in sorted(set(iu.tolist()) | set(iv.tolist())):
             yield beam.pvalue.TaggedOutput(self.MEMBERS, (ids[i], by_id[ids[i]]))
 
+    def _exact(self, ids: list[str], by_id: dict):
+        if len(ids) > self.max_bucket:
+            self.oversized.inc()
+            ranked = priority_order([Member(i, by_id[i][3], None) for i in ids])
+            hub = ids.index(ranked[0].id)
+            others = np.array([k for k in range(len(ids)) if k != hub], dtype=np.int64)
+            iu, iv = np.full(len(others), hub, dtype=np.int64), others
+            swap = iu > iv  # pairs as (smaller id, larger id), like the bucket pairs
+            iu, iv = np.where(swap, iv, iu), np.where(swap, iu, iv)
+        else:
+            iu, iv = np.triu_indices(len(ids), k=1)
+        sigs = _signatures(ids, by_id)
+        equal = np.count_nonzero(sigs[iu] == sigs[iv], axis=1)
+        # the estimate only skips pairs far below; the sets decide the rest
+        ok = equal >= estimate_floor(self.threshold, sigs.shape[1]) * sigs.shape[1]
+        self.dropped.inc(int(len(ok) - np.count_nonzero(ok)))
+        iu, iv = iu[ok].tolist(), iv[ok].tolist()
+        if not iu:
+            return
+        sets: dict[int, np.ndarray] = {}
+        for a, b in zip(iu, iv, strict=True):
+            ca, cb = by_id[ids[a]], by_id[ids[b]]
+            ref_a, ref_b = _field(ca, _REF), _field(cb, _REF)
+            if ref_a is not None and ref_b is not None:
+                yield beam.pvalue.TaggedOutput(self.UNVERIFIED, (ids[a], ids[b], ref_a, ref_b))
+                continue
+            for k, c in ((a, ca), (b, cb)):
+                if k not in sets:
+                    sets[k] = _shingle_set(c)
+            sim = exact_jaccard(sets[a], sets[b])
+            if sim >= self.threshold:
+                yield ids[a], ids[b], sim
+            else:
+                self.dropped.inc()
+        for k in sorted(set(iu) | set(iv)):
+            yield beam.pvalue.TaggedOutput(self.MEMBERS, (ids[k], tuple(by_id[ids[k]][:4])))
+
+
+_SHINGLES, _REF = 4, 5  # NearCandidate fields beyond (id, source, minhash, rank)
+
+
+def _field(cand, index: int):
+    return cand[index] if len(cand) > index else None
+
+
+def _signatures(ids: list[str], by_id: dict) -> np.ndarray:
+    return np.frombuffer(b"".join(by_id[i][2] for i in ids), "<u4").reshape(len(ids), -1)
+
 
 def _shingle_set(cand) -> np.ndarray:
-    raw = cand[4] if len(cand) > 4 else None
+    raw = _field(cand, _SHINGLES)
     if raw is None:
         raise ValueError(
-            f"dedup.near.verify: exact needs candidates with shingle sets; {cand[0]!r} has none"
+            f"dedup.near.verify: exact needs candidates with shingle sets or spill-run "
+            f"references; {cand[0]!r} has neither"
         )
     return np.frombuffer(raw, dtype="<u4")
+
+
+def _neighbour_entries(edge):
+    """(a, b, Jaccard) -> (a, (2, (b, J))) and (b, (2, (a, J))): the label join's third tag."""
+    a, b, sim = edge
+    yield a, (2, (b, sim))
+    yield b, (2, (a, sim))
 
 
 def _first(values):
@@ -300,11 +368,19 @@ def _first(values):
 
 
 def _with_label(keyed):
-    """(id, [(0, candidate tuple), (1, label)]) -> (label, candidate)."""
+    """(id, [(0, candidate tuple), (1, label), (2, (neighbour, Jaccard))...]) ->
+    (label, candidate): with `verify: exact`, the candidate's fifth field is its verified
+    neighbours ((id, exact Jaccard), ... sorted), the only pairs resolve.py removes it for."""
     _, tagged = keyed
-    found = dict(tagged)
+    found, similar = {}, []
+    for tag, value in tagged:
+        if tag == 2:
+            similar.append(tuple(value))
+        else:
+            found[tag] = value
     if 0 in found and 1 in found:
-        yield found[1], NearCandidate(*found[0])
+        cand = tuple(found[0])[:4]
+        yield found[1], (*cand, tuple(sorted(similar)) if similar else None)
 
 
 class SizeHistogramFn(beam.CombineFn):
@@ -379,10 +455,13 @@ class NearDedup(beam.PTransform):
         marks = cands | "CandidateMarks" >> beam.Map(lambda _: (0, 1))
         return self.from_band_entries(entries, marks)
 
-    def from_band_entries(self, entries, marks) -> dict[str, Any]:
+    def from_band_entries(self, entries, marks, verify_in_runs=None) -> dict[str, Any]:
         """Steps 2-5 of the module docstring, from (band hash, candidate tuple) entries.
 
         `marks` is (0, n) per n candidates (the size-1 count of the cluster histogram).
+        `verify_in_runs`: with `verify: exact`, a PTransform that turns the (a, b, ref a,
+        ref b) pairs of candidates carrying spill-run references into (a, b, Jaccard) for
+        pairs at >= threshold (`run_features.VerifyPairsInRuns`).
         """
         cfg = self.cfg
         buckets = (
@@ -392,22 +471,32 @@ class NearDedup(beam.PTransform):
             | "GroupBuckets" >> GroupByKeyOnDisk(self.tmp_dir)
             | "BucketEdges"
             >> beam.ParDo(_BucketEdgesFn(cfg.max_bucket, cfg.threshold, cfg.verify)).with_outputs(
-                _BucketEdgesFn.STAR, _BucketEdgesFn.MEMBERS, main="pairs"
+                _BucketEdgesFn.STAR,
+                _BucketEdgesFn.MEMBERS,
+                _BucketEdgesFn.UNVERIFIED,
+                main="pairs",
             )
         )
-        pairs = buckets.pairs | "DistinctPairs" >> DistinctOnDisk()
         # the candidates with at least one edge (only these are joined with their labels)
         members = buckets[_BucketEdgesFn.MEMBERS] | "DistinctMembers" >> CombinePerKeyOnDisk(_first)
-        labels = (
-            (pairs, buckets[_BucketEdgesFn.STAR])
-            | "AllEdges" >> beam.Flatten()
-            | "Components" >> Components(cfg.components, cfg.max_component_rounds)
-        )["labels"]
+        tagged = [members | "TagMembers" >> beam.Map(lambda kv: (kv[0], (0, kv[1])))]
+        if cfg.verify == "exact":
+            if verify_in_runs is not None:
+                # every candidate carries a run reference: no pair was decided in a bucket, and
+                # the runs see each pair once (its copies from several buckets meet in a's run)
+                edges = buckets[_BucketEdgesFn.UNVERIFIED] | "VerifyInRuns" >> verify_in_runs
+            else:
+                edges = buckets.pairs | "DistinctPairs" >> DistinctOnDisk()
+            tagged.append(edges | "Neighbours" >> beam.FlatMap(_neighbour_entries))
+            all_edges = edges | "EdgeIds" >> beam.Map(lambda e: (e[0], e[1]))
+        else:
+            pairs = buckets.pairs | "DistinctPairs" >> DistinctOnDisk()
+            all_edges = (pairs, buckets[_BucketEdgesFn.STAR]) | "AllEdges" >> beam.Flatten()
+        components = Components(cfg.components, cfg.max_component_rounds)
+        labels = (all_edges | "Components" >> components)["labels"]
+        tagged.append(labels | "TagLabels" >> beam.Map(lambda kv: (kv[0], (1, kv[1]))))
         resolved = (
-            (
-                members | "TagMembers" >> beam.Map(lambda kv: (kv[0], (0, kv[1]))),
-                labels | "TagLabels" >> beam.Map(lambda kv: (kv[0], (1, kv[1]))),
-            )
+            tagged
             | "MembersAndLabels" >> beam.Flatten()
             | "JoinLabels" >> GroupByKeyOnDisk()
             | "KeyByComponent" >> beam.FlatMap(_with_label)

@@ -1,5 +1,5 @@
 """Audit sample of near-dedup clusters: pairwise Jaccard of their members (estimated, and exact
-when the candidates carry their shingle sets: `dedup.near.verify: exact`).
+for the pairs that `dedup.near.verify: exact` verified).
 
 `NearDedup`'s resolve step, which holds a cluster's members and signatures anyway, emits one
 (priority, cluster id, size, rows) tuple per cluster with removals: `audit_rows` of its first
@@ -12,13 +12,12 @@ no join back to the candidates. With `verify: minhash` exact similarities need t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.transforms.combiners import TopCombineFn
 
-from transforms.dedup.clusters import exact_jaccard
 from transforms.dedup.minhash import estimate_jaccard
 
 AUDIT_MEMBERS = 6  # members per audited cluster (the kept one first; all pairs reported)
@@ -29,14 +28,17 @@ def audit_rows(
     size: int,
     ids: Sequence[str],
     sigs: Sequence[np.ndarray],
-    shingles: Sequence[np.ndarray | None] | None = None,
+    similar: Sequence[Mapping[str, float] | None] | None = None,
 ) -> list[dict]:
     """One dict per member pair (ids[0] is the kept member): Jaccard of the pair.
 
-    Dict keys: cluster, cluster_size, a, b, a_kept, est_jaccard, and hash_jaccard when both
-    members carry a shingle set: the exact Jaccard of the two sets of 32-bit shingle hashes,
-    the value `verify: exact` decided on (stage 2 adds exact_jaccard, the same from the texts'
-    word n-grams: it differs only where two distinct shingles share a hash).
+    `similar[i]` is member i's verified neighbours {id: exact Jaccard} (`verify: exact`).
+    Dict keys: cluster, cluster_size, a, b, a_kept, est_jaccard, and hash_jaccard for a pair
+    that was verified (every removed member and the kept one it names, and any other pair at
+    >= threshold that shared an LSH bucket): the exact Jaccard of the two sets of 32-bit
+    shingle hashes, the value `verify: exact` decided on (stage 2 adds exact_jaccard for every
+    pair, the same from the texts' word n-grams: it differs only where two distinct shingles
+    share a hash).
     """
     rows = []
     for i in range(len(ids)):
@@ -49,10 +51,17 @@ def audit_rows(
                 "a_kept": i == 0,
                 "est_jaccard": estimate_jaccard(sigs[i], sigs[j]),
             }
-            if shingles is not None and shingles[i] is not None and shingles[j] is not None:
-                row["hash_jaccard"] = exact_jaccard(shingles[i], shingles[j])
+            if similar is not None:
+                sim = _verified(similar[i], ids[j])
+                sim = _verified(similar[j], ids[i]) if sim is None else sim
+                if sim is not None:
+                    row["hash_jaccard"] = sim
             rows.append(row)
     return rows
+
+
+def _verified(similar: Mapping[str, float] | None, other: str) -> float | None:
+    return None if similar is None else similar.get(other)
 
 
 def _sample_key(sample: tuple) -> tuple:

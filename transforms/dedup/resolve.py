@@ -31,7 +31,7 @@ Here it is bounded by `max_members` (`dedup.near.resolve_max_members`):
    bounded audit sample (the kept member and the removed members with the smallest ids).
 
 So every removed member names a kept member with Jaccard >= threshold (exact when the
-candidates carry their shingle sets, `dedup.near.verify: exact`) (the kept
+candidates carry their verified neighbours, `dedup.near.verify: exact`) (the kept
 members never get removed later: final survivors and kept orphans are final), and the result
 depends only on the member set, ranks, signatures, config and seed (sub-keys hash the id; every
 resolution sorts its members; nothing depends on arrival or bundle order). A large
@@ -62,20 +62,22 @@ _NS = "dedup_near"
 MAX_LEVELS = 3  # sub-group levels built into the graph (each is two GroupByKeys)
 SHRINK = 0.75  # another level is used only if this one left at most 3/4 of its input
 
-# A candidate is any (id, source, minhash bytes, rank[, shingle set bytes]) sequence
-# (`near.NearCandidate`, or its plain tuple after a shuffle): this module does not import
-# near.py, which imports it. With a shingle set, similarities are exact (clusters.py).
-_ID, _SOURCE, _MINHASH, _RANK, _SHINGLES = range(5)
+# A candidate is any (id, source, minhash bytes, rank[, similar]) sequence, `similar` being
+# its verified neighbours ((id, exact Jaccard), ...) with `verify: exact` (near.py joins them
+# in; no shingle set reaches this step), else None: this module does not import near.py,
+# which imports it. With neighbours, similarities are exact (clusters.py).
+_ID, _SOURCE, _MINHASH, _RANK, _SIMILAR = range(5)
 _KEPT, _REMOVED = "kept", "removed"  # decided records: (kind, candidate tuple, kept id, sim)
 
 
-def _shingles(c) -> np.ndarray | None:
-    raw = c[_SHINGLES] if len(c) > _SHINGLES else None
-    return None if raw is None else np.frombuffer(raw, dtype="<u4")
+def _similar(c) -> dict[str, float] | None:
+    raw = c[_SIMILAR] if len(c) > _SIMILAR else None
+    return None if raw is None else dict(raw)
 
 
 def _member(c) -> Member:
-    return Member(c[_ID], c[_RANK], np.frombuffer(c[_MINHASH], dtype="<u4"), _shingles(c))
+    sig = np.frombuffer(c[_MINHASH], dtype="<u4")
+    return Member(c[_ID], c[_RANK], sig, similar=_similar(c))
 
 
 def _salt(level: int, doc_id: str, n_keys: int) -> int:
@@ -83,9 +85,9 @@ def _salt(level: int, doc_id: str, n_keys: int) -> int:
     return xxhash.xxh64_intdigest(f"{level}:{doc_id}".encode()) % n_keys
 
 
-def _audit_sample(seed: int, cid: str, size: int, ids: list[str], sigs: list, shingles: list):
+def _audit_sample(seed: int, cid: str, size: int, ids: list[str], sigs: list, similar: list):
     priority = xxhash.xxh64_intdigest(f"{seed}:{cid}".encode())
-    return priority, cid, size, audit_rows(cid, size, ids, sigs, shingles)
+    return priority, cid, size, audit_rows(cid, size, ids, sigs, similar)
 
 
 def _resolve_small(cands: Iterable, threshold: float, seed: int, metrics: dict) -> Iterator:
@@ -110,8 +112,8 @@ def _resolve_small(cands: Iterable, threshold: float, seed: int, metrics: dict) 
         yield beam.pvalue.TaggedOutput("clusters", (kept_id, cid))
         yield beam.pvalue.TaggedOutput("sizes", size)
         ids = [kept_id] + [d.id for d in removed][: AUDIT_MEMBERS - 1]  # kept first
-        sigs, sets = [of[i].signature for i in ids], [of[i].shingles for i in ids]
-        sample = _audit_sample(seed, cid, size, ids, sigs, sets)
+        sigs, similar = [of[i].signature for i in ids], [of[i].similar for i in ids]
+        sample = _audit_sample(seed, cid, size, ids, sigs, similar)
         yield beam.pvalue.TaggedOutput("audit", sample)
 
 
@@ -272,7 +274,7 @@ class _OrphansFn(beam.DoFn):
 
 @beam.typehints.with_output_types(Removal)  # main; "members" is tagged
 class _DecidedFn(beam.DoFn):
-    """Decided records -> `Removal`s (main) and (kept id, (kind, id, signature, shingle set))
+    """Decided records -> `Removal`s (main) and (kept id, (kind, id, signature, neighbours))
     ("members")."""
 
     def setup(self):
@@ -283,12 +285,12 @@ class _DecidedFn(beam.DoFn):
         if kind == _REMOVED:
             self.m["removed"].inc()
             yield Removal(c[_ID], c[_SOURCE], "near", "near:" + kept_id, kept_id, sim)
-        sets = c[_SHINGLES] if len(c) > _SHINGLES else None
-        yield beam.pvalue.TaggedOutput("members", (kept_id, (kind, c[_ID], c[_MINHASH], sets)))
+        similar = c[_SIMILAR] if len(c) > _SIMILAR else None
+        yield beam.pvalue.TaggedOutput("members", (kept_id, (kind, c[_ID], c[_MINHASH], similar)))
 
 
 class ClusterSampleFn(beam.CombineFn):
-    """(kind, id, signature, shingle set) per kept id -> (kept (signature, set), removals,
+    """(kind, id, signature, neighbours) per kept id -> (kept (signature, neighbours), removals,
     audit sample).
 
     Bounded: the kept signature, a count and the `AUDIT_MEMBERS - 1` removed members with the
@@ -333,8 +335,8 @@ class _ClusterOutputsFn(beam.DoFn):
         ids = [kept_id] + [doc_id for doc_id, _, _ in sample]
         sigs = [np.frombuffer(s, "<u4") for s in [kept_sig] + [s for _, s, _ in sample]]
         raw = [kept_set] + [t for _, _, t in sample]
-        sets = [None if t is None else np.frombuffer(t, "<u4") for t in raw]
-        sample = _audit_sample(self.seed, cid, size, ids, sigs, sets)
+        similar = [None if t is None else dict(t) for t in raw]
+        sample = _audit_sample(self.seed, cid, size, ids, sigs, similar)
         yield beam.pvalue.TaggedOutput("audit", sample)
 
 

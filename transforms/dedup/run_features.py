@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.dedup.clusters import shingle_set
+from transforms.dedup.clusters import exact_jaccard, shingle_set
 from transforms.dedup.keep import near_rank
 from transforms.dedup.lsh import RepeatFilter, band_hashes
 from transforms.dedup.near import HashSketchFn, NearDedup
@@ -52,6 +52,7 @@ from transforms.infra.spill import SpillRun, read_run
 
 _NS = "dedup_near"
 _CHUNK = 8192  # signatures hashed per vectorised call
+_SET_BATCH = 1024  # texts shingled per vectorised call (exact verification)
 
 
 class RunWork(NamedTuple):
@@ -133,9 +134,9 @@ class RunLineHashes(beam.PTransform):
 class _RunSignaturesFn(beam.DoFn):
     """What the per-run near-dedup steps share: a run's surviving signatures, in chunks."""
 
-    def __init__(self, num_perm: int, bands: int, rows: int, keep: str, shingler=None) -> None:
+    def __init__(self, num_perm: int, bands: int, rows: int, keep: str, refs: bool) -> None:
         self.num_perm, self.bands, self.rows, self.keep = num_perm, bands, rows, keep
-        self.shingler = shingler  # a `Shingler` with verify: exact (candidates carry sets)
+        self.refs = refs  # verify: exact: candidates carry (run key, row), see VerifyPairsInRuns
         self.bad = beam.metrics.Metrics.counter(_NS, "bad_signature")
         self.unique = beam.metrics.Metrics.counter(_NS, "band_keys_not_shuffled")
 
@@ -143,8 +144,7 @@ class _RunSignaturesFn(beam.DoFn):
         self._rank = near_rank(self.keep)
 
     def _read(self, work: RunWork) -> tuple[pa.Table, np.ndarray, np.ndarray]:
-        text = ["text"] if self.shingler is not None else []
-        table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash", *text])
+        table = surviving_rows(work, ["id", "source", "quality", "n_chars", "minhash"])
         ok, sigs = signature_rows(table.column("minhash"), self.num_perm)
         return table, ok, sigs
 
@@ -162,16 +162,13 @@ class _RunSignaturesFn(beam.DoFn):
                 yield table, rows, sigs, hashes, hit_i.tolist(), hit_b.tolist()
 
     def _columns(self, table: pa.Table) -> list:
-        cols = [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
-        return [*cols, table.column("text") if self.shingler is not None else None]
+        return [table.column(c).to_pylist() for c in ("id", "source", "quality", "n_chars")]
 
-    def _candidate(self, cols: list, row: int, sig: np.ndarray) -> tuple:
-        ids, sources, quality, n_chars, texts = cols
+    def _candidate(self, cols: list, run_key: int, row: int, sig: np.ndarray) -> tuple:
+        ids, sources, quality, n_chars = cols
         rank = self._rank(_Rank(quality[row], n_chars[row]))
-        sets = None
-        if texts is not None:  # one text at a time: only candidates need their set
-            sets = shingle_set(self.shingler.hash_one(texts[row].as_py())).tobytes()
-        return ids[row], sources[row], sig.astype("<u4").tobytes(), rank, sets
+        ref = (run_key, row) if self.refs else None
+        return ids[row], sources[row], sig.astype("<u4").tobytes(), rank, None, ref
 
 
 class _RunBandHashesFn(_RunSignaturesFn):
@@ -200,7 +197,7 @@ class _RunEntriesFn(_RunSignaturesFn):
             for i, b in zip(hit_i, hit_b, strict=True):
                 cand = cache.get(i)
                 if cand is None:
-                    cand = cache[i] = self._candidate(cols, int(rows[i]), sigs[i])
+                    cand = cache[i] = self._candidate(cols, work.key, int(rows[i]), sigs[i])
                 yield int(hashes[i, b]), cand
 
 
@@ -240,7 +237,7 @@ class _RunWantedEntriesFn(_RunSignaturesFn):
                 cand = cache.get(row)
                 if cand is None:
                     at = int(np.searchsorted(ok, row))  # ok: sorted rows with a signature
-                    cand = cache[row] = self._candidate(cols, row, sigs[at])
+                    cand = cache[row] = self._candidate(cols, work.key, row, sigs[at])
                 yield band_hash, cand
 
 
@@ -260,7 +257,7 @@ class NearDedupOverRuns(NearDedup):
 
     def expand(self, work):
         cfg = self.cfg
-        args = (cfg.num_perm, self.bands, self.rows, self.keep, self.shingler)
+        args = (cfg.num_perm, self.bands, self.rows, self.keep, cfg.verify == "exact")
         hashed = work | "RunBandHashes" >> beam.ParDo(_RunBandHashesFn(*args)).with_outputs(
             _RunBandHashesFn.COUNT, main="hashes"
         )
@@ -287,10 +284,127 @@ class NearDedupOverRuns(NearDedup):
         else:
             # bounded: the fixed-size sketch side input (see above)
             entries = work | "RunBandEntries" >> beam.ParDo(_RunEntriesFn(*args), side)
-        return self.from_band_entries(entries, hashed[_RunBandHashesFn.COUNT])
+        verify = None
+        if cfg.verify == "exact":
+            verify = VerifyPairsInRuns(work, self.shingler, cfg.threshold, self.tmp_dir)
+        return self.from_band_entries(entries, hashed[_RunBandHashesFn.COUNT], verify)
 
     def _exact_filter(self, pipeline) -> bool:
         mode = self.cfg.band_filter
         if mode == "auto":
             return not is_local_runner(getattr(pipeline, "runner", None))
         return mode == "exact"
+
+
+def _run_sets(work: RunWork, rows: list[int], shingler) -> dict[int, np.ndarray]:
+    """{row: shingle set} for `rows` of the run's surviving rows, from their text (one read,
+    shingled in batches)."""
+    rows = sorted(set(rows))
+    texts = surviving_rows(work, ["text"]).column("text").take(pa.array(rows)).to_pylist()
+    out: dict[int, np.ndarray] = {}
+    for lo in range(0, len(rows), _SET_BATCH):
+        batch = shingler.hash_batch([t or "" for t in texts[lo : lo + _SET_BATCH]])
+        for k, row in enumerate(rows[lo : lo + _SET_BATCH]):
+            out[row] = shingle_set(batch.hashes[batch.offsets[k] : batch.offsets[k + 1]])
+    return out
+
+
+class _FirstSidesFn(beam.DoFn):
+    """(run key, {"work": [RunWork], "pairs": [(row a, a, b, run b, row b)]}) ->
+    (a, b, Jaccard) where b is in the same run (main), else (run b, (a, set of a, ((row b,
+    b), ...))) once per (a, run b), tagged "across"."""
+
+    ACROSS = "across"
+
+    def __init__(self, shingler, threshold: float) -> None:
+        self.shingler, self.threshold = shingler, threshold
+        self.rejected = beam.metrics.Metrics.counter(_NS, "edges_rejected_by_verification")
+
+    def process(self, keyed):
+        _, grouped = keyed
+        pairs = sorted(set(grouped["pairs"]))  # a pair comes once per bucket it shares with b
+        for work in grouped["work"]:
+            if not pairs:
+                continue
+            local = [row_b for _, _, _, run_b, row_b in pairs if run_b == work.key]
+            sets = _run_sets(work, [p[0] for p in pairs] + local, self.shingler)
+            across: dict[tuple[str, int], list] = {}
+            for row_a, a, b, run_b, row_b in pairs:
+                if run_b != work.key:
+                    across.setdefault((a, run_b), [row_a]).append((row_b, b))
+                    continue
+                sim = exact_jaccard(sets[row_a], sets[row_b])
+                if sim >= self.threshold:
+                    yield a, b, sim
+                else:
+                    self.rejected.inc()
+            for (a, run_b), (row_a, *partners) in across.items():
+                value = (a, sets[row_a].tobytes(), tuple(partners))
+                yield beam.pvalue.TaggedOutput(self.ACROSS, (run_b, value))
+
+
+class _SecondSidesFn(beam.DoFn):
+    """(run key, {"work": [RunWork], "sets": [(a, set of a, ((row b, b), ...))]}) ->
+    (a, b, Jaccard) for the pairs at >= threshold."""
+
+    def __init__(self, shingler, threshold: float) -> None:
+        self.shingler, self.threshold = shingler, threshold
+        self.rejected = beam.metrics.Metrics.counter(_NS, "edges_rejected_by_verification")
+
+    def process(self, keyed):
+        _, grouped = keyed
+        incoming = grouped["sets"]
+        for work in grouped["work"]:
+            rows = [row_b for _, _, partners in incoming for row_b, _ in partners]
+            if not rows:
+                continue
+            sets = _run_sets(work, rows, self.shingler)
+            for a, raw, partners in incoming:
+                set_a = np.frombuffer(raw, dtype="<u4")
+                for row_b, b in partners:
+                    sim = exact_jaccard(set_a, sets[row_b])
+                    if sim >= self.threshold:
+                        yield a, b, sim
+                    else:
+                        self.rejected.inc()
+
+
+def _by_first_run(pair):
+    a, b, (run_a, row_a), (run_b, row_b) = pair
+    return run_a, (row_a, a, b, run_b, row_b)
+
+
+class VerifyPairsInRuns(beam.PTransform):
+    """(a, b, (run a, row a), (run b, row b)) candidate pairs -> (a, b, exact Jaccard) for
+    those at >= threshold, once per pair, computed in the spill runs that hold the two texts.
+
+    The pair goes to a's run (a CoGroupByKey with the `RunWork`s on the run key), which
+    shingles a (and b, when b is in the same run: decided there). Otherwise a's set (sorted
+    distinct uint32, ~4 B per distinct shingle) goes on to b's run once per (a, b's run), with
+    the rows of all of a's partners there, and b's run decides. So a set crosses one shuffle
+    once per document and partner run, only for pairs the signature estimate could not rule out
+    (`clusters.estimate_floor`); buckets, components and survivor choice move none, and only
+    decisions (a, b, Jaccard) leave. Each element is one run's pairs: a text is shingled at most
+    once per side. Shingling is the MinHash's own (`Shingler` of the `dedup.near` config).
+    """
+
+    def __init__(self, work, shingler, threshold: float, tmp_dir: str | None = None) -> None:
+        super().__init__()
+        self.work, self.shingler, self.threshold, self.tmp_dir = work, shingler, threshold, tmp_dir
+
+    def expand(self, pairs):
+        by_key = self.work | "VerifyWorkByKey" >> beam.Map(lambda w: (w.key, w))
+        first = (
+            {"work": by_key, "pairs": pairs | "ToFirstRun" >> beam.Map(_by_first_run)}
+            | "JoinFirstRuns" >> CoGroupByKeyOnDisk(self.tmp_dir)
+            | "FirstSides"
+            >> beam.ParDo(_FirstSidesFn(self.shingler, self.threshold)).with_outputs(
+                _FirstSidesFn.ACROSS, main="decided"
+            )
+        )
+        second = (
+            {"work": by_key, "sets": first[_FirstSidesFn.ACROSS]}
+            | "JoinSecondRuns" >> CoGroupByKeyOnDisk(self.tmp_dir)
+            | "SecondSides" >> beam.ParDo(_SecondSidesFn(self.shingler, self.threshold))
+        )
+        return (first.decided, second) | "Decided" >> beam.Flatten()
