@@ -179,8 +179,8 @@ def run_curate(
     # Every process of the tree is waited for by its parent (Beam waits for its workers), so
     # RUSAGE_CHILDREN holds them all; the sampled sum is a lower bound kept as a check.
     cpu = max(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, sum(rss.cpu.values()))
-    if proc.returncode == 0:
-        print(output.strip().splitlines()[-1], file=sys.stderr)
+    if proc.returncode == 0:  # the runner mode `auto` chose, as the run logged it
+        print(*(ln for ln in output.splitlines() if "local runner:" in ln), sep="\n")
     if proc.returncode != 0:
         raise SystemExit(f"curate run failed ({proc.returncode}):\n{output[-3000:]}")
     with open(os.path.join(out, "manifest.json")) as fh:
@@ -209,7 +209,8 @@ def _curate_numbers(mode, mb, bare_cpu, seconds, peak, cpu, manifest) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=200)
-    ap.add_argument("--modes", default="multi_processing")
+    # auto: what `curate run` picks by itself (run.workers unset); the others forced.
+    ap.add_argument("--modes", default="auto,multi_processing")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument(
         "--repeat", type=int, default=1, help="corpus variants (to test memory at larger sizes)"
@@ -243,15 +244,14 @@ def main() -> None:
             [] if args.no_scoring else [("curate_with_scoring", scoring, "-scored")]
         )
         for key, extra, tag in runs:
-            seconds, peak, cpu, manifest = run_curate(
-                folder, tok_path, mode, args.workers, extra, tag
-            )
+            workers = 0 if mode == "auto" else args.workers
+            seconds, peak, cpu, manifest = run_curate(folder, tok_path, mode, workers, extra, tag)
             manifest["_out"] = os.path.join(WORK, f"out-{mode}{tag}")
             r = results[key][mode] = _curate_numbers(
                 mode, mb, bare_cpu, seconds, peak, cpu, manifest
             )
             print(
-                f"{key} [{mode}, {args.workers} workers]: {cpu:.1f} CPU-s, "
+                f"{key} [{mode}, {workers or 'auto'} workers]: {cpu:.1f} CPU-s, "
                 f"CPU(bare)/CPU(curate) = {r['cpu_ratio_bare_to_curate']:.3f}  "
                 f"({seconds:.1f}s wall, pipeline phase {r['pipeline_s']}s, "
                 f"peak RSS {r['peak_rss_gb']:.2f} GB, stage wall-s {r['worker_seconds']})"
