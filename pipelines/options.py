@@ -19,9 +19,6 @@ from transforms.infra.runners import is_local_runner
 log = logging.getLogger("curate")
 
 
-IN_PROCESS_CORES = 2  # auto runs in-process on this many cores or fewer, whatever the input size
-
-
 class LocalMode(NamedTuple):
     """How the local runner runs: Beam's direct_running_mode, its worker count, and why."""
 
@@ -33,9 +30,8 @@ class LocalMode(NamedTuple):
 def resolve_running_mode(run_cfg, input_bytes: int, cores: int | None = None) -> LocalMode:
     """The local runner mode for a run reading `input_bytes` of input files.
 
-    `auto` picks in_memory below `run.auto_process_bytes` (worker start-up dominates small runs)
-    or, when `run.workers` is unset, on `IN_PROCESS_CORES` cores or fewer; else multi_processing
-    with `run.workers` processes (0: one per core). One worker is always
+    `auto` picks in_memory below `run.auto_process_bytes` (worker start-up dominates small runs),
+    else multi_processing with `run.workers` processes (0: one per core). One worker is always
     in_memory: a single extra process only adds start-up and pickling.
     """
     cores = cores or os.cpu_count() or 1
@@ -46,11 +42,6 @@ def resolve_running_mode(run_cfg, input_bytes: int, cores: int | None = None) ->
         mode, why = run_cfg.running_mode, f"run.running_mode: {run_cfg.running_mode}"
     elif input_bytes < run_cfg.auto_process_bytes:
         return LocalMode("in_memory", 1, f"auto: {size} < {limit}")
-    elif not run_cfg.workers and cores <= IN_PROCESS_CORES:
-        # The tokenizer, most of the work, runs on Rust threads over every core in-process;
-        # worker processes only add start-up, pickling and data-plane CPU there (measured: 25%
-        # more CPU seconds at 2 cores, no faster; benchmarks/RESULTS.md, issue 21).
-        return LocalMode("in_memory", 1, f"auto: {size}, but only {cores} cores")
     else:
         mode, why = "multi_processing", f"auto: {size} >= {limit}"
     if workers <= 1 and mode != "in_memory":
