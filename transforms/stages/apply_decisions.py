@@ -266,6 +266,8 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         }
         for c in self._scores + self._labels:
             out_cols[c] = []
+        spill_rows: list[int] = []  # the spill-run row of each output row
+        texts_changed = False  # a method rewrote a text: the text column is rebuilt
         for start in range(0, len(keep_rows), self._batch):
             rows = keep_rows[start : start + self._batch]
             batch_texts, batch_rows, batch_keys = [], [], []
@@ -283,6 +285,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                         ),
                     )
                     continue
+                texts_changed = texts_changed or text != original
                 batch_texts.append(text)
                 batch_rows.append(i)
                 batch_keys.append(content_key(original))
@@ -314,6 +317,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 out_cols["n_tokens"].append(len(tokens))
                 out_cols["dedup_cluster"].append(decisions.clusters.get(ids[i], ""))
                 out_cols["text"].append(text)
+                spill_rows.append(i)
                 out_cols["content_key"].append(ckey)
                 for c in self._scores:
                     out_cols[c].append(scores[c])
@@ -330,7 +334,9 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 pool = self._pool_factory()
                 pool.add_table(pa.table({"source": out_cols["source"], "text": out_cols["text"]}))
                 yield beam.pvalue.TaggedOutput(self.POOL, pool)
-            yield self._write(out_cols, out_path)
+            # Unchanged texts are taken from the spill run in Arrow, not rebuilt from Python strings.
+            text_rows = None if texts_changed else (texts_col, spill_rows)
+            yield self._write(out_cols, out_path, text_rows)
 
     def _rewrite(self, text: str, source: str, states: dict) -> tuple[str, str]:
         """(text after every method's rewrite, "" or the name of the method that emptied it)."""
@@ -351,7 +357,9 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             text = new
         return text, ""
 
-    def _write(self, cols: dict[str, list], path: str) -> TokRun:
+    def _write(self, cols: dict[str, list], path: str, text_rows=None) -> TokRun:
+        """Writes the run sorted by (key, id); `text_rows`: (the spill run's text column, the row of
+        each output row) when the texts are the spilled ones, else `cols["text"]` is written."""
         schema = tokrun_schema(self._scores, self._labels)
         order = np.lexsort(
             (np.array(cols["id"], dtype=object), np.array(cols["key"], dtype=np.int64))
@@ -372,6 +380,10 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 arrays.append(
                     pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32()))
                 )
+            elif field.name == "text" and text_rows is not None:
+                column, rows = text_rows
+                taken = column.take(pa.array(np.asarray(rows, dtype=np.int64)[order]))
+                arrays.append(taken.combine_chunks().cast(field.type))
             else:
                 col = cols[field.name]
                 arrays.append(pa.array([col[i] for i in order], field.type))

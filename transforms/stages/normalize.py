@@ -13,9 +13,19 @@ from quality.plugins import load_plugin
 
 # C0/C1 controls except \t and \n; \r is handled by newline folding first.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# The same set as ASCII bytes (C1 controls are not ASCII): an ASCII text is checked for them with
+# bytes.translate, a C loop ~3x faster than the regex search; the regex then runs only on a hit.
+_ASCII_CONTROL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # Interior runs only: leading indentation carries meaning in code and is never touched.
 _SPACES = re.compile(r"(?<=\S)[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}(?=\S)")
-_TRAILING = re.compile(r"[ \t]+$", re.M)
+
+
+def _has_control(text: str) -> bool:
+    """Whether `text` holds a character `_CONTROL` removes (a fast test first for ASCII text)."""
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data.translate(None, _ASCII_CONTROL)) != len(data)
+    return _CONTROL.search(text) is not None
 
 
 class Normalizer:
@@ -74,13 +84,16 @@ class Normalizer:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if self.unicode_form and not text.isascii():
             text = unicodedata.normalize(self.unicode_form, text)
-        if self.strip_control:
+        if self.strip_control and _has_control(text):
             text = _CONTROL.sub("", text)
         if self.collapse_spaces:
             text = _SPACES.sub(" ", text)
         if self.strip_lines:
-            text = _TRAILING.sub("", text)
-        if self._blank_runs is not None:
+            # Spaces and tabs at each line's end (what `[ \t]+$` in multi-line mode removes),
+            # line by line: ~6x faster than that regex, which tries a match at every space.
+            text = "\n".join([line.rstrip(" \t") for line in text.split("\n")])
+        # A run of blank lines is rare: a substring test spares most texts the regex scan.
+        if self._blank_runs is not None and "\n" * (self.max_blank_lines + 2) in text:
             text = self._blank_runs.sub("\n" * (self.max_blank_lines + 1), text)
         text = text.strip()
         if self.transforms:
