@@ -1,5 +1,6 @@
 """End to end on the all-formats fixture: accounting exact, shards readable, output deterministic."""
 
+import hashlib
 import json
 
 import datasets
@@ -99,6 +100,9 @@ def test_shards_readable_and_match_manifest(fixture_run):
         path = out / info["path"]
         table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
         ds = datasets.Dataset.from_file(str(path))
+        # the manifest's size and digest are the file's (training verifies both before reading)
+        assert info["bytes"] == path.stat().st_size
+        assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert table.num_rows == info["rows"] == len(ds)
         assert sum(table.column("n_tokens").to_pylist()) == info["tokens"]
         assert all(

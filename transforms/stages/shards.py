@@ -198,11 +198,11 @@ class _ShardWriterFn(TallyingDoFn):
             .group_by("source")
             .aggregate([("n", "count"), ("n", "sum")])
         )
-        for src, docs, n_bytes in zip(
+        for src, docs, text_bytes in zip(
             *(per_source.column(c).to_pylist() for c in ("source", "n_count", "n_sum")),
             strict=True,
         ):
-            self.count("written", "", src, n_bytes, n=docs)
+            self.count("written", "", src, text_bytes, n=docs)
         tokens = int(pc.sum(rows.column("n_tokens")).as_py() or 0)
         for name, factory in sorted(self._accumulators.items()):
             acc = factory()
