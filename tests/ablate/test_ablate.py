@@ -145,10 +145,12 @@ def test_full_beats_raw_on_clean_eval_and_the_curation_off_control_does_not(abla
     # The corrected interval is no narrower than the seed-only t interval at its own level.
     c = arms["full"]["eval"]["clean"]
     assert c["compare"]["half_width"] >= c["diff_to_raw"]["half_width"]
-    # Curation removed the junk copies in full, not in the control.
-    assert arms["full"]["curation"]["removed"] and not arms["control"]["curation"]["removed"].get(
-        "exact"
-    )
+    # Curation dropped the junk in full (the quality filters reject it before dedup sees it, and
+    # decontamination no longer takes the junk pages that share templates with held-out ones),
+    # not in the control.
+    full_c, control_c = arms["full"]["curation"], arms["control"]["curation"]
+    assert sum(full_c["rejected"].values()) + sum(full_c["removed"].values()) > 100, full_c
+    assert not control_c["rejected"] and not control_c["removed"].get("exact"), control_c
 
 
 def test_report_and_json_are_written(ablation):
