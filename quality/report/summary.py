@@ -239,7 +239,7 @@ def _decontamination_warning(manifest: dict) -> str | None:
         f"({share['removed']:,} of {share['read']:,}{'; ' + sources if sources else ''}), above "
         f"dedup.decontamination.warn_fraction ({100 * share['warn_fraction']:g}%): real "
         "contamination is rare, so shared boilerplate may be matched (see removed/ and "
-        "min_hits, min_overlap, common_docs in the decontamination config)"
+        "min_passage_words, common_docs, eval_common in the decontamination config)"
     )
 
 

@@ -2,8 +2,10 @@
 
 The demo ablation's 13-gram decontamination removed a third of the training documents because
 they shared a licence header or a man-page template with the held-out documents. Here many
-documents share a licence header with the eval set and only two share real content: only those
-two may go, while GPT-3's rule (one shared n-gram) removes them all.
+documents share a licence header with the eval set and only two share real content (a
+paragraph of a held-out document): only those two may go, while GPT-3's rule (one shared
+n-gram) removes them all. Templates that only a few documents share (a sibling's "For more
+information" sentence, a line several held-out documents repeat) are no evidence either.
 """
 
 from __future__ import annotations
@@ -58,15 +60,16 @@ def _body(seed: int, n: int = 60) -> str:
 
 
 N_HEADER_ONLY, LEAKED = 30, (3, 7)  # training docs with only the header; docs copying an eval body
+EVAL_WORDS, COPIED = 160, 80  # an eval document's own words; the paragraph a leaked doc copies
 
 
 def _corpus() -> tuple[list[dict], list[dict]]:
-    evals = [{"id": f"e{k}", "text": f"{LICENCE}\n{_body(1000 + k)}"} for k in range(3)]
+    evals = [{"id": f"e{k}", "text": f"{LICENCE}\n{_body(1000 + k, EVAL_WORDS)}"} for k in range(3)]
     train = []
     for i in range(N_HEADER_ONLY + 2):
         body = _body(i)
         if i in LEAKED:  # half of an eval document's own content, inside the training document
-            body += " " + _body(1000 + LEAKED.index(i), 30)  # its body's first 30 words
+            body += " " + _body(1000 + LEAKED.index(i), COPIED)  # its body's first 80 words
         train.append({"id": f"d{i:03d}", "text": f"{LICENCE}\n{body}"})
     return train, evals
 
@@ -76,15 +79,30 @@ def _write(path, rows) -> str:
     return str(path)
 
 
-OLD_RULE = {"min_hits": 1, "min_overlap": 0.0, "common_docs": 0, "common_fraction": 0.0}
+OLD_RULE = {
+    "min_hits": 1, "min_overlap": 0.0, "min_passage_words": 0, "common_docs": 0,
+    "common_fraction": 0.0, "eval_common": 0,
+}  # fmt: skip
+# The rule before templates were recognised by passage length and by the eval side (issue 22).
+HITS_RULE = {"min_passage_words": 0, "example_share": 1.0, "eval_common": 0, "common_docs": 5}
 
 
 # ----------------------------------------------------------------------------------- the rule
 def _dc(**kw) -> Decontaminator:
+    """min_hits and min_overlap alone (any passage) unless `kw` says otherwise."""
     example = " ".join(f"w{j}" for j in range(112))  # 100 distinct 13-grams
     short = "what is the boiling point of water at sea level"  # 10 words: matched whole
     kw = {"min_hits": 3, "min_overlap": 0.1, **kw}
     return Decontaminator.from_texts({"ev": [example, short]}, 13, 8, **kw)
+
+
+def _from_config(examples: list[str], **kw) -> Decontaminator:
+    """A decontaminator with the config's rule (its defaults, or `kw`)."""
+    cfg = DecontaminationConfig(**kw)
+    return Decontaminator.from_texts(
+        {"ev": examples}, cfg.ngram, cfg.min_example_words, cfg.min_hits, cfg.min_overlap,
+        cfg.min_passage_words, cfg.example_share, cfg.eval_common,
+    )  # fmt: skip
 
 
 def _doc_sharing(k: int, filler: int) -> str:
@@ -95,40 +113,97 @@ def _doc_sharing(k: int, filler: int) -> str:
 def test_min_hits_counts_distinct_shared_ngrams():
     dc = _dc(min_overlap=0.0)
     for k, expected in ((1, False), (2, False), (3, True)):
-        found, n_doc = dc.matches(_doc_sharing(k, 0))
-        assert bool(dc.judge(found, n_doc)) is expected, k
+        assert bool(dc.judge(dc.matches(_doc_sharing(k, 0)))) is expected, k
 
 
 def test_min_overlap_needs_a_share_of_the_document_or_of_one_example():
     dc = _dc(min_hits=3, min_overlap=0.1)
     # 5 shared 13-grams in a 1,000-word document: 0.5% of it and 5% of the example -> kept.
-    found, n_doc = dc.matches(_doc_sharing(5, 1000))
-    assert dc.judge(found, n_doc) == {}
+    assert dc.judge(dc.matches(_doc_sharing(5, 1000))) == {}
     # 12 of the example's 100 13-grams: 12% of the example, however long the document.
-    found, n_doc = dc.matches(_doc_sharing(12, 5000))
-    verdict = dc.judge(found, n_doc)["ev"]
+    verdict = dc.judge(dc.matches(_doc_sharing(12, 5000)))["ev"]
     assert verdict.hits == 12 and abs(verdict.overlap - 0.12) < 1e-9 and not verdict.whole
+    assert verdict.passage == 12 + 12  # 12 consecutive 13-grams: 24 words
 
 
 def test_a_whole_short_example_is_contamination_whatever_min_hits():
     dc = _dc(min_hits=5)
-    found, n_doc = dc.matches("Quiz: What is the boiling point of water at sea level? " * 3)
-    assert dc.judge(found, n_doc)["ev"].whole
+    m = dc.matches("Quiz: What is the boiling point of water at sea level? " * 3)
+    assert dc.judge(m)["ev"].whole
 
 
 def test_common_ngrams_are_no_evidence():
     dc = _dc(min_overlap=0.0)
-    found, n_doc = dc.matches(_doc_sharing(6, 0))
-    assert dc.judge(found, n_doc)
-    common = np.sort(found["ev"][:4])  # 4 of the 6 shared n-grams are common: 2 left < 3
-    assert dc.judge(found, n_doc, common) == {}
+    m = dc.matches(_doc_sharing(6, 0))
+    assert dc.judge(m)
+    common = np.sort(m.found["ev"][:4])  # 4 of the 6 shared n-grams are common: 2 left < 3
+    assert dc.judge(m, common) == {}
+
+
+def _words(tag: str, n: int) -> str:
+    return " ".join(f"{tag}{j}" for j in range(n))
+
+
+# A docs site's closing line: sibling pages repeat it, with the same service filled in.
+TEMPLATE = (
+    "This command produces no output. For more information, see Tagging your resources "
+    "https://docs.example.com/sitewise/latest/userguide/tag-resources.html in the Example "
+    "SiteWise User Guide."
+)  # 28 words
+
+
+def test_a_templated_sentence_shared_with_a_sibling_is_no_evidence():
+    """A held-out page and one training page (its sibling) share the closing sentence and
+    nothing else: under the earlier rule (any passage) 16 shared 13-grams covering 35% of the
+    page removed it; a sentence is not a passage."""
+    held_out = f"{_words('untag', 30)} {TEMPLATE}"
+    sibling = f"{_words('tag', 30)} {TEMPLATE}"
+    before = _from_config([held_out], **HITS_RULE).judge(_from_config([held_out]).matches(sibling))
+    assert before["ev"].hits == 16  # the earlier rule took it
+    dc = _from_config([held_out])
+    verdict = dc.verdict("ev", dc.matches(sibling))
+    assert verdict.passage == 28 and not dc.contaminated(verdict)
+
+
+def test_a_paragraph_repeated_by_several_held_out_documents_is_no_evidence():
+    """A paragraph-long template (70 words) in two held-out documents and one training document:
+    only the eval side can tell it is a template (the corpus is too small to count it)."""
+    template = _words("req", 70)
+    held_out = [f"{_words('a', 40)} {template}", f"{_words('b', 40)} {template}"]
+    doc = f"{_words('c', 40)} {template}"
+    assert _from_config(held_out, eval_common=0).judge(_from_config(held_out).matches(doc))
+    assert _from_config(held_out).judge(_from_config(held_out).matches(doc)) == {}
+    # The same eval example twice is not a template of itself.
+    copied = _from_config([held_out[0], held_out[0]])
+    assert copied.judge(copied.matches(doc))["ev"].passage == 70
+
+
+def test_a_copied_paragraph_is_evidence_and_a_sentence_of_it_is_not():
+    held_out = _words("h", 300)
+    dc = _from_config([held_out])
+    for copied, expected in ((80, True), (40, False)):
+        doc = f"{_words('x', 100)} {' '.join(held_out.split()[50 : 50 + copied])} {_words('y', 50)}"
+        verdict = dc.verdict("ev", dc.matches(doc))
+        assert verdict.passage == copied and dc.contaminated(verdict) is expected, copied
+
+
+def test_most_of_a_short_example_is_evidence_without_a_passage():
+    """A 50-word question copied with its 41st word changed: no longer whole, no passage of 64
+    words, but 28 of its 38 13-grams are there."""
+    question = _words("q", 50)
+    edited = question.replace("q40", "changed")
+    dc = _from_config([question])
+    verdict = dc.verdict("ev", dc.matches(f"intro words here {edited} answer"))
+    assert not verdict.whole and verdict.passage == 40 and verdict.share == 28 / 38
+    assert dc.contaminated(verdict)
 
 
 def test_config_rejects_bad_thresholds():
     problems = DecontaminationConfig(
-        min_overlap=1.5, common_docs=-1, common_fraction=2, warn_fraction=-0.1
-    ).validate()
-    assert len(problems) == 4
+        min_overlap=1.5, common_docs=-1, common_fraction=2, warn_fraction=-0.1,
+        min_passage_words=-1, example_share=0.0, eval_common=1,
+    ).validate()  # fmt: skip
+    assert len(problems) == 7
     cfg = DecontaminationConfig(common_docs=5, common_fraction=1e-4)
     assert cfg.common_cap(1000) == 5 and cfg.common_cap(10_000_000) == 1000
     assert DecontaminationConfig(common_docs=0, common_fraction=0.0).counts_common is False
@@ -165,6 +240,29 @@ def test_reference_filters_remove_only_documents_sharing_real_content(tmp_path):
                 ids = out.removed | beam.Map(lambda rt: rt[0].id)
             else:  # decided after the corpus-wide count, for the dedup stage to apply
                 ids = out.decontam | beam.Map(lambda kv: kv[1].id)
+            assert_that(ids, equal_to(sorted(expected)))
+
+
+def test_reference_filters_ignore_templates_that_only_a_few_documents_share(tmp_path):
+    """Through the corpus-count path: a sibling sharing a templated sentence, and three training
+    documents repeating a paragraph of a held-out one (the corpus's own boilerplate, above the
+    `common_docs` floor of 2) stay; the document copying a paragraph goes. The earlier rule
+    (any passage, a floor of 5) removed all five."""
+    held_out = f"{LICENCE}\n{_body(2000, EVAL_WORDS)} {_body(2001, 70)} {TEMPLATE}"
+    evals = [{"id": "e0", "text": held_out}]
+    train = [{"id": "sibling", "text": f"{LICENCE}\n{_body(1)} {TEMPLATE}"}]
+    train += [{"id": f"rep{i}", "text": f"{_body(10 + i)} {_body(2001, 70)}"} for i in range(3)]
+    train += [{"id": "leak", "text": f"{_body(20)} {_body(2000, COPIED)}"}]
+    train += [{"id": f"d{i:03d}", "text": f"{LICENCE}\n{_body(i)}"} for i in range(30, 40)]
+    ev = [EvalSetConfig("heldout", [_write(tmp_path / "eval.jsonl", evals)], ["text"])]
+    before = {"leak", "sibling", "rep0", "rep1", "rep2"}
+    for rule, expected in (({}, {"leak"}), (HITS_RULE, before)):
+        cfg = DedupConfig(
+            decontamination=DecontaminationConfig(eval_sets=ev, action="drop", **rule)
+        )
+        with TestPipeline(runner="FnApiRunner") as p:
+            out = p | beam.Create(_records(train)) | ReferenceFilters(cfg)
+            ids = out.decontam | beam.Map(lambda kv: kv[1].id)
             assert_that(ids, equal_to(sorted(expected)))
 
 

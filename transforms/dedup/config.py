@@ -196,13 +196,19 @@ class DecontaminationConfig:
     """Documents sharing real content with an eval set are flagged or dropped.
 
     A document is contaminated for an eval set when it contains a whole eval example, or when it
-    shares at least `min_hits` distinct word n-grams with the set *and* those n-grams cover at
-    least `min_overlap` of the document's n-grams or of one eval example's. N-grams that are
-    common in the training corpus (licence headers, generated-file banners, man-page templates:
-    found in more than max(`common_docs`, `common_fraction` x documents) training documents) are
-    not evidence and are ignored. GPT-3's rule (one shared 13-gram, Brown et al. 2020, App. C)
-    is `min_hits: 1, min_overlap: 0, common_docs: 0`; on the demo ablation it removed a third
-    of the training documents, mostly for licence headers shared with held-out documents.
+    shares at least `min_hits` distinct word n-grams with the set *and* either those n-grams
+    hold `example_share` of one eval example, or they form a passage of at least
+    `min_passage_words` words (consecutive shared n-grams) and cover at least `min_overlap` of
+    the document's n-grams or of one example's. Templates are not evidence and are ignored:
+    n-grams common in the training corpus (licence headers, generated-file banners: found in
+    more than max(`common_docs`, `common_fraction` x documents) training documents) and n-grams
+    found in `eval_common` or more distinct examples of the eval set (a benchmark's instructions,
+    a docs site's "For more information" line). Templated sentences that only a sibling or two
+    share are shorter than a paragraph: the passage length rules them out. GPT-3's rule (one
+    shared 13-gram, Brown et al. 2020, App. C) is `min_hits: 1, min_overlap: 0,
+    min_passage_words: 0, common_docs: 0, common_fraction: 0, eval_common: 0`; on the demo
+    ablation it removed a third of the training documents, mostly for licence headers shared
+    with held-out documents.
     """
 
     eval_sets: list[EvalSetConfig] = field(default_factory=list)
@@ -210,24 +216,43 @@ class DecontaminationConfig:
     # Eval examples shorter than `ngram` words are matched whole when they have at least this
     # many words (GPT-3 used a minimum n of 8 for short benchmarks); shorter ones are ignored.
     min_example_words: int = 8
-    # Distinct shared (non-common) n-grams a document needs; a whole eval example found in it
+    # Distinct shared (non-template) n-grams a document needs; a whole eval example found in it
     # counts whatever its size. 3 13-grams: one or two are the length of a shared idiom.
     min_hits: int = 3
-    # Share of the document's distinct n-grams, or of one eval example's, that the shared
-    # n-grams must cover (PaLM, Chowdhery et al. 2022, sec. 8, counts an example contaminated at
-    # 70% of its 8-grams; 0.1 is lower so that a training document holding a tenth of a held-out
-    # document still goes). 0 = any `min_hits` shared n-grams.
+    # Words in the longest passage of consecutive shared n-grams (templates left out, so they
+    # break a passage). Copied content runs on; templated sentences stop at the first word that
+    # differs: on the demo ablation every template a held-out document shared with one or two
+    # training documents was a sentence or two of at most 49 words, while the two documents
+    # sharing real content held copied passages of 103 and 178 words. 64 words is a paragraph.
+    # 0 = any passage (the earlier rule).
+    min_passage_words: int = 64
+    # Share of the document's distinct n-grams, or of one eval example's, that a passage's
+    # document must cover (0.1 is lower than PaLM's 70% of an example, Chowdhery et al. 2022,
+    # sec. 8, so that a training document holding a tenth of a held-out document still goes).
     min_overlap: float = 0.1
+    # ... or, whatever the passage length, the share of one eval example's n-grams the shared
+    # n-grams hold: a short example (a benchmark question shorter than a passage) copied with a
+    # word or two changed is no longer whole, but still mostly there. 1 = off.
+    example_share: float = 0.5
     # An eval n-gram found in more than max(common_docs, common_fraction x documents) training
     # documents is boilerplate, not contamination. Counted over the whole corpus (a CombinePerKey
     # on the n-gram hash), so with action "drop" the decision joins the dedup decisions instead
     # of being taken in stage 1. 0 and 0 = off (decided in stage 1, as before). The fraction
     # keeps a benchmark question copied onto many web pages contamination at web scale (1e-4 of
-    # 1B documents is 100,000); the floor keeps a small corpus's templates out.
-    common_docs: int = 5
+    # 1B documents is 100,000); the floor is for small corpora, where text found in 3 or more
+    # training documents is the corpus's own boilerplate (on the demo ablation, gcloud's 80-word
+    # --request-id help, in 3 training man pages and 1 held-out one). The price: on such a
+    # corpus, eval text copied into 3 or more training documents is taken for boilerplate too
+    # (`curate ablate` removes near copies of held-out documents from training before this).
+    common_docs: int = 2
     common_fraction: float = 1e-4
+    # An n-gram found in this many distinct examples of one eval set is the set's own template
+    # (identical examples count once), no evidence for a passage or a share; it still counts
+    # towards holding a whole example. Known from the eval sets alone, so it also applies to
+    # "flag". 0 = off.
+    eval_common: int = 2
     # "flag" is decided in stage 1, where the corpus-wide count does not exist yet: common_docs
-    # and common_fraction apply to "drop" only (min_hits and min_overlap to both).
+    # and common_fraction apply to "drop" only (the other settings to both).
     action: Literal["flag", "drop"] = "flag"
     # The end-of-run note and the report warn when decontamination removes more than this share
     # of a source's (or the whole input's) documents: real contamination is rare, a large share
@@ -247,6 +272,12 @@ class DecontaminationConfig:
             out.append(f"min_hits must be >= 1, got {self.min_hits}")
         if not 0.0 <= self.min_overlap <= 1.0:
             out.append(f"min_overlap must be in [0, 1], got {self.min_overlap}")
+        if self.min_passage_words < 0:
+            out.append(f"min_passage_words must be >= 0, got {self.min_passage_words}")
+        if not 0.0 < self.example_share <= 1.0:
+            out.append(f"example_share must be in (0, 1], got {self.example_share}")
+        if self.eval_common < 0 or self.eval_common == 1:
+            out.append(f"eval_common must be 0 (off) or >= 2, got {self.eval_common}")
         if self.common_docs < 0:
             out.append(f"common_docs must be >= 0, got {self.common_docs}")
         if not 0.0 <= self.common_fraction <= 1.0:

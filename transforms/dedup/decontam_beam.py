@@ -24,8 +24,9 @@ bundling or the number of workers.
 Cost: the `ngrams` stream is combined where it is produced (combiner lifting), so only partial
 counts per distinct eval n-gram cross the shuffle. The candidates wait for the common-n-gram
 array (a side input needs its whole input first): on the local runner they are held in memory,
-about 300 bytes of text plus 8 bytes per shared n-gram each; only documents that would be
-contaminated without the cap are candidates.
+about 300 bytes of text plus 20 bytes per shared n-gram each (its hash, and its position and
+hash in document order, to find shared passages again without the common ones); only documents
+that would be contaminated without the cap are candidates.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import apache_beam as beam
 import numpy as np
 
 from transforms.dedup.config import DecontaminationConfig
-from transforms.dedup.decontam import Decontaminator
+from transforms.dedup.decontam import Decontaminator, Matches
 from transforms.infra.record import Record, Removal
 
 _NS = "dedup_decontamination"
@@ -49,8 +50,7 @@ class DecontamCandidate(NamedTuple):
     pos: int  # input position (the join key with `DocMeta.pos`)
     id: str
     source: str
-    n_doc: int  # distinct `ngram`-grams of the document
-    found: dict  # eval set -> sorted uint64 hashes of the document found in it
+    matches: Matches  # what it shares, for the eval sets it would be contaminated for
     text: str  # the first SUMMARY_TEXT_CHARS characters (report examples)
 
 
@@ -129,7 +129,7 @@ class _DecideFn(beam.DoFn):
         self._dc = Decontaminator.from_eval_sets(self.cfg, opener=fs.open_read, expand=fs.match)
 
     def process(self, cand: DecontamCandidate, common: np.ndarray):
-        verdicts = self._dc.judge(cand.found, cand.n_doc, common)
+        verdicts = self._dc.judge(cand.matches, common)
         if not verdicts:
             self.cleared.inc()
             return

@@ -160,18 +160,18 @@ class _ReferenceFilterFn(beam.DoFn):
                 )
                 continue
             if self._decontam is not None:
-                found, n_doc = self._decontam.matches(rec.text)
-                verdicts = self._decontam.judge(found, n_doc)
+                m = self._decontam.matches(rec.text)
+                verdicts = self._decontam.judge(m)
                 if later:
-                    matched = [h for h in found.values() if len(h)]
+                    matched = [h for h in m.found.values() if len(h)]
                     if matched:
                         yield beam.pvalue.TaggedOutput("ngrams", np.unique(np.concatenate(matched)))
                     if verdicts:
                         yield beam.pvalue.TaggedOutput(
                             "candidates",
                             DecontamCandidate(
-                                rec.meta["_pos"], rec.id, rec.source, n_doc,
-                                {k: found[k] for k in verdicts}, rec.text[:SUMMARY_TEXT_CHARS],
+                                rec.meta["_pos"], rec.id, rec.source, m.only(verdicts),
+                                rec.text[:SUMMARY_TEXT_CHARS],
                             ),
                         )  # fmt: skip
                 elif verdicts and dc.action == "drop":
