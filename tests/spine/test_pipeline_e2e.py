@@ -128,6 +128,20 @@ def test_same_output_with_more_workers_and_processes(fixture_run):
     ]
     assert m1["accounting"] == m2["accounting"]
     assert m1["tokenizer"]["sha256"] == m2["tokenizer"]["sha256"]
+    # The drop files too, byte for byte: same file names, lines sorted within each file.
+    drops = {}
+    for out in ("out1", "out2"):
+        root = tmp / out
+        drops[out] = {
+            str(p.relative_to(root)): p.read_bytes()
+            for place in ("dead_letter", "rejected", "removed")
+            for p in sorted((root / place).glob("*.jsonl"))
+        }
+    assert drops["out1"] == drops["out2"]
+    assert {k.split("/")[0] for k in drops["out1"]} == {"dead_letter", "rejected", "removed"}
+    for name, data in drops["out1"].items():
+        lines = data.decode().splitlines()
+        assert lines == sorted(lines), name
 
 
 def test_cli_run_and_report(fixture_run, capsys):

@@ -1,8 +1,13 @@
 """JSONL outputs for records that leave the pipeline: dead_letter/, rejected/, removed/.
 
 Each line says why the record left, where it came from, and (truncated) what it was, so a user
-can audit every drop. Writing goes through Beam's WriteToText (temp files + finalize), which
-works on every runner and filesystem.
+can audit every drop.
+
+The files are the same bytes whatever the runner, the number of workers or the bundle sizes: a
+line goes to file `hash(line) % n` (n from the count of lines, `LINES_PER_FILE` each on average),
+and each file holds its lines sorted. One worker sorts one file at a time, so memory is one file's
+lines (at most ~2 kB each: texts are clipped), never the whole folder. A file is written to a
+temporary name and renamed, so a retried bundle rewrites the same bytes.
 """
 
 from __future__ import annotations
@@ -10,11 +15,16 @@ from __future__ import annotations
 import json
 
 import apache_beam as beam
+import xxhash
 
+from transforms.infra import fs
 from transforms.infra.accounting import TallyingDoFn
+from transforms.infra.disk_group import GroupByKeyOnDisk
 from transforms.infra.record import DeadLetter, Rejection, Removal
 
 TEXT_KEEP = 2000
+# Lines per drop file, on average: one file is sorted in one worker's memory (<= ~50 MB).
+LINES_PER_FILE = 20_000
 
 
 def _clip(text: str) -> str:
@@ -91,6 +101,49 @@ class ToJsonLines(TallyingDoFn):
         yield json.dumps(obj, ensure_ascii=False)
 
 
+def _n_files(n_lines: int) -> int:
+    return max(1, -(-n_lines // LINES_PER_FILE))
+
+
+def _file_of(line: str, n_files: int) -> tuple[int, str]:
+    return xxhash.xxh64_intdigest(line.encode("utf-8")) % n_files, line
+
+
+def _file_name(output: str, place: str, index: int, n_files: int) -> str:
+    return fs.join(output, place, f"{place}-{index:05d}-of-{n_files:05d}.jsonl")
+
+
+class _WriteSortedFile(beam.DoFn):
+    """Writes one file's lines, sorted, through a temporary name; yields its path."""
+
+    def __init__(self, output: str, place: str) -> None:
+        self.output, self.place = output, place
+
+    def process(self, element, n_files: int):
+        index, lines = element
+        path = _file_name(self.output, self.place, index, n_files)
+        _write_lines(path, sorted(lines))
+        yield path
+
+
+def _write_lines(path: str, lines) -> None:
+    fs.makedirs(path.rsplit("/", 1)[0])
+    tmp = fs.temp_name(path)
+    with fs.open_write(tmp) as fh:
+        for line in lines:
+            fh.write(line.encode("utf-8"))
+            fh.write(b"\n")
+    fs.rename(tmp, path)
+
+
+def _write_empty(n_lines: int, output: str, place: str):
+    """A place with no drops still has its folder and one empty file (what readers expect)."""
+    if n_lines == 0:
+        path = _file_name(output, place, 0, 1)
+        _write_lines(path, [])
+        yield path
+
+
 class WriteJsonLines(beam.PTransform):
     """Counts and writes records of one terminal place to `<output>/<place>/<place>-*.jsonl`."""
 
@@ -102,8 +155,16 @@ class WriteJsonLines(beam.PTransform):
         lines = pcoll | f"Json{self.place}" >> beam.ParDo(ToJsonLines(self.place)).with_outputs(
             "tally", main="lines"
         )
-        # bounded: Beam's file sink gathers one temporary file name per bundle, not records
-        _ = lines.lines | f"Write{self.place}" >> beam.io.WriteToText(
-            f"{self.output}/{self.place}/{self.place}", file_name_suffix=".jsonl"
+        out, place = self.output, self.place
+        # bounded: one number, the count of this place's lines
+        n_lines = lines.lines | f"Count{place}" >> beam.combiners.Count.Globally()
+        n_files = beam.pvalue.AsSingleton(n_lines | f"NFiles{place}" >> beam.Map(_n_files))
+        _ = (
+            lines.lines
+            | f"File{place}" >> beam.Map(_file_of, n_files)
+            # bounded: one drop file's lines per group (LINES_PER_FILE on average)
+            | f"Group{place}" >> GroupByKeyOnDisk()
+            | f"Write{place}" >> beam.ParDo(_WriteSortedFile(out, place), n_files)
         )
+        _ = n_lines | f"Empty{place}" >> beam.FlatMap(_write_empty, out, place)
         return lines.tally
