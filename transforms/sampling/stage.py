@@ -25,7 +25,17 @@ def _source_and_run(c):
 
 def _fate(keyed):
     doc_id, grouped = keyed
-    (source, run), splits = list(grouped["cand"])[0], list(grouped["sel"])
+    cands, splits = list(grouped["cand"]), list(grouped["sel"])
+    if len(cands) != 1:
+        # Selection runs on the same candidates, so this is elements lost or repeated between
+        # steps (seen once, at 1.6M documents on the multi-process local runner): stop rather
+        # than write shards that silently miss or repeat a document.
+        raise RuntimeError(
+            f"sampling: document {doc_id!r} reached the selection join {len(cands)} times as a "
+            f"candidate (expected once; selected {len(splits)} times): the runner lost or repeated "
+            "elements between the tokenize and sampling steps"
+        )
+    (source, run) = cands[0]
     return doc_id, source, (splits[0] if splits else None), run
 
 
