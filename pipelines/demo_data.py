@@ -17,6 +17,7 @@ Run directly: `python -m pipelines.demo_data --out DIR --max-bytes 200MB`.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -113,6 +114,19 @@ def roff_to_text(src: str) -> str:
     return "\n".join(out).strip()
 
 
+@functools.lru_cache(maxsize=4)
+def _tree_files(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
+    """{family: files} of ONE walk over `roots`: code and docs come from the same trees, and a
+    walk of the interpreter's libraries (~150k files) costs seconds; built once per process."""
+    out: dict[str, list[Path]] = {"code": [], "docs": []}
+    for root in roots:
+        for path in _walk(root):
+            family = _classify(path)
+            if family is not None:
+                out[family].append(path)
+    return {family: tuple(paths) for family, paths in out.items()}
+
+
 def _man_files() -> list[Path]:
     base = Path("/usr/share/man")
     if not base.is_dir():
@@ -129,7 +143,7 @@ def iter_documents(family: str, seed: int = 0) -> Iterator[tuple[str, str]]:
     if family == "man":
         files = _order(_man_files(), seed)
     else:
-        files = _order([p for r in _roots() for p in _walk(r) if _classify(p) == family], seed)
+        files = _order(list(_tree_files(tuple(_roots())).get(family, ())), seed)
     seen_paths: set[str] = set()
     for path in files:
         try:

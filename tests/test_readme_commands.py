@@ -95,6 +95,7 @@ def test_the_block_is_what_we_run():
     assert len(commands) >= 7
 
 
+@pytest.mark.slow
 def test_every_using_it_command_runs(workdir):
     pytest.importorskip("torch")
     env = _activated_env()

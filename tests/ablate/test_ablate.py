@@ -42,6 +42,7 @@ def _shard_tokens(arm_dir: str) -> list[np.ndarray]:
     return out
 
 
+@pytest.mark.slow
 def test_arms_are_equal_but_for_their_data(ablation):
     arms = ablation["arms"]
     tokenizers = set()

@@ -15,6 +15,7 @@ class Killed(RuntimeError):
     pass
 
 
+@pytest.mark.slow
 def test_killed_after_the_first_arm_reuses_it_on_rerun(junk_corpus, tmp_path, monkeypatch):
     raw, clean = junk_corpus
     data = ablation_config(tmp_path, raw, clean, arms=["raw", "full"], tokens=8192)

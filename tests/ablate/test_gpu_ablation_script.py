@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = {
     "ABL_DEVICE": "cpu", "ABL_TEXT_MB": "0.4", "ABL_ARMS": "raw,full", "ABL_SEEDS": "2",
@@ -28,6 +30,7 @@ def _run(tmp_path: Path, **extra: str) -> tuple[subprocess.CompletedProcess, Pat
     return proc, out
 
 
+@pytest.mark.slow
 def test_cpu_path_at_tiny_size_writes_a_page_that_makes_sense(tmp_path):
     proc, out = _run(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

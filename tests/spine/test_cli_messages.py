@@ -82,6 +82,7 @@ def test_train_without_torch_in_a_fresh_process_has_no_traceback(tmp_path):
     assert "pip install" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_no_gcp_notice_from_local_worker_processes(tmp_path):
     """multi_processing workers start through pipelines.beam_worker: no notice from them either."""
     import yaml

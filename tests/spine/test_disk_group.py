@@ -4,6 +4,7 @@ import os
 import random
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -23,6 +24,7 @@ def _data():
     ]
 
 
+@pytest.mark.slow
 def test_groups_through_files_equal_group_by_key(tmp_path):
     data = _data()
     want = {}

@@ -70,6 +70,7 @@ def test_input_drops_a_mixture_of_the_replaced_sources_with_a_note(tmp_path, cap
         load_config(DEMO, ["sampling.mixture={code: 1.0}"], input_globs=[str(data)])
 
 
+@pytest.mark.slow
 def test_readme_input_example_writes_shards(tmp_path):
     # README, "Using it": curate run --config configs/demo.yaml --input FILE --output DIR
     families = build_corpus(tmp_path / "corpus", max_docs=120, seed=3)

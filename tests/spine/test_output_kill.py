@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from pipelines.cli import main as cli_main
 from pipelines.output_folder import OutputFolder
 from tests.spine.small_run import ROOT, write_config, write_corpus
@@ -65,6 +67,7 @@ def _recover(out) -> None:
     assert not (out / "_curate.lock").exists() and not (out / "_previous").exists()
 
 
+@pytest.mark.slow
 def test_kill_at_every_stage_keeps_the_release_and_the_rerun_is_exact(tmp_path):
     corpus = write_corpus(tmp_path / "in" / "docs.jsonl", n_docs=50)
     out, ref = tmp_path / "out", tmp_path / "ref"

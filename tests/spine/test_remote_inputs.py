@@ -121,6 +121,7 @@ def _docs(tmp_path) -> list[dict]:
     return [json.loads(line) for line in corpus.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_run_reading_every_file_from_a_beam_filesystem_in_worker_processes(tmp_path, remote_root):
     local = tmp_path / "local"
     at = _inputs(local, _docs(tmp_path))

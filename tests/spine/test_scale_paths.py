@@ -102,6 +102,7 @@ def _cfg(tmp_path, corpus, name, write_path, workers=1, mode="in_memory"):
     return load_config(str(path))
 
 
+@pytest.mark.slow
 def test_both_shard_writers_give_identical_bytes(tmp_path):
     corpus = tmp_path / "corpus"
     write_corpus(corpus)

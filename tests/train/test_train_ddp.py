@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
@@ -28,6 +29,7 @@ def _doc_log(path):
     }
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_match_one_process(corpus, tiny_config, tmp_path):
     tiny_config["train"].update(max_steps=3, grad_accum=1)
     tiny_config["output"].update(log_doc_ids=True)
