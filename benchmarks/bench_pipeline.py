@@ -1,6 +1,7 @@
 """CPU cost of `curate run` against its floor, bare `tokenizers.encode_batch_fast`, same texts.
 
     python benchmarks/bench_pipeline.py [--mb 200] [--modes multi_processing] [--no-scoring]
+        [--no-dedup-run]
 
 Builds (once) a corpus of real text from this machine (pipelines.demo_data: licences,
 changelogs, man pages, Python docs and sources), trains one BPE tokenizer on a sample that both
@@ -11,9 +12,13 @@ sides then use (given to curate as `tokenizer.path`), and in one run measures, b
   tokenize, global shuffle, shards, manifest; statistics, validation and report off) as
   `curate run` in a subprocess, per local runner mode: CPU seconds (user + sys) of the process
   tree (driver + Beam workers), from `getrusage(RUSAGE_CHILDREN)` around the subprocess;
-- beside it (unless `--no-scoring`): the same job with the default quality scorers on, so the
-  cost of scoring is read apart from the pipeline's own.
-The headline is CPU(bare) / CPU(curate): 1.0 means curation costs no more than tokenizing.
+- curate with dedup (unless `--no-dedup-run`): the same job with exact and near dedup on at
+  their defaults (near: `verify: exact`); the bare side is the same number (it tokenizes the
+  whole input either way), so the ratio says what dedup adds to the pipeline's cost;
+- beside it (unless `--no-scoring`): the same job with the default quality scorers on (dedup
+  off), so the cost of scoring is read apart from the pipeline's own.
+The headlines are CPU(bare) / CPU(curate), without and with dedup: 1.0 means curation costs no
+more than tokenizing.
 Wall seconds and the peak RSS of the tree (sampled every 0.1 s) are printed too; `--json`
 writes the numbers. CPU seconds, not wall: a shared machine makes wall times noisy.
 """
@@ -216,6 +221,9 @@ def main() -> None:
         "--repeat", type=int, default=1, help="corpus variants (to test memory at larger sizes)"
     )
     ap.add_argument("--no-scoring", action="store_true", help="skip the run with scoring on")
+    ap.add_argument(
+        "--no-dedup-run", action="store_true", help="skip the run with exact + near dedup on"
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     folder = ensure_repeated(ensure_corpus(args.mb), args.repeat)
@@ -233,15 +241,26 @@ def main() -> None:
             "mb_s": round(mb / bare_s, 2),
         },
         "curate": {},
+        "curate_with_dedup": {},
         "curate_with_scoring": {},
     }
     del texts
     print(f"corpus: {mb:.1f} MB of text, {results['docs']} documents, {os.cpu_count()} cores")
     print(f"bare tokenizers encode_batch_fast: {bare_cpu:.1f} CPU-s ({bare_s:.1f}s wall)")
     scoring = {"quality": {"enabled": True}}
+    # Exact + near dedup at their defaults (near's `verify: exact`); boilerplate stays off.
+    dedup = {
+        "dedup": {
+            "exact": {"enabled": True},
+            "near": {"enabled": True},
+            "boilerplate": {"enabled": False},
+        }
+    }
     for mode in args.modes.split(","):
-        runs = [("curate", None, "")] + (
-            [] if args.no_scoring else [("curate_with_scoring", scoring, "-scored")]
+        runs = (
+            [("curate", None, "")]
+            + ([] if args.no_dedup_run else [("curate_with_dedup", dedup, "-dedup")])
+            + ([] if args.no_scoring else [("curate_with_scoring", scoring, "-scored")])
         )
         for key, extra, tag in runs:
             workers = 0 if mode == "auto" else args.workers

@@ -122,3 +122,65 @@ def test_config_overrides_and_input_flag(tmp_path):
         load_config(None)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(str(tmp_path / "missing.yaml"))
+
+
+def test_shard_rows_gathered_without_texts_carry_their_utf8_sizes(tmp_path):
+    """A shard that neither stores nor feeds the texts gathers their sizes instead: the same
+    rows, and the written-bytes tally reads the same UTF-8 sizes."""
+    import pyarrow as pa
+
+    from transforms.infra.hashing import shuffle_key
+    from transforms.stages.apply_decisions import tokrun_schema
+    from transforms.stages.shards import TEXT_BYTES, gather_shard_rows, plan_shards
+
+    ids = [f"d{i}" for i in range(12)]
+    texts = ["ascii", "héllo wörld", "日本語", "x" * 40] * 3
+    rows = sorted((shuffle_key(d, 3), d, t) for d, t in zip(ids, texts, strict=True))
+    schema = tokrun_schema([])
+    table = pa.table(
+        {
+            "key": [r[0] for r in rows],
+            "id": [r[1] for r in rows],
+            "source": ["s"] * len(rows),
+            "input_ids": [[1, 2]] * len(rows),
+            "n_tokens": [2] * len(rows),
+            "dedup_cluster": [""] * len(rows),
+            "text": [r[2] for r in rows],
+            "content_key": [bytes(16)] * len(rows),
+        },
+        schema=schema,
+    )
+    path = str(tmp_path / "run.arrow")
+    with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, schema) as writer:
+        writer.write_table(table)
+    (task,) = plan_shards([(d, "train") for d in ids[:9]], 3, 100)
+    full = gather_shard_rows(task, [path])
+    lean = gather_shard_rows(task, [path], keep_text=False)
+    assert "text" not in lean.column_names
+    assert lean.column(TEXT_BYTES).to_pylist() == [
+        len(t.encode()) for t in full.column("text").to_pylist()
+    ]
+    assert lean.drop_columns([TEXT_BYTES]).equals(full.drop_columns(["text"]))
+    assert lean.num_rows == 9
+
+
+def test_normalizer_fast_path_matches_line_by_line_stripping():
+    """Texts without a blank-ended line skip the line split; the result is what stripping every
+    line gives (the last line's blanks go with the final strip, even before a blank run)."""
+    import random
+    import re
+
+    def reference(text: str, max_blank: int) -> str:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+        text = re.sub(rf"\n{{{max_blank + 2},}}", "\n" * (max_blank + 1), text)
+        return text.strip()
+
+    rng = random.Random(7)
+    alphabet = ["a", " ", "\t", "\n", "\r", "\u00a0", "\u2028", "é", "\n\n\n"]
+    for max_blank in (0, 1, 2):
+        norm = Normalizer(unicode_form="none", strip_control=False, max_blank_lines=max_blank)
+        for _ in range(3000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+            assert norm(text) == reference(text, max_blank), repr(text)
+    assert Normalizer()("a  \nb\t\n\n\n\n c \t") == "a\nb\n\n\n c"

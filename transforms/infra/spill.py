@@ -21,7 +21,7 @@ from transforms.infra import fs
 from transforms.infra.accounting import TALLY, TallyingDoFn
 from transforms.infra.hashing import content_key
 from transforms.infra.progress import report as report_progress
-from transforms.infra.record import Record
+from transforms.infra.record import Record, utf8_len
 from transforms.infra.stage_output import StageOutput
 
 SPILL_SCHEMA = pa.schema(
@@ -157,7 +157,7 @@ class SpillRecords(TallyingDoFn):
         fs.rename(tmp, path)
         n_bytes = 0
         for rec, text, quality in zip(recs, texts, qualities, strict=True):
-            size = len(text.encode("utf-8", "surrogatepass"))
+            size = utf8_len(text)
             n_bytes += size
             self.count("spilled", "", rec.source, size)
             yield out(

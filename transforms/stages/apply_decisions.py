@@ -29,7 +29,7 @@ from transforms.infra.accounting import TALLY, TallyingDoFn
 from transforms.infra.disk_group import CoGroupByKeyOnDisk
 from transforms.infra.hashing import position_parts, shuffle_key
 from transforms.infra.progress import report as report_progress
-from transforms.infra.record import DeadLetter, Record, Rejection, Removal
+from transforms.infra.record import DeadLetter, Record, Rejection, Removal, utf8_len
 from transforms.infra.spill import read_run
 from transforms.infra.stage_output import StageOutput
 from transforms.stages.corpus_stats import pool_accumulator
@@ -323,7 +323,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                     out_cols[c].append(scores[c])
                 for c in self._labels:
                     out_cols[c].append(label_value(meta, c))
-                self.count("tokenized", "", sources[i], len(text.encode("utf-8", "surrogatepass")))
+                self.count("tokenized", "", sources[i], utf8_len(text))
                 self.count("tokens", "", sources[i], n=len(tokens))
                 yield beam.pvalue.TaggedOutput(
                     self.CANDIDATES, (ids[i], sources[i], len(tokens), scores, out_path)
@@ -350,9 +350,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             if not new.strip():
                 return new, method.name
             if len(new) != len(text):
-                trimmed = len(text.encode("utf-8", "surrogatepass")) - len(
-                    new.encode("utf-8", "surrogatepass")
-                )
+                trimmed = utf8_len(text) - utf8_len(new)
                 self.count("trimmed", method.rewrite_unit, source, trimmed, n=0)
             text = new
         return text, ""

@@ -88,9 +88,12 @@ class Normalizer:
             text = _CONTROL.sub("", text)
         if self.collapse_spaces:
             text = _SPACES.sub(" ", text)
-        if self.strip_lines:
+        if self.strip_lines and ("\t\n" in text or " \n" in text):
             # Spaces and tabs at each line's end (what `[ \t]+$` in multi-line mode removes),
             # line by line: ~6x faster than that regex, which tries a match at every space.
+            # Only texts with such a line are split: the last line's trailing blanks are removed
+            # by the final `strip()` anyway (blank runs never reach past them), and two substring
+            # tests spare most texts one Python string per line.
             text = "\n".join([line.rstrip(" \t") for line in text.split("\n")])
         # A run of blank lines is rare: a substring test spares most texts the regex scan.
         if self._blank_runs is not None and "\n" * (self.max_blank_lines + 2) in text:

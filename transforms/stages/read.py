@@ -8,7 +8,7 @@ import apache_beam as beam
 
 from transforms.infra.accounting import TALLY, TallyingDoFn
 from transforms.infra.progress import report as report_progress
-from transforms.infra.record import DeadLetter, Record, Rejection
+from transforms.infra.record import DeadLetter, Record, Rejection, utf8_len
 from transforms.infra.stage_output import StageOutput
 from transforms.stages.normalize import Normalizer
 from transforms.stages.readers import ReadTask, TaskReader
@@ -58,7 +58,7 @@ class ReadAndNormalize(TallyingDoFn):
                 yield beam.pvalue.TaggedOutput(self.DEAD, item)
                 continue
             rec: Record = item
-            size = len(rec.text.encode("utf-8", "surrogatepass"))
+            size = utf8_len(rec.text)
             self.count("read", "", rec.source, size, n=0)
             if size > self._max_doc_bytes:
                 yield beam.pvalue.TaggedOutput(
@@ -83,7 +83,7 @@ class ReadAndNormalize(TallyingDoFn):
                 self.count("trimmed", "normalization", rec.source, size - min(size, 4096), n=0)
                 continue
             if text != rec.text:  # bytes the funnel would otherwise lose between read and fate
-                trimmed = size - len(text.encode("utf-8", "surrogatepass"))
+                trimmed = size - utf8_len(text)
                 self.count("trimmed", "normalization", rec.source, trimmed, n=0)
             yield rec if text == rec.text else rec._replace(text=text)
         self.count("read", "", task.source, n=reader.seen)

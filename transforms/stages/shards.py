@@ -128,8 +128,15 @@ def shard_schema(
     return pa.schema(fields)
 
 
-def gather_shard_rows(task: ShardTask, run_paths: list[str]) -> pa.Table:
-    """The task's rows from every run, in (key, id) order; raises if any selected row is missing."""
+TEXT_BYTES = "text_bytes"  # a gathered row's text size, when the text itself is not needed
+
+
+def gather_shard_rows(task: ShardTask, run_paths: list[str], keep_text: bool = True) -> pa.Table:
+    """The task's rows from every run, in (key, id) order; raises if any selected row is missing.
+
+    `keep_text=False`: the text column is replaced by `text_bytes` (its UTF-8 sizes, read from the
+    Arrow offsets) before any row is copied, for a shard that neither stores nor feeds the texts.
+    """
     wanted = pa.array(task.ids, pa.string())
     parts = []
     for path in sorted(run_paths):
@@ -139,6 +146,9 @@ def gather_shard_rows(task: ShardTask, run_paths: list[str]) -> pa.Table:
         if hi <= lo:
             continue
         part = table.slice(lo, hi - lo)
+        if not keep_text:
+            sizes = pc.binary_length(part.column("text")).cast(pa.int64())
+            part = part.drop_columns(["text"]).append_column(TEXT_BYTES, sizes)
         part = part.filter(pc.is_in(part.column("id"), value_set=wanted))
         if part.num_rows:
             parts.append(part)
@@ -175,6 +185,9 @@ class _ShardWriterFn(TallyingDoFn):
         )
         self._accumulators = dict(settings.accumulators)  # name -> accumulator factory
         self._emit_keys = settings.emit_keys
+        # The texts are copied into a shard's rows only when the shard stores them or an
+        # accumulator reads them; otherwise only their sizes (the written-bytes tally) travel.
+        self._needs_text = settings.include_text or bool(self._accumulators)
 
     def _write(self, split: str, index: int, rows: pa.Table):
         rows = rows.sort_by([("key", "ascending"), ("id", "ascending")])
@@ -193,8 +206,12 @@ class _ShardWriterFn(TallyingDoFn):
         digest, n_bytes = fs.sha256_file(path)
         # Documents and UTF-8 bytes written per source, summed in Arrow: the texts never become
         # Python strings here (the tally is the same as counting row by row).
+        if "text" in rows.column_names:
+            sizes = pc.binary_length(rows.column("text"))
+        else:  # gathered without the texts (`gather_shard_rows(keep_text=False)`)
+            sizes = rows.column(TEXT_BYTES)
         per_source = (
-            pa.table({"source": rows.column("source"), "n": pc.binary_length(rows.column("text"))})
+            pa.table({"source": rows.column("source"), "n": sizes})
             .group_by("source")
             .aggregate([("n", "count"), ("n", "sum")])
         )
@@ -226,7 +243,7 @@ class WriteShard(_ShardWriterFn):
     """Local path: ShardTask (with every tokenized run as a side input) -> one shard."""
 
     def process(self, task: ShardTask, runs):
-        rows = gather_shard_rows(task, [r.path for r in runs])
+        rows = gather_shard_rows(task, [r.path for r in runs], keep_text=self._needs_text)
         yield from self._write(task.split, task.index, rows)
 
 
