@@ -17,11 +17,14 @@ TEXTS = [
     "one two",
     "a b c d e",
     "x_y-z 2024 2025 year\x1cseparator\x1fend",
+    # 4-byte characters (an alphanumeric math digit, a non-alphanumeric emoji), a combining
+    # accent (not alphanumeric), a lone surrogate, non-ASCII spaces and separators
+    "e\u0301t\u0301e\u0301 \U0001d7d9\U0001d7da x\U0001f600y \ud800z \x85nel\u2028ls\u200bzw",
 ]
 
 
 def _reference_shingles(text: str, n: int, **norm: bool) -> list[int]:
-    hashes = [span_hash_int(w.encode()) for w in reference_words(text, **norm)]
+    hashes = [span_hash_int(w.encode("utf-8", "surrogatepass")) for w in reference_words(text, **norm)]
     if len(hashes) < n:
         return [window_hash_int(hashes) >> 32]
     return [window_hash_int(hashes[i : i + n]) >> 32 for i in range(len(hashes) - n + 1)]
@@ -42,6 +45,28 @@ def test_vectorised_shingles_equal_the_python_reference(norm, n):
     for i, text in enumerate(TEXTS):
         got = batch.hashes[batch.offsets[i] : batch.offsets[i + 1]].tolist()
         assert got == _reference_shingles(text, n, **norm), (i, text)
+
+
+@pytest.mark.parametrize("strip_punct", [True, False])
+def test_non_ascii_separators_equal_the_python_reference_on_random_text(strip_punct):
+    # every character class: ASCII, Latin-1, BMP (letters, punctuation, spaces, surrogates),
+    # astral; the vectorised UTF-8 decode must classify each like reference_words' regex
+    rng = np.random.default_rng(7)
+    pools = [
+        np.arange(32, 127),
+        np.arange(0x80, 0x800),
+        np.arange(0x800, 0x10000),
+        np.arange(0x10000, 0x110000, 97),
+        np.array([0x20, 0xA0, 0x85, 0x2028, 0x3000, 0x1C, 0x5F]),
+    ]
+    texts = []
+    for _ in range(40):
+        chars = [int(rng.choice(pools[rng.integers(len(pools))])) for _ in range(200)]
+        texts.append("".join(map(chr, chars)))
+    batch = Shingler(3, strip_punct=strip_punct).hash_batch(texts)
+    for i, text in enumerate(texts):
+        got = batch.hashes[batch.offsets[i] : batch.offsets[i + 1]].tolist()
+        assert got == _reference_shingles(text, 3, strip_punct=strip_punct), i
 
 
 def test_normalization_ignores_case_and_punctuation_and_folds_digits():
