@@ -86,6 +86,18 @@ def test_short_documents_have_one_shingle_of_all_words():
     assert len(sh.hash_one("six words make exactly two shingles")) == 2
 
 
+def test_shingles_do_not_depend_on_the_text_per_vectorised_call(monkeypatch):
+    import transforms.dedup.shingles as shingles
+
+    texts = TEXTS * 3
+    whole = Shingler(3).hash_batch(texts)
+    monkeypatch.setattr(shingles, "BATCH_CHARS", 40)  # a few texts per call, some alone
+    assert len(shingles.text_chunks(texts, 40)) > 5
+    split = Shingler(3).hash_batch(texts)
+    assert split.offsets.tolist() == whole.offsets.tolist()
+    assert split.hashes.tolist() == whole.hashes.tolist()
+
+
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
 @pytest.mark.parametrize("seed", [1, 7])
 def test_signatures_bit_identical_to_datasketch(scheme, seed):
