@@ -24,7 +24,9 @@ TEXTS = [
 
 
 def _reference_shingles(text: str, n: int, **norm: bool) -> list[int]:
-    hashes = [span_hash_int(w.encode("utf-8", "surrogatepass")) for w in reference_words(text, **norm)]
+    hashes = [
+        span_hash_int(w.encode("utf-8", "surrogatepass")) for w in reference_words(text, **norm)
+    ]
     if len(hashes) < n:
         return [window_hash_int(hashes) >> 32]
     return [window_hash_int(hashes[i : i + n]) >> 32 for i in range(len(hashes) - n + 1)]

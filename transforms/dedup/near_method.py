@@ -74,4 +74,3 @@ class NearMethod(DedupMethod):
 
     def decide(self) -> beam.PTransform:
         return NearDecisions(self.cfg, self.seed, self.keep)
-
