@@ -17,11 +17,16 @@ TEXTS = [
     "one two",
     "a b c d e",
     "x_y-z 2024 2025 year\x1cseparator\x1fend",
+    # 4-byte characters (an alphanumeric math digit, a non-alphanumeric emoji), a combining
+    # accent (not alphanumeric), a lone surrogate, non-ASCII spaces and separators
+    "e\u0301t\u0301e\u0301 \U0001d7d9\U0001d7da x\U0001f600y \ud800z \x85nel\u2028ls\u200bzw",
 ]
 
 
 def _reference_shingles(text: str, n: int, **norm: bool) -> list[int]:
-    hashes = [span_hash_int(w.encode()) for w in reference_words(text, **norm)]
+    hashes = [
+        span_hash_int(w.encode("utf-8", "surrogatepass")) for w in reference_words(text, **norm)
+    ]
     if len(hashes) < n:
         return [window_hash_int(hashes) >> 32]
     return [window_hash_int(hashes[i : i + n]) >> 32 for i in range(len(hashes) - n + 1)]
@@ -44,6 +49,28 @@ def test_vectorised_shingles_equal_the_python_reference(norm, n):
         assert got == _reference_shingles(text, n, **norm), (i, text)
 
 
+@pytest.mark.parametrize("strip_punct", [True, False])
+def test_non_ascii_separators_equal_the_python_reference_on_random_text(strip_punct):
+    # every character class: ASCII, Latin-1, BMP (letters, punctuation, spaces, surrogates),
+    # astral; the vectorised UTF-8 decode must classify each like reference_words' regex
+    rng = np.random.default_rng(7)
+    pools = [
+        np.arange(32, 127),
+        np.arange(0x80, 0x800),
+        np.arange(0x800, 0x10000),
+        np.arange(0x10000, 0x110000, 97),
+        np.array([0x20, 0xA0, 0x85, 0x2028, 0x3000, 0x1C, 0x5F]),
+    ]
+    texts = []
+    for _ in range(40):
+        chars = [int(rng.choice(pools[rng.integers(len(pools))])) for _ in range(200)]
+        texts.append("".join(map(chr, chars)))
+    batch = Shingler(3, strip_punct=strip_punct).hash_batch(texts)
+    for i, text in enumerate(texts):
+        got = batch.hashes[batch.offsets[i] : batch.offsets[i + 1]].tolist()
+        assert got == _reference_shingles(text, 3, strip_punct=strip_punct), i
+
+
 def test_normalization_ignores_case_and_punctuation_and_folds_digits():
     a, b = "Hello, World! It is 2024.", "hello world -- it IS 2024"
     assert reference_words(a) == reference_words(b) == ["hello", "world", "it", "is", "2024"]
@@ -59,6 +86,18 @@ def test_short_documents_have_one_shingle_of_all_words():
     assert sh.hash_one("only three words").tolist() != sh.hash_one("only three").tolist()
     assert len(sh.hash_one("exactly five words right here")) == 1
     assert len(sh.hash_one("six words make exactly two shingles")) == 2
+
+
+def test_shingles_do_not_depend_on_the_text_per_vectorised_call(monkeypatch):
+    import transforms.dedup.shingles as shingles
+
+    texts = TEXTS * 3
+    whole = Shingler(3).hash_batch(texts)
+    monkeypatch.setattr(shingles, "BATCH_CHARS", 40)  # a few texts per call, some alone
+    assert len(shingles.text_chunks(texts, 40)) > 5
+    split = Shingler(3).hash_batch(texts)
+    assert split.offsets.tolist() == whole.offsets.tolist()
+    assert split.hashes.tolist() == whole.hashes.tolist()
 
 
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])

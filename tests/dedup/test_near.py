@@ -205,3 +205,27 @@ def test_audit_rows_pair_every_member_with_the_kept_one_first():
     ]
     assert [r["est_jaccard"] for r in rows] == [0.8, 0.5, 0.7]
     assert all(r["cluster"] == "near:x" and r["cluster_size"] == 7 for r in rows)
+
+
+@pytest.mark.parametrize("recent_max", [1, 2, 1 << 16])
+def test_a_pair_in_several_buckets_of_a_bundle_is_sent_once_unless_forgotten(
+    monkeypatch, recent_max
+):
+    import transforms.dedup.near as near
+
+    monkeypatch.setattr(near, "_RECENT_MAX", recent_max)
+    sig = np.arange(128, dtype="<u4").tobytes()
+    cands = [tuple(NearCandidate(i, "s", sig, (1,), ref=(0, k))) for k, i in enumerate("abc")]
+    fn = near._BucketEdgesFn(max_bucket=64, threshold=0.8, verify="exact")
+    fn.start_bundle()
+    out = []
+    for key in range(3):  # the same three documents share three bands
+        out += list(fn.process((key, cands)))
+    pairs = [o.value[:2] for o in out if o.tag == fn.UNVERIFIED]
+    members = [o.value[0] for o in out if o.tag == fn.MEMBERS]
+    assert set(pairs) == {("a", "b"), ("a", "c"), ("b", "c")}
+    assert set(members) == {"a", "b", "c"}
+    if recent_max > 6:  # remembers everything sent: one copy each
+        assert len(pairs) == 3 and len(members) == 3
+    else:  # forgets: copies again, never fewer than one
+        assert len(pairs) + len(members) > 6

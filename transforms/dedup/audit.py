@@ -33,8 +33,13 @@ def exact_jaccard(a: str, b: str, ngram: int = 5, **norm: bool) -> float:
 
 def lcs_ratio(a: str, b: str) -> float:
     """difflib ratio over the first LCS_MAX_WORDS words: 2 * matched / (len(a) + len(b))."""
-    wa, wb = a.split()[:LCS_MAX_WORDS], b.split()[:LCS_MAX_WORDS]
+    return _lcs_ratio_words(a.split()[:LCS_MAX_WORDS], b.split()[:LCS_MAX_WORDS])
+
+
+def _lcs_ratio_words(wa: list[str], wb: list[str]) -> float:
     if not wa and not wb:
+        return 1.0
+    if wa == wb:  # difflib's ratio of equal sequences, without its quadratic worst case
         return 1.0
     return difflib.SequenceMatcher(None, wa, wb, autojunk=False).ratio()
 
@@ -49,16 +54,23 @@ def audit_pairs(
         are skipped.
     """
     out = []
+    grams: dict[str, set] = {}  # a text is in several pairs of its cluster: normalized once
+    words: dict[str, list[str]] = {}
     for a, b in pairs:
         ta, tb = texts_by_id.get(a), texts_by_id.get(b)
         if ta is None or tb is None:
             continue
+        for key, text in ((a, ta), (b, tb)):
+            if key not in grams:
+                grams[key] = word_ngrams(reference_words(text), ngram)
+                words[key] = text.split()[:LCS_MAX_WORDS]
+        sa, sb = grams[a], grams[b]
         out.append(
             {
                 "a": a,
                 "b": b,
-                "exact_jaccard": exact_jaccard(ta, tb, ngram),
-                "lcs_ratio": lcs_ratio(ta, tb),
+                "exact_jaccard": len(sa & sb) / len(sa | sb),
+                "lcs_ratio": _lcs_ratio_words(words[a], words[b]),
             }
         )
     return out

@@ -268,6 +268,21 @@ class _BucketEdgesFn(beam.DoFn):
         self.oversized = beam.metrics.Metrics.counter(_NS, "oversized_buckets")
         self.dropped = beam.metrics.Metrics.counter(_NS, "edges_rejected_by_verification")
 
+    def start_bundle(self):
+        # A near-duplicate pair shares most of its bands (4x as many pair copies as pairs on the
+        # real-text benchmark), and so does a member: what this bundle sent recently is not
+        # sent again. Bounded (cleared when full); the steps after drop copies anyway, so the
+        # outputs do not depend on what is remembered, only their copies do.
+        self._sent: set = set()
+
+    def _fresh(self, key) -> bool:
+        if key in self._sent:
+            return False
+        if len(self._sent) >= _RECENT_MAX:
+            self._sent.clear()
+        self._sent.add(key)
+        return True
+
     def process(self, keyed):
         _, items = keyed
         by_id = {item[0]: item for item in items}
@@ -317,6 +332,8 @@ class _BucketEdgesFn(beam.DoFn):
             return
         sets: dict[int, np.ndarray] = {}
         for a, b in zip(iu, iv, strict=True):
+            if not self._fresh((ids[a], ids[b])):
+                continue  # sent from another bucket of this bundle (its decision is the same)
             ca, cb = by_id[ids[a]], by_id[ids[b]]
             ref_a, ref_b = _field(ca, _REF), _field(cb, _REF)
             if ref_a is not None and ref_b is not None:
@@ -331,9 +348,11 @@ class _BucketEdgesFn(beam.DoFn):
             else:
                 self.dropped.inc()
         for k in sorted(set(iu) | set(iv)):
-            yield beam.pvalue.TaggedOutput(self.MEMBERS, (ids[k], tuple(by_id[ids[k]][:4])))
+            if self._fresh(ids[k]):
+                yield beam.pvalue.TaggedOutput(self.MEMBERS, (ids[k], tuple(by_id[ids[k]][:4])))
 
 
+_RECENT_MAX = 1 << 16  # pairs and members a bucket bundle remembers having sent (~10 MB)
 _SHINGLES, _REF = 4, 5  # NearCandidate fields beyond (id, source, minhash, rank)
 
 

@@ -16,13 +16,7 @@ from transforms.dedup.config import NearDedupConfig
 from transforms.dedup.method import DedupMethod, MethodDecisions
 from transforms.dedup.minhash import MinHasher
 from transforms.dedup.run_features import NearDedupOverRuns
-from transforms.dedup.shingles import Shingler
-
-# Text per vectorised signature batch. Large enough that numpy's per-call overhead vanishes, small
-# enough that the temporaries and the rolling-hash power table (8 bytes per byte of the batch,
-# kept for the process) stay a few MB: one 64 MB spill batch at once took 10x longer and held
-# ~1 GB of power tables.
-_SIGNATURE_BATCH_CHARS = 1 << 20
+from transforms.dedup.shingles import BATCH_CHARS, Shingler, text_chunks
 
 
 class NearDecisions(NearDedupOverRuns):
@@ -73,22 +67,10 @@ class NearMethod(DedupMethod):
             self._shingler = Shingler(c.ngram, c.lowercase, c.strip_punct, c.fold_digits)
             self._hasher = MinHasher(c.num_perm, self.seed, c.scheme)
         sigs = []
-        for lo, hi in _chunks(texts, _SIGNATURE_BATCH_CHARS):
+        for lo, hi in text_chunks(texts, BATCH_CHARS):  # the signatures' temporaries stay small too
             batch = self._shingler.hash_batch(texts[lo:hi])
             sigs += [row.astype("<u4").tobytes() for row in self._hasher.signatures(batch)]
         return {"minhash": sigs}
 
     def decide(self) -> beam.PTransform:
         return NearDecisions(self.cfg, self.seed, self.keep)
-
-
-def _chunks(texts: list[str], max_chars: int) -> list[tuple[int, int]]:
-    """[lo, hi) index ranges of consecutive texts of about `max_chars` each (at least one)."""
-    out, lo, size = [], 0, 0
-    for i, t in enumerate(texts):
-        if size and size + len(t) > max_chars:
-            out.append((lo, i))
-            lo, size = i, 0
-        size += len(t)
-    out.append((lo, len(texts)))
-    return out

@@ -300,7 +300,14 @@ def _run_sets(work: RunWork, rows: list[int], shingler) -> dict[int, np.ndarray]
     """{row: shingle set} for `rows` of the run's surviving rows, from their text (one read,
     shingled in batches)."""
     rows = sorted(set(rows))
-    texts = surviving_rows(work, ["text"]).column("text").take(pa.array(rows)).to_pylist()
+    # the rows' places in the whole run: one take of those texts, not a filtered copy of the
+    # run's text column first (a take from the filtered column cost ~5x as much)
+    table = read_run(work.path).select(["pos", "text"])
+    places = np.asarray(rows, dtype=np.int64)
+    if work.dropped:
+        pos = table.column("pos").to_numpy()
+        places = np.flatnonzero(~np.isin(pos, np.asarray(work.dropped, dtype=np.int64)))[places]
+    texts = table.column("text").take(pa.array(places)).to_pylist()
     out: dict[int, np.ndarray] = {}
     for lo in range(0, len(rows), _SET_BATCH):
         batch = shingler.hash_batch([t or "" for t in texts[lo : lo + _SET_BATCH]])
