@@ -44,6 +44,9 @@ def main() -> None:
     logging.getLogger("apache_beam.runners.worker.sdk_worker_main").setLevel(logging.ERROR)
     from apache_beam.runners.worker import sdk_worker_main
 
+    from transforms.infra.beam_fastpath import install
+
+    install()  # each stage's DoFns are introspected once, not twice (transforms/infra/beam_fastpath.py)
     sdk_worker_main.main(sys.argv)
 
 

@@ -43,8 +43,7 @@ class RunPlan:
     cfg: CurateConfig
     output: str
     tasks: list[ReadTask]
-    tokenizer: TokenizerInfo
-    tokenizer_json: str
+    tokenizer: TokenizerInfo  # saved as OUTPUT/tokenizer/tokenizer.json (stage 2 reads it there)
     score_columns: list[str]
     code_version: str
     label_columns: list[str] = field(default_factory=list)  # string columns from record meta

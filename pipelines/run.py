@@ -202,13 +202,12 @@ def prepare(
     if cfg.input.demo.enabled:
         sources += demo_sources(cfg, output)
     tasks = plan_read_tasks(sources, cfg.input.split_bytes, cfg.input.max_line_bytes)
-    info, tokenizer_json = build_tokenizer(cfg, tasks, fs.join(output, "tokenizer"))
+    info, _ = build_tokenizer(cfg, tasks, fs.join(output, "tokenizer"))
     plan = RunPlan(
         cfg,
         output,
         tasks,
         info,
-        tokenizer_json,
         score_columns(cfg),
         code_version(),
         label_columns=label_columns(cfg),
@@ -355,6 +354,9 @@ def new_pipeline(
 ) -> beam.Pipeline:
     """The run's Pipeline; with `follow`, one that polls the job's progress counters until it
     ends (runners with no local progress channel: pipelines.progress_metrics)."""
+    from transforms.infra.beam_fastpath import install
+
+    install()  # Beam's per-transform introspection, memoized (transforms/infra/beam_fastpath.py)
     runner = local_runner(options, beam_args)
     if not follow:
         return beam.Pipeline(runner=runner, options=options)

@@ -30,7 +30,6 @@ def _plan(cfg: CurateConfig, tmp_path) -> SimpleNamespace:
             ReadTask("h", "/data/h", 1, "hf_arrow"),
         ],
         tokenizer=TokenizerInfo("tok.json", "", 300, 7, 8),
-        tokenizer_json="{}",
         score_columns=["quality"],
         label_columns=["language"],
         dsir=None,

@@ -110,7 +110,12 @@ class ApplySettings:
         eos = plan.tokenizer.eos_id if cfg.tokenizer.add_eos else None
         return cls(
             run_dir=fs.join(plan.tmp, "tokenized"),
-            encoder=BatchEncoder(plan.tokenizer_json, eos),
+            # by path: the DoFn pickles small (see BatchEncoder)
+            encoder=BatchEncoder(
+                path=fs.join(plan.output, "tokenizer", "tokenizer.json"),
+                eos_id=eos,
+                sha256=plan.tokenizer.sha256,
+            ),
             seed=cfg.run.seed,
             score_columns=tuple(plan.score_columns),
             label_columns=tuple(plan.label_columns),
