@@ -17,5 +17,6 @@ def test_fate_of_selected_and_sampled_out_candidates():
 
 @pytest.mark.parametrize("cands", [[], [("code", "run1"), ("code", "run1")]])
 def test_a_lost_or_repeated_candidate_stops_the_run(cands):
-    with pytest.raises(RuntimeError, match="lost or repeated"):
+    with pytest.raises(RuntimeError, match="lost or repeated") as err:
         _fate(("a", {"cand": cands, "sel": ["train"]}))
+    assert "running_mode: in_memory" in str(err.value)  # the way out, in the message

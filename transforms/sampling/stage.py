@@ -28,12 +28,15 @@ def _fate(keyed):
     cands, splits = list(grouped["cand"]), list(grouped["sel"])
     if len(cands) != 1:
         # Selection runs on the same candidates, so this is elements lost or repeated between
-        # steps (seen once, at 1.6M documents on the multi-process local runner): stop rather
-        # than write shards that silently miss or repeat a document.
+        # steps: stop rather than write shards that silently miss or repeat a document. Seen
+        # once, at 1.6M documents on the multi-process local runner (the last output chunk of
+        # one tokenize bundle never reached this join); the same run in_memory completed
+        # (benchmarks/RESULTS.md, "1.6M"), hence the advice.
         raise RuntimeError(
             f"sampling: document {doc_id!r} reached the selection join {len(cands)} times as a "
             f"candidate (expected once; selected {len(splits)} times): the runner lost or repeated "
-            "elements between the tokenize and sampling steps"
+            "elements between the tokenize and sampling steps. On the local runner, rerun with "
+            "`run.running_mode: in_memory` (this was seen only with its worker processes)"
         )
     (source, run) = cands[0]
     return doc_id, source, (splits[0] if splits else None), run
