@@ -130,5 +130,21 @@ def test_sketch_accumulator_matches_one_pass_across_spill_merge_and_coder():
     assert small.log2_cells <= 16 and small.may_repeat(hashes[:100]).mean() < 0.2
 
 
+@pytest.mark.parametrize("n_hashes", [500, 200_000])  # a sparse and a dense partial sketch
+def test_sketch_coder_round_trips_sparse_and_dense_at_the_smaller_size(n_hashes):
+    rng = np.random.default_rng(n_hashes)
+    hashes = rng.integers(0, 2**64 - 1, size=n_hashes, dtype=np.uint64, endpoint=True)
+    acc = BandSketchAccumulator(max_log2_cells=20, spill=100).add(hashes)
+    state = BandSketchAccumulatorCoder.to_tuple(acc)
+    back = BandSketchAccumulatorCoder.from_tuple(state)
+    assert (back.sketch.seen == acc.sketch.seen).all()
+    assert (back.sketch.twice == acc.sketch.twice).all()
+    dense = 2 * len(acc.sketch.seen)
+    sparse = 6 * int(np.count_nonzero(acc.sketch.seen))
+    encoded = sum(len(b) for b in state[3][1:] if b is not None)
+    assert encoded == min(dense, sparse)
+    assert (state[3][1] is None) == (n_hashes == 200_000)
+
+
 def test_band_filter_is_validated():
     assert any("band_filter" in p for p in NearDedupConfig(band_filter="bloom").validate())
