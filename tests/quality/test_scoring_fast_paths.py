@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from quality import toxicity_weights
 from quality.langid import LanguageIdentifier
+from quality.pii import _IPV6, _ipv6, _is_global_ip
 from quality.scorers.gopher_quality import alpha_word_count
 from quality.scorers.gopher_repetition import DUP_NS, TOP_NS, ngram_repetition
 from quality.text import TextView, word_tokens
@@ -98,6 +99,43 @@ def test_language_id_sees_the_same_line_as_before(text):
     code, _ = identifier.detect(text)
     assert recorder.lines == ([expected] if expected else [])
     assert code == ("en" if expected else "und")
+
+
+def _ipv6_full_scan(text: str) -> list[tuple[int, int, str]]:
+    """IPv6 spans as found before: the pattern tried at every position of the text."""
+    return [
+        (m.start(), m.end(), "ip")
+        for m in _IPV6.finditer(text)
+        if sum(1 for g in m.group(0).split(":") if g) >= 3 and _is_global_ip(m.group(0))
+    ]
+
+
+IPV6_TEXT = st.lists(
+    st.sampled_from(
+        [*"0123456789abcdefABCDEFgxz:._- \n", "::", "2001:", "4860:", "fe80:", "::1", "1.2.3.4"]
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(IPV6_TEXT)
+def test_ipv6_candidates_match_the_full_scan(text):
+    assert _ipv6(text) == _ipv6_full_scan(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *AWKWARD,
+        "server 2001:4860:4860::8888 and 2606:4700:4700::1111, ::1, fe80::1:2:3",
+        "a:b:c:d 12:30:45 x::y 2001:db8::1 v2001:4860::8888 ab2001:4860:0:0:0:0:0:8888",
+        "deadbeef:2001:4860:4860::8888:1:2:3:4:5:6:7 1::2::3:4 ::ffff:8.8.8.8 " * 3,
+        "def f(a: int) -> dict[str, int]:\n    return {'k': a}  # x::y ab:cd:ef",
+    ],
+)
+def test_ipv6_candidates_match_the_full_scan_on_examples(text):
+    assert _ipv6(text) == _ipv6_full_scan(text)
 
 
 def _definition(hashes, lengths):
