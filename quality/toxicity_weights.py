@@ -9,8 +9,9 @@ scikit-learn's own probabilities) and writes them under the cache directory; lat
 that file with `allow_pickle=False`, without importing scikit-learn. The arrays are the same
 float64 values, so the probabilities are bit-identical either way (tested).
 
-The file name carries the package version and the sha256 of the shipped model files, so an
-upgraded or altered model never meets a stale cache; a file that cannot be read is ignored (the
+The file name carries the package's and scikit-learn's versions and the sha256 of the shipped
+model files, so an upgraded or altered model, or a scikit-learn whose probabilities the weights
+were not checked against, never meets a stale cache; a file that cannot be read is ignored (the
 pickles are loaded again and the file rewritten). Cache directory: `$XDG_CACHE_HOME/curate/models`
 (default `~/.cache`); delete it freely.
 """
@@ -69,7 +70,7 @@ def from_sklearn(vectorizer, model) -> LinearWeights:
 
 
 def cache_path() -> Path | None:
-    """The cache file of the installed model (version and content in its name); None: no model.
+    """The cache file of the installed model (versions and content in its name); None: no model.
 
     Finds the package without importing it (its import loads the pickles).
     """
@@ -82,10 +83,12 @@ def cache_path() -> Path | None:
         for name in MODEL_FILES:
             digest.update((data / name).read_bytes())
         version = importlib.metadata.version(DISTRIBUTION)
+        sklearn = importlib.metadata.version("scikit-learn")
     except (OSError, importlib.metadata.PackageNotFoundError):
         return None
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "curate" / "models" / f"{PACKAGE}-{version}-{digest.hexdigest()[:16]}.npz"
+    name = f"{PACKAGE}-{version}-sklearn-{sklearn}-{digest.hexdigest()[:16]}.npz"
+    return Path(xdg) / "curate" / "models" / name
 
 
 def read_cache(path: Path | None) -> LinearWeights | None:
