@@ -1,8 +1,9 @@
 """Scorers' fast paths give exactly what the plain definitions give, on awkward text.
 
-Each fast path (an ASCII translate table, `str.split` for a whitespace regex, a cached copy of
-the toxicity weights) must not change one score for any input: the references here are the
-code they replaced.
+Each fast path (an ASCII translate table for alphabetic words, `str.split` for a whitespace
+regex, n-gram groups without a stable sort, IPv6 tried only where an address can start, a cached
+copy of the toxicity weights) must not change one score for any input: the references here are
+the code they replaced or the plain definitions.
 """
 
 from __future__ import annotations
