@@ -74,7 +74,10 @@ _PHONE_PLUS = re.compile(
     r"\+(?<![\w+.-]\+)\d{1,3}(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]?\d{2,4}){1,4}(?![\w]|[.-]\d)"
 )
 _PHONE_PAREN = re.compile(r"\((?<![\w+.-]\()[2-9]\d{2}\) ?[2-9]\d{2}[-.]\d{4}(?![\w]|[.-]\d)")
-_IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
+# The first colon of every IPv6 candidate is followed by at most 4 hex digits and another colon
+# (`h{0,3}:` then at least one `h{0,4}:`), and lies at most 4 characters after the candidate's
+# start: only those starts can match `_IPV6`.
+_HINT_COLON = re.compile(r":(?=[0-9A-Fa-f]{0,4}:)")
 _IPV6 = re.compile(
     r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f]{0,3}:(?:[0-9A-Fa-f]{0,4}:){1,6}"
     r"(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:.])"
@@ -179,13 +182,23 @@ def _phones(text: str) -> list[Span]:
 
 
 def _ipv6(text: str) -> list[Span]:
-    if not _IPV6_HINT.search(text):
-        return []
+    """The matches `_IPV6.finditer(text)` finds, validated, trying the pattern only where a
+    match can start (before a `_HINT_COLON`), in order and never inside an earlier match: the
+    full scan tries its first character class at every hex letter of the text."""
     spans = []
-    for m in _IPV6.finditer(text):
-        value = m.group(0)
-        if sum(1 for g in value.split(":") if g) >= 3 and _is_global_ip(value):
-            spans.append((m.start(), m.end(), "ip"))
+    pos = 0  # the first start neither tried nor inside a match
+    for colon in _HINT_COLON.finditer(text):
+        c = colon.start()
+        for start in range(max(c - 4, pos), c + 1):
+            m = _IPV6.match(text, start)  # its lookbehind still sees the text before `start`
+            if m is not None:
+                pos = m.end()
+                value = m.group(0)
+                if sum(1 for g in value.split(":") if g) >= 3 and _is_global_ip(value):
+                    spans.append((m.start(), m.end(), "ip"))
+                break
+        else:
+            pos = max(pos, c + 1)
     return spans
 
 

@@ -22,8 +22,10 @@ Two backends give the same probabilities (tested against `predict_prob` to 1e-9)
 - `sklearn`: `vectorizer.transform` + `model.predict_proba` on the window texts, the
   reference; chosen automatically when the shipped model does not have the expected shape.
 
-The model is loaded once per worker by `load()` (a few seconds: scikit-learn and joblib), never
-at import or construction, so the object pickles small.
+The model is loaded once per worker by `load()`, never at import or construction, so the object
+pickles small. The linear backend's weights are cached as a plain `.npz` the first time
+(`quality.toxicity_weights`): later loads take milliseconds and never import scikit-learn, which
+costs about a CPU-second per process.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 
+from quality import toxicity_weights
 from quality.text import word_tokens
 
 log = logging.getLogger(__name__)
@@ -70,9 +73,22 @@ class ToxicityClassifier:
 
     # Loading ------------------------------------------------------------------------------------
     def load(self) -> ToxicityClassifier:
-        """Loads the shipped model once (idempotent) and picks the backend."""
+        """Loads the shipped model once (idempotent) and picks the backend.
+
+        The linear backend reads the weights cached by an earlier load when there are some
+        (`quality.toxicity_weights`: no scikit-learn import); else it loads the pickles, checks
+        its own probabilities against scikit-learn's and caches the weights.
+        """
         if self.backend is not None:
             return self
+        cache = None
+        if self.requested_backend != "sklearn":
+            cache = toxicity_weights.cache_path()
+            weights = toxicity_weights.read_cache(cache)
+            if weights is not None:
+                self._use(weights)
+                self.backend = "linear"
+                return self
         from profanity_check import profanity_check as shipped  # heavy: scikit-learn, joblib
 
         self._vectorizer, self._model = shipped.vectorizer, shipped.model
@@ -87,6 +103,8 @@ class ToxicityClassifier:
                 log.warning(
                     "profanity model not usable by the linear backend (%s): using sklearn", exc
                 )
+            else:
+                toxicity_weights.write_cache(cache, self._linear)
         return self
 
     def _prepare_linear(self) -> None:
@@ -108,24 +126,21 @@ class ToxicityClassifier:
         wrong = {k: params.get(k) for k, v in expected.items() if params.get(k) != v}
         if wrong or list(model.classes_) != [0, 1] or model.method != "sigmoid":
             raise ValueError(f"unexpected model parameters {wrong or model.method}")
-        weights, intercepts, slopes, offsets = [], [], [], []
-        for calibrated in model.calibrated_classifiers_:
-            est, (calibrator,) = calibrated.estimator, calibrated.calibrators
-            weights.append(np.asarray(est.coef_, dtype=np.float64).ravel())
-            intercepts.append(float(est.intercept_[0]))
-            slopes.append(float(calibrator.a_))
-            offsets.append(float(calibrator.b_))
-        self._vocab: dict[str, int] = dict(vec.vocabulary_)
-        self._idf = np.asarray(vec.idf_, dtype=np.float64)
-        self._weights = np.stack(weights, axis=1)  # (vocabulary, classifiers)
-        self._intercepts = np.array(intercepts)
-        self._slopes = np.array(slopes)
-        self._offsets = np.array(offsets)
+        self._use(toxicity_weights.from_sklearn(vec, model))
         probes = [word_tokens(t) for t in _PROBES]
         fast = self._linear_window_probs(probes)[0]
         reference = self._sklearn_window_probs(probes)[0]
         if not np.allclose(fast, reference, rtol=0, atol=1e-9):
             raise ValueError(f"linear backend disagrees with sklearn: {fast} vs {reference}")
+
+    def _use(self, weights: toxicity_weights.LinearWeights) -> None:
+        self._linear = weights
+        self._vocab = weights.vocab
+        self._idf = weights.idf
+        self._weights = weights.weights  # (vocabulary, classifiers)
+        self._intercepts = weights.intercepts
+        self._slopes = weights.slopes
+        self._offsets = weights.offsets
 
     # Scoring ------------------------------------------------------------------------------------
     def score_tokens(self, docs_tokens: list[list[str]]) -> list[tuple[float, float]]:

@@ -28,9 +28,6 @@ from quality.text import TextView
 # "the, be, to, of, and, that, have, with" (Rae et al. 2021, A.1.1).
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 
-# A word "contains at least one alphabetic character": one match per such word, from its first
-# letter to the end of the word, so counting matches counts words without a Python loop.
-_ALPHA_WORD = re.compile(r"[^\W\d_]\S*")
 BULLETS = (
     "•",
     "‣",
@@ -41,6 +38,23 @@ BULLETS = (
     "*",
 )  # A.1.1 says "bullet point"; "-" and "*" in plain text
 ELLIPSES = ("...", "…")
+
+# A word "contains at least one alphabetic character": one match per such word, from its first
+# letter to the end of the word, so counting matches counts words without a Python loop.
+_ALPHA_WORD = re.compile(r"[^\W\d_]\S*")
+# The same count for ASCII text, about twice as fast: deleting every character that is neither a
+# letter (`[^\W\d_]` in ASCII) nor whitespace leaves one non-empty word per word that had a
+# letter (whitespace stays, so no two words merge); CPython translates ASCII with a fast path.
+_ASCII_NON_ALPHA = str.maketrans(
+    dict.fromkeys(c for c in map(chr, range(128)) if not (c.isalpha() or c.isspace()))
+)
+
+
+def alpha_word_count(text: str) -> int:
+    r"""Whitespace words of `text` that contain a letter (`[^\W\d_]`, Unicode-aware)."""
+    if text.isascii():
+        return len(text.translate(_ASCII_NON_ALPHA).split())
+    return len(_ALPHA_WORD.findall(text))
 
 
 class GopherQuality(Scorer):
@@ -133,6 +147,6 @@ class GopherQuality(Scorer):
             "ellipsis_line_frac": safe_div(
                 sum(map(str.endswith, lines, repeat(ELLIPSES))), n_lines
             ),
-            "alpha_word_frac": safe_div(len(_ALPHA_WORD.findall(text)), n_words),
+            "alpha_word_frac": safe_div(alpha_word_count(text), n_words),
             "stop_words": float(len(stop)),
         }

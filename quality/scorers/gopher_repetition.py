@@ -2,7 +2,7 @@
 
 Line and paragraph duplicates use C-level set operations. N-gram statistics are vectorised over
 64-bit hashes of the whitespace words (see `quality.text`) and across all documents of a batch:
-one stable sort per n finds the repeated n-grams, and only positions whose (n-1)-grams repeat
+one sort per n finds the repeated n-grams, and only positions whose (n-1)-grams repeat
 can start a repeated n-gram, so each larger n sorts a shrinking candidate set. Definitions (all
 character fractions are over `len(text)`, as in datatrove's `GopherRepetitionFilter`):
 
@@ -83,7 +83,9 @@ def ngram_repetition(
                 break
             keys[cand] = keys[cand] * _MULT + words[cand + n - 1]
         sub = keys[cand]
-        order = np.argsort(sub, kind="stable")
+        # Groups of equal keys need no stable sort (2-3x slower than the default on uint64): a
+        # group's first occurrence is its smallest position, since `cand` is ascending.
+        order = np.argsort(sub)
         ordered = sub[order]
         same = ordered[1:] == ordered[:-1]
         if not same.any():
@@ -91,13 +93,14 @@ def ngram_repetition(
         in_group = np.zeros(len(sub), dtype=bool)
         in_group[1:] = same
         in_group[:-1] |= same
+        positions = cand[order]
         member = np.zeros(n_words + 1, dtype=bool)
-        member[cand[order[in_group]]] = True
+        member[positions[in_group]] = True
+        starts = np.flatnonzero(np.concatenate(([True], ~same)))
+        counts = np.diff(np.append(starts, len(ordered)))
+        repeated = counts >= 2
+        heads = np.minimum.reduceat(positions, starts)[repeated]  # first occurrences
         if n in TOP_NS:
-            starts = np.flatnonzero(np.concatenate(([True], ~same)))
-            counts = np.diff(np.append(starts, len(ordered)))
-            repeated = counts >= 2
-            heads = cand[order[starts[repeated]]]
             chars = cum[heads + n] - cum[heads] + (n - 1)
             # Most frequent first, then longest: pack (count, chars) into one sortable int.
             packed = counts[repeated] << 32 | chars
@@ -105,7 +108,9 @@ def ngram_repetition(
             np.maximum.at(best, doc[heads], packed)
             top[:, TOP_NS.index(n)] = (best >> 32) * (best & 0xFFFFFFFF)
         if n in DUP_NS:
-            repeats = cand[order[1:][same]]  # stable sort: the first occurrence comes first
+            later = member.copy()  # every occurrence of a repeated n-gram after its first
+            later[heads] = False
+            repeats = np.flatnonzero(later)
             delta = np.bincount(repeats, minlength=n_words + 1) - np.bincount(
                 repeats + n, minlength=n_words + 1
             )
