@@ -14,9 +14,10 @@ run's tokenizer (the pipeline deletes its `_tmp` and nothing else keeps these).
 subprocess per tree (PYTHONPATH = that tree), alternating before/after for `--rounds`, each after
 one warm-up pass (the tokenizer load and numpy's lazy tables are once per worker). Per pass:
 CPU seconds of the process (every thread: the tokenizer's Rust threads too) and of the main
-thread alone (the Python side: BPE runs on the tokenizer's threads), the part of the main thread
-spent in the encoder (turning ids into arrays) and in `_write` (most of it the kernel writing the
-run file), per MB of spill run. The outputs must be identical: a digest of the tokenized run
+thread alone (user + sys: the Python side; BPE runs on the tokenizer's threads), the part of the
+main thread spent in the encoder (turning ids into arrays) and in `_write` (with its sys share:
+the kernel writing the run file, which swings with the machine), and the rest; each figure the
+least over the passes, per MB of spill run. The outputs must be identical: a digest of the tokenized run
 files' bytes, every tagged output (the random run path blanked) and the tally.
 """
 
@@ -28,6 +29,7 @@ import hashlib
 import json
 import os
 import pickle
+import resource
 import shutil
 import subprocess
 import sys
@@ -110,15 +112,22 @@ def one(cap: str, passes: int) -> dict:
         with open(path, "rb") as fh:
             run, items, states = pickle.load(fh)
         inputs.append((run, ad.Decisions.from_items(items), states))
-    spent = {"encode": 0.0, "write": 0.0}
+    spent = {"encode": 0.0, "write": 0.0, "write_sys": 0.0}
+
+    def thread_cpu() -> tuple[float, float]:
+        usage = resource.getrusage(resource.RUSAGE_THREAD)
+        return usage.ru_utime, usage.ru_stime
 
     def timed(name, f):
         def wrapper(*args):
-            t = time.thread_time()
+            user, sys_ = thread_cpu()
             try:
                 return f(*args)
             finally:
-                spent[name] += time.thread_time() - t
+                user2, sys2 = thread_cpu()
+                spent[name] += user2 - user + sys2 - sys_
+                if name == "write":
+                    spent["write_sys"] += sys2 - sys_
 
         return wrapper
 
@@ -126,25 +135,29 @@ def one(cap: str, passes: int) -> dict:
     fn._write = timed("write", fn._write)
     results = []
     for i in range(passes + 1):  # pass 0: warm-up
-        spent.update(encode=0.0, write=0.0)
+        spent.update(encode=0.0, write=0.0, write_sys=0.0)
         h = hashlib.sha256()
         fn.start_bundle()
-        cpu, main = time.process_time(), time.thread_time()
+        cpu, (user, sys_) = time.process_time(), thread_cpu()
         for run, decisions, states in inputs:
             for value in fn._process_run(run, decisions, states):
                 _digest(value, h)
-        cpu, main = time.process_time() - cpu, time.thread_time() - main
+        cpu, (user2, sys2) = time.process_time() - cpu, thread_cpu()
+        main = user2 - user + sys2 - sys_
         for value in fn.finish_bundle():  # the tally: its counts (its seconds are wall time)
             h.update(repr(value.value.value["counts"]).encode())
         if i:
-            results.append({"cpu": cpu, "main": main, **spent, "digest": h.hexdigest()[:16]})
+            rest = main - spent["encode"] - spent["write"]
+            results.append(
+                {"cpu": cpu, "main": main, **spent, "rest": rest, "digest": h.hexdigest()[:16]}
+            )
         for path in glob.glob(os.path.join(work, "*")):
             os.remove(path)
     shutil.rmtree(work, ignore_errors=True)
-    best = min(results, key=lambda r: r["cpu"])
     if len({r["digest"] for r in results}) != 1:
         raise SystemExit("outputs differ between passes")
-    return {**best, "mb": sum(run.bytes for run, _, _ in inputs) / 1e6}
+    best = {k: min(r[k] for r in results) for k in results[0] if k != "digest"}
+    return {**best, "digest": results[0]["digest"], "mb": sum(r.bytes for r, _, _ in inputs) / 1e6}
 
 
 def compare(cap: str, before: str, after: str, rounds: int, passes: int) -> None:
@@ -160,24 +173,20 @@ def compare(cap: str, before: str, after: str, rounds: int, passes: int) -> None
                 raise SystemExit(done.stderr)
             rows.append((f"{label} {r + 1}", json.loads(done.stdout.strip().splitlines()[-1])))
     mb = rows[0][1]["mb"]
-    print(f"{mb:.1f} MB of spill runs; CPU seconds (best of {passes} pass(es) per process)")
+    print(f"{mb:.1f} MB of spill runs; CPU seconds, each the least of {passes} pass(es)")
     print(
-        "| run | process CPU | main thread | main: encoder | main: _write | main: rest | digest |"
+        "| run | process | main thread | main: encoder | main: _write (sys) | main: rest | digest |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, x in rows:
-        rest = x["main"] - x["encode"] - x["write"]
         print(
-            f"| {label} | {x['cpu']:.2f} | {x['main']:.2f} | {x['encode']:.2f} | {x['write']:.2f}"
-            f" | {rest:.2f} | {x['digest']} |"
+            f"| {label} | {x['cpu']:.2f} | {x['main']:.2f} | {x['encode']:.2f}"
+            f" | {x['write']:.2f} ({x['write_sys']:.2f}) | {x['rest']:.2f} | {x['digest']} |"
         )
-    for key in ("cpu", "main"):
-        b = [x[key] for label, x in rows if label.startswith("before")]
-        a = [x[key] for label, x in rows if label.startswith("after")]
-        print(
-            f"{key}: before {min(b) / mb:.3f} s/MB, after {min(a) / mb:.3f} s/MB,"
-            f" after/before {min(a) / min(b):.2f} (best of each)"
-        )
+    for key in ("cpu", "main", "rest"):
+        b = min(x[key] for label, x in rows if label.startswith("before"))
+        a = min(x[key] for label, x in rows if label.startswith("after"))
+        print(f"{key}: before {b / mb:.4f} s/MB, after {a / mb:.4f} s/MB, after/before {a / b:.2f}")
     same = len({x["digest"] for _, x in rows}) == 1
     print("outputs identical" if same else "OUTPUTS DIFFER")
     if not same:
@@ -198,7 +207,7 @@ def main() -> None:
     m.add_argument("--before", required=True)
     m.add_argument("--after", default=".")
     m.add_argument("--rounds", type=int, default=2)
-    m.add_argument("--passes", type=int, default=1)
+    m.add_argument("--passes", type=int, default=3)
     args = parser.parse_args()
     if args.cmd == "capture":
         capture(args.out, args.config)

@@ -68,10 +68,8 @@ def encoder():
     return BatchEncoder(tok.to_str(), eos_id=0)
 
 
-def test_apply_decisions_and_tokenize_one_run(tmp_path, encoder):
-    docs = _docs()
-    run = _spill_run(tmp_path, docs)
-    settings = ApplySettings(
+def _settings(tmp_path, encoder) -> ApplySettings:
+    return ApplySettings(
         run_dir=str(tmp_path / "tok"),
         encoder=encoder,
         seed=SEED,
@@ -81,7 +79,24 @@ def test_apply_decisions_and_tokenize_one_run(tmp_path, encoder):
         batch_size=3,  # several encode batches
         rewriters=(BoilerplateMethod(BoilerplateConfig(min_docs=1)),),
     )
-    fn = ApplyDecisionsAndTokenize(settings)
+
+
+def _run(fn, run, decisions, states) -> tuple[dict[str, list], TokRun]:
+    tagged: dict[str, list] = {}
+    runs = []
+    for value in fn._process_run(run, decisions, states):
+        if isinstance(value, TaggedOutput):
+            tagged.setdefault(value.tag, []).append(value.value)
+        else:
+            runs.append(value)
+    (tokrun,) = runs
+    return tagged, tokrun
+
+
+def test_apply_decisions_and_tokenize_one_run(tmp_path, encoder):
+    docs = _docs()
+    run = _spill_run(tmp_path, docs)
+    fn = ApplyDecisionsAndTokenize(_settings(tmp_path, encoder))
     removal = Removal("gone", "web", "near", "c1", "d1", 0.9)
     decisions = Decisions.from_items(
         [
@@ -94,12 +109,7 @@ def test_apply_decisions_and_tokenize_one_run(tmp_path, encoder):
     )
     states = {"boilerplate": np.sort(line_hashes(FOOTER, 1))}
     fn.start_bundle()
-    out = list(fn._process_run(run, decisions, states))
-    tagged: dict[str, list] = {}
-    for value in out:
-        if isinstance(value, TaggedOutput):
-            tagged.setdefault(value.tag, []).append(value.value)
-    (tokrun,) = [v for v in out if isinstance(v, TokRun)]
+    tagged, tokrun = _run(fn, run, decisions, states)
 
     assert tagged["audit"] == [("d0", docs[0]["text"]), ("d1", docs[1]["text"])]
     (dead,) = tagged["dead"]
@@ -146,3 +156,18 @@ def test_apply_decisions_and_tokenize_one_run(tmp_path, encoder):
     assert counts[("trimmed", "boilerplate_lines")] == (0, 4 * footer_bytes)
     assert counts[("tokenized", "")] == (8, sum(len(t.encode()) for t in texts.values()))
     assert counts[("tokens", "")][0] == tokrun.tokens
+
+
+def test_unchanged_texts_are_written_as_spilled(tmp_path, encoder):
+    """No boilerplate state: no text changes, the run's texts come from the spill run's column."""
+    docs = _docs()
+    fn = ApplyDecisionsAndTokenize(_settings(tmp_path, encoder))
+    fn.start_bundle()
+    decisions = Decisions.from_items([("dup", position_key(0, 11), position_key(0, 0))])
+    tagged, tokrun = _run(fn, _spill_run(tmp_path, docs), decisions, {})
+    assert [r.record.id for r in tagged["rejected"]] == ["tiny"]
+    table = pa.ipc.open_file(tokrun.path).read_all()
+    want = {d["id"]: d["text"] for d in docs[:11] if d["id"] != "tiny"}
+    order = sorted(want, key=lambda i: (shuffle_key(i, SEED), i))
+    assert table.column("id").to_pylist() == order
+    assert table.column("text").to_pylist() == [want[i] for i in order]
