@@ -1,10 +1,18 @@
 """Line hashes, boilerplate stripping and Gopher repetition features on inline strings."""
 
+import random
+
 import numpy as np
 import pytest
 
 from transforms.dedup.repetition import GOPHER_MAX, repetition_features
-from transforms.dedup.rolling import line_hashes, span_hash_int, span_hashes, strip_boilerplate
+from transforms.dedup.rolling import (
+    line_hashes,
+    span_hash_int,
+    span_hashes,
+    strip_boilerplate,
+    strip_boilerplate_batch,
+)
 
 FOOTER = "Copyright 2024 Example Corp. All rights reserved worldwide."
 
@@ -39,6 +47,60 @@ def test_strip_boilerplate_removes_only_listed_lines():
     out, n = strip_boilerplate(text, np.sort(line_hashes(FOOTER, 1)))
     assert (out, n) == (f"{body}\nkeep me", 2)
     assert strip_boilerplate(text, np.zeros(0, np.uint64)) == (text, 0)
+
+
+def _stripped(line: str) -> str:
+    return line.strip(" \t\x0b\x0c\r")  # the ASCII blanks str.strip() removes, no "\x1c" etc.
+
+
+def _reference_strip(text: str, hashes: set[int]) -> tuple[str, int]:
+    """strip_boilerplate line by line, with the scalar hash."""
+    lines = text.split("\n")
+    drop = [bool(_stripped(x)) and span_hash_int(_stripped(x).encode()) in hashes for x in lines]
+    return "\n".join(x for x, d in zip(lines, drop, strict=True) if not d), sum(drop)
+
+
+def _random_texts(n: int, seed: int = 0) -> list[str]:
+    """Short texts of blanks, line breaks, words, non-ASCII and non-stripped control characters,
+    with lines drawn from a small pool so that many repeat across texts."""
+    rng = random.Random(seed)
+    parts = [" ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\xa0", "ab", "é", "字", "x y"]
+    pool = ["".join(rng.choice(parts) for _ in range(rng.randrange(0, 6))) for _ in range(40)]
+    return ["\n".join(rng.choice(pool) for _ in range(rng.randrange(0, 6))) for _ in range(n)]
+
+
+def test_line_hashes_match_the_scalar_reference_per_stripped_line():
+    texts = _random_texts(300) + ["", "\n", "  \n\t", "é" * 3 + "\n  ab  \r\n"]
+    for text in texts:
+        want = {
+            span_hash_int(_stripped(x).encode()) for x in text.split("\n") if len(_stripped(x)) >= 2
+        }
+        assert line_hashes(text, 2).tolist() == sorted(want), repr(text)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 16, 1 << 18])
+def test_strip_boilerplate_batch_matches_line_by_line_reference(chunk_bytes):
+    texts = _random_texts(400, seed=1) + ["", "\n\n", "ab", "ab\n", "\nab", "ab\nab"]
+    listed = sorted({h for t in texts[::7] for h in line_hashes(t, 1).tolist()})
+    hashes = np.array(listed, dtype=np.uint64)
+    out = strip_boilerplate_batch(texts, hashes, chunk_bytes)
+    assert out == [_reference_strip(t, set(listed)) for t in texts]
+    assert sum(n for _, n in out) > 50 and sum(not n for _, n in out) > 50  # both kinds seen
+    assert all(
+        new is old for (new, n), old in zip(out, texts, strict=True) if not n
+    )  # untouched: same object
+    assert [strip_boilerplate(t, hashes) for t in texts] == out
+
+
+def test_strip_boilerplate_batch_removes_every_line_and_handles_no_hashes():
+    hashes = np.sort(line_hashes(FOOTER, 1))
+    assert strip_boilerplate_batch([FOOTER, f"{FOOTER}\n {FOOTER}", ""], hashes) == [
+        ("", 1),
+        ("", 2),
+        ("", 0),
+    ]
+    texts = [FOOTER, "x"]
+    assert strip_boilerplate_batch(texts, np.zeros(0, np.uint64)) == [(FOOTER, 0), ("x", 0)]
 
 
 def test_repetition_features_on_repetitive_and_clean_text():

@@ -32,7 +32,7 @@ from transforms.dedup.lsh import band_hashes, optimal_bands
 from transforms.dedup.method import DedupMethod, MethodDecisions
 from transforms.dedup.minhash import MinHasher, estimate_jaccard
 from transforms.dedup.repetition import REPETITION_FEATURES_VERSION, repetition_features
-from transforms.dedup.rolling import line_hashes, strip_boilerplate
+from transforms.dedup.rolling import line_hashes, strip_boilerplate, strip_boilerplate_batch
 from transforms.dedup.shingles import Shingler, reference_words
 from transforms.infra.hashing import content_key
 
@@ -72,4 +72,5 @@ __all__ = [
     "repetition_features",
     "resolve_component",
     "strip_boilerplate",
+    "strip_boilerplate_batch",
 ]

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from transforms.dedup.config import BoilerplateConfig
 from transforms.dedup.method import DedupMethod, MethodDecisions
-from transforms.dedup.rolling import line_hashes, strip_boilerplate
+from transforms.dedup.rolling import line_hashes, strip_boilerplate, strip_boilerplate_batch
 
 _SHARD_BITS = 12  # 4096 count shards: ~40 MB per shard at 10B distinct lines
 _NS = "dedup_boilerplate"
@@ -186,3 +186,8 @@ class BoilerplateMethod(DedupMethod):
         if state is None or not len(state):
             return None
         return strip_boilerplate(text, state)
+
+    def rewrite_batch(self, texts: list[str], state: Any) -> list[tuple[str, int] | None]:
+        if state is None or not len(state):
+            return [None] * len(texts)
+        return strip_boilerplate_batch(texts, state)

@@ -13,9 +13,9 @@ A method is one small class. It declares, in one place:
   spill run by id), the dropped (run key, position) pairs, kept members' cluster ids, stats
   sections, and an optional apply-time state (one bounded element);
 - how it **rewrites** a surviving record at apply time (`rewrite(text, state)`, e.g. boilerplate
-  lines stripped). A record it removed needs nothing here: its `Removal` (stage = the method's
-  name, the reason in `removed/` and the manifest) reaches the apply step with the other
-  decisions.
+  lines stripped; stage 2 calls it through `rewrite_batch`, which a method may vectorise). A
+  record it removed needs nothing here: its `Removal` (stage = the method's name, the reason in
+  `removed/` and the manifest) reaches the apply step with the other decisions.
 
 `transforms/dedup/stage.py` runs the enabled methods in order (`transforms/dedup/methods.py`),
 `transforms/infra/spill.py` writes the columns they declare, and
@@ -85,3 +85,8 @@ class DedupMethod:
         the method leaves it as it is. An empty result rejects the record
         (`empty_after_<name>`)."""
         return None
+
+    def rewrite_batch(self, texts: list[str], state: Any) -> list[tuple[str, int] | None]:
+        """`rewrite` of each text, in order; a method overrides it to work on the whole batch at
+        once (stage 2 rewrites every surviving record, in tokenizer-sized batches)."""
+        return [self.rewrite(text, state) for text in texts]

@@ -276,9 +276,9 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         for start in range(0, len(keep_rows), self._batch):
             rows = keep_rows[start : start + self._batch]
             batch_texts, batch_rows, batch_keys = [], [], []
-            for i in rows:
-                original = texts_col[i].as_py()
-                text, emptied_by = self._rewrite(original, sources[i], states)
+            originals = [texts_col[i].as_py() for i in rows]
+            rewritten = self._rewrite([sources[i] for i in rows], originals, states)
+            for i, original, (text, emptied_by) in zip(rows, originals, rewritten, strict=True):
                 if emptied_by:
                     meta = json.loads(metas[i])
                     yield beam.pvalue.TaggedOutput(
@@ -343,22 +343,29 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
             text_rows = None if texts_changed else (texts_col, spill_rows)
             yield self._write(out_cols, out_path, text_rows)
 
-    def _rewrite(self, text: str, source: str, states: dict) -> tuple[str, str]:
-        """(text after every method's rewrite, "" or the name of the method that emptied it)."""
+    def _rewrite(self, sources: list[str], texts: list[str], states: dict) -> list[tuple[str, str]]:
+        """Per text: (it after every method's rewrite, "" or the name of the method that emptied
+        it). Each method rewrites the whole batch in one call (`DedupMethod.rewrite_batch`); a
+        text one method empties goes to no later method."""
+        out = [(text, "") for text in texts]
         for method in self._rewriters:
-            done = method.rewrite(text, states.get(method.name))
-            if done is None:
-                continue
-            new, n_units = done
-            if n_units:
-                self.count(method.rewrite_unit, "", source, n=n_units)
-            if not new.strip():
-                return new, method.name
-            if len(new) != len(text):
-                trimmed = utf8_len(text) - utf8_len(new)
-                self.count("trimmed", method.rewrite_unit, source, trimmed, n=0)
-            text = new
-        return text, ""
+            live = [k for k, (_, emptied_by) in enumerate(out) if not emptied_by]
+            done = method.rewrite_batch([out[k][0] for k in live], states.get(method.name))
+            for k, result in zip(live, done, strict=True):
+                if result is None:
+                    continue
+                text, source = out[k][0], sources[k]
+                new, n_units = result
+                if n_units:
+                    self.count(method.rewrite_unit, "", source, n=n_units)
+                if not new or new.isspace():  # `not new.strip()`, without copying the text
+                    out[k] = (new, method.name)
+                    continue
+                if len(new) != len(text):
+                    trimmed = utf8_len(text) - utf8_len(new)
+                    self.count("trimmed", method.rewrite_unit, source, trimmed, n=0)
+                out[k] = (new, "")
+        return out
 
     def _write(self, cols: dict[str, list], path: str, text_rows=None) -> TokRun:
         """Writes the run sorted by (key, id); `text_rows`: (the spill run's text column, the row of
