@@ -441,8 +441,7 @@ class SelectDocuments(beam.PTransform):
             # bounded: the group tallies (per-source counters and histograms)
             | "Report" >> beam.Map(_report, plan, beam.pvalue.AsSingleton(tallies))
         )
-        baseline = (cut[BASE], tail[BASE]) | "BaselineIds" >> beam.Flatten()
         result = {"selected": labelled.selected, "report": report}
-        if plan.baseline:
-            result["baseline"] = baseline
+        if plan.baseline:  # built only then: an unread Flatten is still a fused stage to run
+            result["baseline"] = (cut[BASE], tail[BASE]) | "BaselineIds" >> beam.Flatten()
         return result
