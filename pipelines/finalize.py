@@ -22,7 +22,12 @@ from transforms.infra.accounting import (
     accounting_from_tally,
     accounting_problems,
 )
-from transforms.infra.keyed_combine import CombineByTag, CombineEachKey
+from transforms.infra.keyed_combine import (
+    AccumulateInBundle,
+    CombineByTag,
+    CombineEachKey,
+    MergeAccumulatorsOf,
+)
 from transforms.infra.stage_output import Funnel, set_section
 from transforms.stages.corpus_stats import finish_stats
 from transforms.stages.text_features import MergeAccumulators
@@ -180,10 +185,15 @@ class FinalizeRun(beam.PTransform):
         if self._keys is not None:
             from transforms.dedup.reference import BloomUnion
 
-            # Only documents written to this release's shards (train and eval) enter its filter.
+            # Only documents written to this release's shards (train and eval) enter its filter;
+            # one key per document, so each bundle sends its keys folded into one accumulator.
+            union = BloomUnion(self._plan.cfg.dedup.cross_release)
             # bounded: a fixed-size Bloom filter bit array
-            fns["release_filter"] = BloomUnion(self._plan.cfg.dedup.cross_release)
-            parts.append(self._keys | "TagReleaseKeys" >> beam.WithKeys("release_filter"))
+            fns["release_filter"] = MergeAccumulatorsOf(union)
+            parts.append(
+                self._keys
+                | "ReleaseKeys" >> beam.ParDo(AccumulateInBundle(union, "release_filter"))
+            )
         return (
             parts
             | "AllInputs" >> beam.Flatten()

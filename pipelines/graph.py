@@ -62,13 +62,14 @@ class RunPlan:
 
 def write_drops(funnel: Funnel, out: str) -> None:
     """Every drop written to its JSONL folder and counted, all places through one writer."""
-    places = {"dead_letter": funnel.dead, "rejected": funnel.rejected, "removed": funnel.removed}
-    drops = [
-        part | f"In_{place}{i}" >> beam.WithKeys(place)
-        for place, parts in places.items()
-        for i, part in enumerate(parts)
-    ] | "AllDrops" >> beam.Flatten()
-    funnel.tallies.append(drops | "WriteDrops" >> WriteJsonLines(out, tuple(places)))
+    drops = {}
+    for place, parts in (
+        ("dead_letter", funnel.dead),
+        ("rejected", funnel.rejected),
+        ("removed", funnel.removed),
+    ):
+        drops[place] = parts | f"All_{place}" >> beam.Flatten() if len(parts) > 1 else parts[0]
+    funnel.tallies.extend(drops | "WriteDrops" >> WriteJsonLines(out))
 
 
 def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:

@@ -83,20 +83,42 @@ def test_combine_by_tag_in_a_pipeline():
         assert_that(out, equal_to([{"sum": 2, "list": [3]}]))
 
 
+def test_accumulated_in_bundles_equals_one_combine_of_every_value():
+    """Per-bundle accumulators merged by MergeAccumulatorsOf: the inner CombineFn's own answer."""
+    from transforms.infra.keyed_combine import AccumulateInBundle, MergeAccumulatorsOf
+
+    with TestPipeline() as p:
+        values = p | beam.Create(list(range(1, 101)), reshuffle=True)
+        folded = (
+            values
+            | beam.ParDo(AccumulateInBundle(beam.combiners.MeanCombineFn(), "mean"))
+            | beam.CombineGlobally(
+                CombineByTag({"mean": MergeAccumulatorsOf(beam.combiners.MeanCombineFn())})
+            )
+        )
+        assert_that(folded, equal_to([{"mean": 50.5}]))
+    fn = CombineByTag({"mean": MergeAccumulatorsOf(beam.combiners.MeanCombineFn())})
+    assert (
+        fn.extract_output(fn.create_accumulator())["mean"]
+        != fn.extract_output(fn.create_accumulator())["mean"]
+    )  # no values: the inner fn's own empty answer (NaN)
+
+
 def test_one_writer_writes_every_place_and_an_empty_file_for_a_place_without_drops(tmp_path):
     rec = Record("d1", "some text", "web", {})
-    drops = [
-        ("dead_letter", DeadLetter("bad_json", "web", "f.jsonl", 3, b"{", "")),
-        ("rejected", Rejection(rec, "too_short", "3 words")),
-        ("rejected", Rejection(rec._replace(id="d2"), "too_short", "2 words")),
-    ]
+    drops = {
+        "dead_letter": [DeadLetter("bad_json", "web", "f.jsonl", 3, b"{", "")],
+        "rejected": [
+            Rejection(rec, "too_short", "3 words"),
+            Rejection(rec._replace(id="d2"), "too_short", "2 words"),
+        ],
+        "removed": [],
+    }
     with TestPipeline() as p:
-        tally = (
-            p
-            | beam.Create(drops)
-            | WriteJsonLines(str(tmp_path), ("dead_letter", "rejected", "removed"))
-            | beam.CombineGlobally(MergeTallies())
-        )
+        tallies = {
+            place: p | f"Create_{place}" >> beam.Create(rs) for place, rs in drops.items()
+        } | (WriteJsonLines(str(tmp_path)))
+        tally = tallies | beam.Flatten() | beam.CombineGlobally(MergeTallies())
         assert_that(
             tally | beam.Map(lambda s: accounting_from_tally(Tally.from_state(s))["rejected"]),
             equal_to([{"too_short": 2}]),

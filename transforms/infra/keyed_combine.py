@@ -12,7 +12,10 @@ on that key's inputs alone.
 - `CombineByTag({tag: fn})`: {tag: fn's output} for every tag, the output on no input (what
   `CombineGlobally` gives an empty input) for a tag without one.
 
-Both hold one accumulator per key: only for a handful of keys (tags, accumulator names).
+Both hold one accumulator per key: only for a handful of keys (tags, accumulator names). A tag
+whose values are many (one per document) is fed with `AccumulateInBundle`, which folds them
+into one accumulator per bundle where they are made (what Beam's combiner lifting does for a
+`CombineGlobally`), and combined with `MergeAccumulatorsOf(fn)`: only accumulators travel.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 
 class _PerKey(beam.CombineFn):
@@ -92,3 +98,54 @@ class CombineByTag(_PerKey):
             tag: fn.extract_output(acc[tag] if tag in acc else fn.create_accumulator())
             for tag, fn in self._by_tag.items()
         }
+
+
+class MergeAccumulatorsOf(beam.CombineFn):
+    """`fn`'s accumulators (from `AccumulateInBundle`) -> `fn`'s output on all their values."""
+
+    def __init__(self, fn: beam.CombineFn) -> None:
+        self._fn = fn
+
+    def setup(self, *args, **kwargs) -> None:
+        self._fn.setup(*args, **kwargs)
+
+    def teardown(self, *args, **kwargs) -> None:
+        self._fn.teardown(*args, **kwargs)
+
+    def create_accumulator(self):
+        return self._fn.create_accumulator()
+
+    def add_input(self, acc, partial):
+        return self._fn.merge_accumulators([acc, partial])
+
+    def merge_accumulators(self, accs):
+        return self._fn.merge_accumulators(accs)
+
+    def compact(self, acc):
+        return self._fn.compact(acc)
+
+    def extract_output(self, acc):
+        return self._fn.extract_output(acc)
+
+
+class AccumulateInBundle(beam.DoFn):
+    """Values -> one (`tag`, `fn` accumulator of the bundle's values) per bundle."""
+
+    def __init__(self, fn: beam.CombineFn, tag: str) -> None:
+        self._fn, self._tag = fn, tag
+
+    def setup(self) -> None:
+        self._fn.setup()
+
+    def start_bundle(self) -> None:
+        self._acc = self._fn.create_accumulator()
+
+    def process(self, value):
+        self._acc = self._fn.add_input(self._acc, value)
+
+    def finish_bundle(self):
+        acc, self._acc = self._fn.compact(self._acc), None
+        yield WindowedValue((self._tag, acc), MIN_TIMESTAMP, [GlobalWindow()])
+
+    def teardown(self) -> None:
+        self._fn.teardown()

@@ -68,34 +68,36 @@ def removal_json(r: Removal, text: str) -> dict:
 
 
 class ToJsonLines(TallyingDoFn):
-    """Counts each outgoing (place, record) under its place and turns it into (place, JSON line)."""
+    """Counts each outgoing record under `place` and turns it into (place, JSON line)."""
+
+    def __init__(self, place: str) -> None:
+        self.place = place
 
     def process(self, element):
-        place, record = element
-        if isinstance(record, DeadLetter):
+        if isinstance(element, DeadLetter):
             obj, reason, source, size = (
-                dead_letter_json(record),
-                record.reason,
-                record.source,
-                len(record.raw),
+                dead_letter_json(element),
+                element.reason,
+                element.source,
+                len(element.raw),
             )
-        elif isinstance(record, Rejection):
+        elif isinstance(element, Rejection):
             obj, reason, source, size = (
-                rejection_json(record),
-                record.reason,
-                record.record.source,
-                len(record.record.text.encode()),
+                rejection_json(element),
+                element.reason,
+                element.record.source,
+                len(element.record.text.encode()),
             )
         else:  # (Removal, text) from stage 2, or a Removal with the record text
-            removal, text = record
+            removal, text = element
             obj, reason, source, size = (
                 removal_json(removal, text),
                 removal.stage,
                 removal.source,
                 len(text.encode()),
             )
-        self.count(place, reason, source, size)
-        yield place, json.dumps(obj, ensure_ascii=False)
+        self.count(self.place, reason, source, size)
+        yield self.place, json.dumps(obj, ensure_ascii=False)
 
 
 def _n_files(n_lines: int) -> int:
@@ -145,27 +147,31 @@ def _write_empty(_, output: str, places: tuple[str, ...], n_lines: dict[str, int
 
 
 class WriteJsonLines(beam.PTransform):
-    """Counts and writes (place, record) pairs to `<output>/<place>/<place>-*.jsonl`.
+    """Counts and writes {place: records} to `<output>/<place>/<place>-*.jsonl`; -> the tallies.
 
-    Every place goes through the same few steps (one count, one grouping, one writer), so the
-    number of fused stages does not grow with the number of places; the files are those that
-    one writer per place would write.
-
-    Args:
-        output: the run's output folder.
-        places: every place that gets a folder, with one empty file when nothing went there.
+    Each place's records become JSON lines where they are (texts clipped); then every place
+    goes through the same few steps (one count, one grouping, one writer), so the number of
+    fused stages does not grow with the number of places. The files are those that one writer
+    per place would write. Every place given gets its folder, with one empty file when nothing
+    went there.
     """
 
-    def __init__(self, output: str, places: tuple[str, ...]) -> None:
+    def __init__(self, output: str) -> None:
         super().__init__()
-        self.output, self.places = output, tuple(places)
+        self.output = output
 
-    def expand(self, pcoll):
-        lines = pcoll | "Json" >> beam.ParDo(ToJsonLines()).with_outputs("tally", main="lines")
-        counts = lines.lines | "CountPerPlace" >> beam.combiners.Count.PerKey()
+    def expand(self, drops):  # {place: PCollection of its records}
+        places = tuple(drops)
+        json_lines = [
+            pc
+            | f"Json_{place}" >> beam.ParDo(ToJsonLines(place)).with_outputs("tally", main="lines")
+            for place, pc in drops.items()
+        ]
+        lines = [j.lines for j in json_lines] | "AllLines" >> beam.Flatten()
+        counts = lines | "CountPerPlace" >> beam.combiners.Count.PerKey()
         n_lines = beam.pvalue.AsDict(counts)
         _ = (
-            lines.lines
+            lines
             # bounded: the side input is one count per place (dead_letter, rejected, removed)
             | "File" >> beam.Map(_file_of, n_lines)
             # bounded: one drop file's lines per group (LINES_PER_FILE on average)
@@ -174,9 +180,9 @@ class WriteJsonLines(beam.PTransform):
             | "Write" >> beam.ParDo(_WriteSortedFile(self.output), n_lines)
         )
         _ = (
-            pcoll.pipeline
+            drops[places[0]].pipeline
             | "Once" >> beam.Impulse()
             # bounded: one count per place again
-            | "Empty" >> beam.FlatMap(_write_empty, self.output, self.places, n_lines)
+            | "Empty" >> beam.FlatMap(_write_empty, self.output, places, n_lines)
         )
-        return lines.tally
+        return tuple(j.tally for j in json_lines)
