@@ -22,6 +22,12 @@ from transforms.infra.accounting import (
     accounting_from_tally,
     accounting_problems,
 )
+from transforms.infra.keyed_combine import (
+    AccumulateInBundle,
+    CombineByTag,
+    CombineEachKey,
+    MergeAccumulatorsOf,
+)
 from transforms.infra.stage_output import Funnel, set_section
 from transforms.stages.corpus_stats import finish_stats
 from transforms.stages.text_features import MergeAccumulators
@@ -37,7 +43,11 @@ class Finalize(beam.DoFn):
     def __init__(self, plan) -> None:
         self._plan = plan
 
-    def process(self, shard_infos, tally, sections, accumulators, release_filter=None):
+    def process(self, gathered: dict):
+        """`gathered`: shard infos, tally, sections and accumulators, merged (`FinalizeRun`)."""
+        yield from self._finalize(**gathered)
+
+    def _finalize(self, shard_infos, tally, sections, accumulators, release_filter=None):
         plan, cfg = self._plan, self._plan.cfg
         t = Tally.from_state(tally)
         accounting = accounting_from_tally(t)
@@ -126,12 +136,17 @@ class Finalize(beam.DoFn):
         return validate_and_report(self._plan.cfg, self._plan.output, manifest, stats)
 
 
-def _tag(path: str):
-    return lambda value: (path, value)
+def _section(value, path: str) -> tuple[str, tuple[str, object]]:
+    return "sections", (path, value)
 
 
 class FinalizeRun(beam.PTransform):
     """Shard infos -> the manifest (one element), with what the funnel collected merged.
+
+    Everything `Finalize` reads (the shard list, the tallies, the stats sections, the
+    accumulators, the release's Bloom filter) is tagged, flattened and merged in one combine
+    (`CombineByTag`): one fused stage or two instead of two or three per input on the embedded
+    runner, and each input merged by its own CombineFn as before.
 
     Args:
         plan: the run's `RunPlan` (pipelines/graph.py).
@@ -145,45 +160,44 @@ class FinalizeRun(beam.PTransform):
         self._plan, self._funnel, self._keys = plan, funnel, release_keys
 
     def expand(self, shard_infos):
-        p, funnel, side = shard_infos.pipeline, self._funnel, {}
+        funnel = self._funnel
+        fns = {
+            # bounded: one ~200-byte entry per shard, which the manifest lists anyway
+            "shard_infos": beam.combiners.ToListCombineFn(),
+            # bounded: counts per (place, reason, source)
+            "tally": MergeTallies(),
+            # bounded: one entry per stats section
+            "sections": beam.combiners.ToDictCombineFn(),
+            # bounded: one fixed-size sketch per accumulator name
+            "accumulators": CombineEachKey(MergeAccumulators()),
+        }
+        parts = [shard_infos | "TagShards" >> beam.WithKeys("shard_infos")]
+        parts += [
+            t | f"TagTally{i}" >> beam.WithKeys("tally") for i, t in enumerate(funnel.tallies)
+        ]
+        parts += [
+            pc | f"Tag_{path}" >> beam.Map(_section, path) for path, pc in funnel.sections.items()
+        ]
+        parts += [
+            a | f"TagAccumulators{i}" >> beam.WithKeys("accumulators")
+            for i, a in enumerate(funnel.accumulators)
+        ]
         if self._keys is not None:
             from transforms.dedup.reference import BloomUnion
 
-            # Only documents written to this release's shards (train and eval) enter its filter.
-            side["release_filter"] = beam.pvalue.AsSingleton(
+            # Only documents written to this release's shards (train and eval) enter its filter;
+            # one key per document, so each bundle sends its keys folded into one accumulator.
+            union = BloomUnion(self._plan.cfg.dedup.cross_release)
+            # bounded: a fixed-size Bloom filter bit array
+            fns["release_filter"] = MergeAccumulatorsOf(union)
+            parts.append(
                 self._keys
-                # bounded: a fixed-size Bloom filter bit array
-                | "ReleaseFilter"
-                >> beam.CombineGlobally(BloomUnion(self._plan.cfg.dedup.cross_release))
+                | "ReleaseKeys" >> beam.ParDo(AccumulateInBundle(union, "release_filter"))
             )
-        accumulators = (
-            (funnel.accumulators or [p | "NoAccumulators" >> beam.Create([])])
-            | "AllAccumulators" >> beam.Flatten()
-            | "MergeAccumulators" >> beam.CombinePerKey(MergeAccumulators())
-            # bounded: one fixed-size sketch per accumulator name
-            | "AccumulatorDict" >> beam.combiners.ToDict()
-        )
-        sections = (
-            [pc | f"Tag_{path}" >> beam.Map(_tag(path)) for path, pc in funnel.sections.items()]
-            or [p | "NoSections" >> beam.Create([])]
-        ) | "AllSections" >> beam.Flatten()
-        tally = (
-            funnel.tallies
-            | "AllTallies" >> beam.Flatten()
-            # bounded: counts per (place, reason, source)
-            | "MergeTallies" >> beam.CombineGlobally(MergeTallies())
-        )
         return (
-            shard_infos
-            # bounded: one ~200-byte entry per shard, which the manifest lists anyway
-            | "ShardList" >> beam.combiners.ToList()
-            | "Finalize"
-            >> beam.ParDo(
-                Finalize(self._plan),
-                # bounded: the merged tally, one entry per stats section, one sketch per name
-                tally=beam.pvalue.AsSingleton(tally),
-                sections=beam.pvalue.AsDict(sections),
-                accumulators=beam.pvalue.AsSingleton(accumulators),
-                **side,
-            )
+            parts
+            | "AllInputs" >> beam.Flatten()
+            # bounded: each tag merged by its own CombineFn into one small value (see `fns`)
+            | "Gather" >> beam.CombineGlobally(CombineByTag(fns))
+            | "Finalize" >> beam.ParDo(Finalize(self._plan))
         )

@@ -61,14 +61,15 @@ class RunPlan:
 
 
 def write_drops(funnel: Funnel, out: str) -> None:
-    """Every drop written to its JSONL folder and counted."""
+    """Every drop written to its JSONL folder and counted, all places through one writer."""
+    drops = {}
     for place, parts in (
         ("dead_letter", funnel.dead),
         ("rejected", funnel.rejected),
         ("removed", funnel.removed),
     ):
-        merged = parts | f"All_{place}" >> beam.Flatten() if len(parts) > 1 else parts[0]
-        funnel.tallies.append(merged | f"Write_{place}" >> WriteJsonLines(out, place))
+        drops[place] = parts | f"All_{place}" >> beam.Flatten() if len(parts) > 1 else parts[0]
+    funnel.tallies.extend(drops | "WriteDrops" >> WriteJsonLines(out))
 
 
 def build_graph(p: beam.Pipeline, plan: RunPlan) -> beam.PCollection:

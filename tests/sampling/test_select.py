@@ -192,3 +192,18 @@ def test_weight_zero_documents_are_never_selected():
         sum(s["not_selected"].get("weight_zero", 0) for s in got["report"]["sources"].values())
         == 500
     )
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        SamplingConfig(mode="budget", token_budget=1000, weight="quality"),
+        SamplingConfig(mode="top_k", k=5, weight="quality"),
+    ],
+    ids=["budget", "top_k"],
+)
+def test_no_candidates_select_nothing_and_still_report(cfg):
+    """Every refinement pass merges at least the empty batch: no candidates, no stuck search."""
+    got = _run([], cfg, seed=2)
+    assert got["selected"] == []
+    assert got["report"]["selected"]["docs"] == 0

@@ -57,3 +57,30 @@ def test_a_pipeline_with_state_runs_the_same():
     with beam.Pipeline(options=options) as p:
         out = p | beam.Create([("a", 1), ("a", 2), ("b", 3)]) | beam.ParDo(_Stateful())
         assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))  # the state counts per key
+
+
+def test_args_and_defaults_are_beams_and_follow_a_changed_function():
+    from functools import partial
+
+    from apache_beam.transforms import core
+
+    cached, uncached = core.get_function_args_defaults, core.get_function_args_defaults.__wrapped__
+
+    def f(a, b=1, *, c=2):
+        return a
+
+    for fn in (f, _Stateful().process, _Plain().process, lambda x, y=3: x, partial(f, 1), len):
+        assert cached(fn) == uncached(fn)
+        assert cached(fn) == uncached(fn)  # the second answer comes from the cache
+    # A bound method's answer does not depend on the instance, nor leak into the function's.
+    assert cached(_Plain().process) == (["x"], [])
+    assert cached(_Plain.process) == (["self", "x"], [])
+    # Callers get lists of their own.
+    cached(f)[0].append("z")
+    assert cached(f) == (["a", "b"], [1])
+    # New defaults or new code on the same function object give the new answer.
+    f.__defaults__ = (5,)
+    assert cached(f) == (["a", "b"], [5])
+    f.__code__ = (lambda p, q, r=0: p).__code__
+    f.__defaults__ = (0,)
+    assert cached(f) == uncached(f) == (["p", "q", "r"], [0])

@@ -162,9 +162,9 @@ def test_every_gather_is_marked_bounded(full_config, target):
     p.visit(visitor)
     labels = {label for label, _ in visitor.found}
     # The walk sees the gathers we know are there (the test would be empty otherwise).
-    assert any(label.endswith("MergeTallies") for label in labels)
+    assert any(label.endswith("Finalize/Gather") for label in labels)  # tallies, Bloom filter
     assert any(label.endswith("RankBuckets") for label in labels)
-    assert any(label.endswith("ReleaseFilter") for label in labels)
+    assert any(label.endswith("WriteDrops/File") for label in labels)  # the count per place
     if write_path == "shuffle":
         assert not any(label.endswith("WriteShards") for label in labels), "no runs side input"
     source = _label_sites()

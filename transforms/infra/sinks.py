@@ -68,11 +68,10 @@ def removal_json(r: Removal, text: str) -> dict:
 
 
 class ToJsonLines(TallyingDoFn):
-    """Counts each outgoing record under `place` and turns it into a JSON line."""
+    """Counts each outgoing record under `place` and turns it into (place, JSON line)."""
 
     def __init__(self, place: str) -> None:
         self.place = place
-        self.stage = f"sink:{place}"
 
     def process(self, element):
         if isinstance(element, DeadLetter):
@@ -98,15 +97,17 @@ class ToJsonLines(TallyingDoFn):
                 len(text.encode()),
             )
         self.count(self.place, reason, source, size)
-        yield json.dumps(obj, ensure_ascii=False)
+        yield self.place, json.dumps(obj, ensure_ascii=False)
 
 
 def _n_files(n_lines: int) -> int:
     return max(1, -(-n_lines // LINES_PER_FILE))
 
 
-def _file_of(line: str, n_files: int) -> tuple[int, str]:
-    return xxhash.xxh64_intdigest(line.encode("utf-8")) % n_files, line
+def _file_of(item: tuple[str, str], n_lines: dict[str, int]) -> tuple[tuple[str, int], str]:
+    place, line = item
+    n_files = _n_files(n_lines[place])
+    return (place, xxhash.xxh64_intdigest(line.encode("utf-8")) % n_files), line
 
 
 def _file_name(output: str, place: str, index: int, n_files: int) -> str:
@@ -116,12 +117,12 @@ def _file_name(output: str, place: str, index: int, n_files: int) -> str:
 class _WriteSortedFile(beam.DoFn):
     """Writes one file's lines, sorted, through a temporary name; yields its path."""
 
-    def __init__(self, output: str, place: str) -> None:
-        self.output, self.place = output, place
+    def __init__(self, output: str) -> None:
+        self.output = output
 
-    def process(self, element, n_files: int):
-        index, lines = element
-        path = _file_name(self.output, self.place, index, n_files)
+    def process(self, element, n_lines: dict[str, int]):
+        (place, index), lines = element
+        path = _file_name(self.output, place, index, _n_files(n_lines[place]))
         _write_lines(path, sorted(lines))
         yield path
 
@@ -136,35 +137,52 @@ def _write_lines(path: str, lines) -> None:
     fs.rename(tmp, path)
 
 
-def _write_empty(n_lines: int, output: str, place: str):
+def _write_empty(_, output: str, places: tuple[str, ...], n_lines: dict[str, int]):
     """A place with no drops still has its folder and one empty file (what readers expect)."""
-    if n_lines == 0:
-        path = _file_name(output, place, 0, 1)
-        _write_lines(path, [])
-        yield path
+    for place in places:
+        if place not in n_lines:
+            path = _file_name(output, place, 0, 1)
+            _write_lines(path, [])
+            yield path
 
 
 class WriteJsonLines(beam.PTransform):
-    """Counts and writes records of one terminal place to `<output>/<place>/<place>-*.jsonl`."""
+    """Counts and writes {place: records} to `<output>/<place>/<place>-*.jsonl`; -> the tallies.
 
-    def __init__(self, output: str, place: str) -> None:
+    Each place's records become JSON lines where they are (texts clipped); then every place
+    goes through the same few steps (one count, one grouping, one writer), so the number of
+    fused stages does not grow with the number of places. The files are those that one writer
+    per place would write. Every place given gets its folder, with one empty file when nothing
+    went there.
+    """
+
+    def __init__(self, output: str) -> None:
         super().__init__()
-        self.output, self.place = output, place
+        self.output = output
 
-    def expand(self, pcoll):
-        lines = pcoll | f"Json{self.place}" >> beam.ParDo(ToJsonLines(self.place)).with_outputs(
-            "tally", main="lines"
-        )
-        out, place = self.output, self.place
-        # bounded: one number, the count of this place's lines
-        n_lines = lines.lines | f"Count{place}" >> beam.combiners.Count.Globally()
-        n_files = beam.pvalue.AsSingleton(n_lines | f"NFiles{place}" >> beam.Map(_n_files))
+    def expand(self, drops):  # {place: PCollection of its records}
+        places = tuple(drops)
+        json_lines = [
+            pc
+            | f"Json_{place}" >> beam.ParDo(ToJsonLines(place)).with_outputs("tally", main="lines")
+            for place, pc in drops.items()
+        ]
+        lines = [j.lines for j in json_lines] | "AllLines" >> beam.Flatten()
+        counts = lines | "CountPerPlace" >> beam.combiners.Count.PerKey()
+        n_lines = beam.pvalue.AsDict(counts)
         _ = (
-            lines.lines
-            | f"File{place}" >> beam.Map(_file_of, n_files)
+            lines
+            # bounded: the side input is one count per place (dead_letter, rejected, removed)
+            | "File" >> beam.Map(_file_of, n_lines)
             # bounded: one drop file's lines per group (LINES_PER_FILE on average)
-            | f"Group{place}" >> GroupByKeyOnDisk()
-            | f"Write{place}" >> beam.ParDo(_WriteSortedFile(out, place), n_files)
+            | "Group" >> GroupByKeyOnDisk()
+            # bounded: one count per place again
+            | "Write" >> beam.ParDo(_WriteSortedFile(self.output), n_lines)
         )
-        _ = n_lines | f"Empty{place}" >> beam.FlatMap(_write_empty, out, place)
-        return lines.tally
+        _ = (
+            drops[places[0]].pipeline
+            | "Once" >> beam.Impulse()
+            # bounded: one count per place again
+            | "Empty" >> beam.FlatMap(_write_empty, self.output, places, n_lines)
+        )
+        return tuple(j.tally for j in json_lines)

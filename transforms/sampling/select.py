@@ -169,11 +169,14 @@ class _PartialPass(beam.DoFn):
     """Batches of (group, Weighed) -> one partial accumulator per group and bundle for a `threshold` pass.
 
     Accumulating per bundle (emitted in finish_bundle) sends one small value per group and bundle
-    to the combine instead of one per candidate.
+    to the combine instead of one per candidate. With `keyed`, a bundle emits one (None,
+    {group: partial}) instead, even when it saw nothing: the refinement passes merge every group
+    in one combine (`_Refine`), which must get at least one input (the empty batch that
+    `SelectDocuments` adds to the weighed batches sees to that).
     """
 
-    def __init__(self, plan: SelectionPlan, step) -> None:
-        self._plan, self._step = plan, step
+    def __init__(self, plan: SelectionPlan, step, keyed: bool = False) -> None:
+        self._plan, self._step, self._keyed = plan, step, keyed
 
     def start_bundle(self) -> None:
         self._accs: dict = {}
@@ -191,8 +194,11 @@ class _PartialPass(beam.DoFn):
                 self._step.add(self._accs.setdefault(group, {}), gs, entries, h)
 
     def finish_bundle(self):
-        for group, acc in self._accs.items():
-            yield WindowedValue((group, acc), MIN_TIMESTAMP, [GlobalWindow()])
+        if self._keyed:
+            yield WindowedValue((None, self._accs), MIN_TIMESTAMP, [GlobalWindow()])
+        else:
+            for group, acc in self._accs.items():
+                yield WindowedValue((group, acc), MIN_TIMESTAMP, [GlobalWindow()])
         self._accs = {}
 
 
@@ -215,14 +221,45 @@ class _MergePartials(beam.CombineFn):
         return acc
 
 
-def _advance(state: dict, step, merged: dict) -> dict:
+class _MergeGroups(beam.CombineFn):
+    """Merges a pass's {group: partial} dicts, each group by the pass's own `merge`."""
+
+    def __init__(self, step) -> None:
+        self._step = step
+
+    def create_accumulator(self) -> dict:
+        return {}
+
+    def add_input(self, acc: dict, partials: dict) -> dict:
+        for group, partial in partials.items():
+            acc[group] = self._step.merge([acc.get(group, {}), partial])
+        return acc
+
+    def merge_accumulators(self, accs) -> dict:
+        by_group: dict = {}
+        for acc in accs:
+            for group, partial in acc.items():
+                by_group.setdefault(group, []).append(partial)
+        return {group: self._step.merge(parts) for group, parts in by_group.items()}
+
+    def extract_output(self, acc: dict) -> dict:
+        return acc
+
+
+def _advance(merged: tuple[None, dict], step, state: dict) -> dict:
     return {
-        g: step.advance(gs, merged.get(g, {})) if step.wants(gs) else gs for g, gs in state.items()
+        g: step.advance(gs, merged[1].get(g, {})) if step.wants(gs) else gs
+        for g, gs in state.items()
     }
 
 
 class _Refine(beam.PTransform):
-    """One pass of the threshold search: {"weighed", "state"} -> the next state (singleton)."""
+    """One pass of the threshold search: {"weighed", "state"} -> the next state (singleton).
+
+    Two fused stages on the embedded runner: the pass over the weighed batches, then the merge
+    of every group's partials with the next state computed in the same step (the state is a side
+    input there). The weighed batches hold one empty batch, so the merge always has an input.
+    """
 
     def __init__(self, plan: SelectionPlan, step) -> None:
         super().__init__()
@@ -230,19 +267,16 @@ class _Refine(beam.PTransform):
 
     def expand(self, inputs):
         state = beam.pvalue.AsSingleton(inputs["state"])
-        merged = (
+        return (
             inputs["weighed"]
             # bounded: the side input is the search state: a few searches per mixture group,
             # each with at most SAMPLE_SIZE sample entries (threshold.py)
-            | "PassPartials" >> beam.ParDo(_PartialPass(self._plan, self._step), state)
-            | "MergePartials" >> beam.CombinePerKey(_MergePartials(self._step))
-        )
-        return inputs["state"] | "Advance" >> beam.Map(
-            _advance,
-            self._step,
+            | "PassPartials" >> beam.ParDo(_PartialPass(self._plan, self._step, keyed=True), state)
             # bounded: one merged accumulator per group: SAMPLE_SIZE sample entries or bucket
             # weights per search; the last pass's interval, expected n * (2 / SAMPLE_SIZE) ** ROUNDS
-            beam.pvalue.AsDict(merged),
+            | "MergePartials" >> beam.CombinePerKey(_MergeGroups(self._step))
+            # bounded: the side input is the search state (see PassPartials)
+            | "Advance" >> beam.Map(_advance, self._step, state)
         )
 
 
@@ -371,9 +405,15 @@ class SelectDocuments(beam.PTransform):
         # bounded: per mixture group and source, counters and a fixed-bin log-weight histogram
         tallies = weighed | "TallyGroups" >> beam.CombineGlobally(_TallyFn())
         state = tallies | "StartSearch" >> beam.Map(_start, plan)
+        # One empty batch beside the weighed ones: every refinement pass merges at least one
+        # bundle's output (see _Refine), even with no candidates.
+        searched = (
+            weighed,
+            state | "EmptyBatch" >> beam.Map(lambda _: []).with_output_types(list),
+        ) | "WeighedAndEmpty" >> beam.Flatten()
         steps = [SamplePass(SAMPLE_SIZE), CountPass()] * ROUNDS + [SamplePass(None)]
         for i, step in enumerate(steps):
-            state = {"weighed": weighed, "state": state} | f"Refine{i}" >> _Refine(plan, step)
+            state = {"weighed": searched, "state": state} | f"Refine{i}" >> _Refine(plan, step)
         final = beam.pvalue.AsSingleton(state)
         # bounded: the final search state (a few thresholds per group) is the only side input
         cut = weighed | "DecideByCut" >> beam.ParDo(_Decide(plan), final).with_outputs(
@@ -401,8 +441,7 @@ class SelectDocuments(beam.PTransform):
             # bounded: the group tallies (per-source counters and histograms)
             | "Report" >> beam.Map(_report, plan, beam.pvalue.AsSingleton(tallies))
         )
-        baseline = (cut[BASE], tail[BASE]) | "BaselineIds" >> beam.Flatten()
         result = {"selected": labelled.selected, "report": report}
-        if plan.baseline:
-            result["baseline"] = baseline
+        if plan.baseline:  # built only then: an unread Flatten is still a fused stage to run
+            result["baseline"] = (cut[BASE], tail[BASE]) | "BaselineIds" >> beam.Flatten()
         return result
