@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -140,6 +142,10 @@ def _interrupt_once(cfg, out) -> str:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: the SIGINT stays out of pytest
+        # A terminal's Ctrl-C reaches a process that has SIGINT's default action; one started
+        # from a background job of a non-interactive shell (a CI script's `&`) inherits
+        # SIGINT ignored, and the run would not stop at all.
+        preexec_fn=functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL),
     )
     _, stderr = proc.communicate(timeout=120)
     for _ in range(100):  # the workers end with the runner: nothing of the run's group is left
@@ -168,10 +174,9 @@ def test_ctrl_c_restores_the_release_and_exits_130_promptly(tmp_path):
     assert cli_main(["run", "--config", str(cfg)]) == 0
     # Up to three tries: on the multi-process runner a Ctrl-C still races the workers' teardown
     # now and then (a worker aborting with SIGABRT and Beam's watcher thread printing its
-    # traceback, a worker's "KeyError: 'bundle_N'" logged before its SIGINT handler runs, once
-    # a run that finished instead of stopping): 3 of 8 tries on main 028a235 under load. A known
-    # defect (the closing note of Dec 7), still open; a try counts only if everything below
-    # holds, and one of the three must.
+    # traceback, a worker's "KeyError: 'bundle_N'" logged before its SIGINT handler runs;
+    # 3 of 8 tries on main 028a235 under load). A known defect (the closing note of Dec 7),
+    # still open; a try counts only if everything below holds, and one of the three must.
     problems = []
     for _ in range(3):
         problem = _interrupt_once(cfg, out)
