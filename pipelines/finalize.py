@@ -68,7 +68,8 @@ class Finalize(beam.DoFn):
             },
             "worker_seconds": {
                 k: round(v, 3) for k, v in sorted(t.seconds.items())
-            },  # wall time summed over workers
+            },  # per stage: wall time summed over workers; tokenizer_cpu: CPU seconds (every
+            # thread) inside the tokenizer's encode calls, the bare tokenizer's cost of the run
             "dedup": {"exact_cluster_sizes": {}},
         }
         for path, value in sorted(sections.items()):

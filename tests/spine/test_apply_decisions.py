@@ -54,6 +54,7 @@ def _spill_run(tmp_path, docs) -> SpillRun:
         "meta": [json.dumps(d["meta"]) for d in docs],
         "quality": [0.5] * len(docs),
         "n_chars": [len(d["text"]) for d in docs],
+        "content_key": [content_key(d["text"]) for d in docs],
     }
     path = str(tmp_path / "run.arrow")
     with pa.OSFile(path, "wb") as fh, pa.ipc.new_file(fh, SPILL_SCHEMA) as writer:
@@ -171,3 +172,40 @@ def test_unchanged_texts_are_written_as_spilled(tmp_path, encoder):
     order = sorted(want, key=lambda i: (shuffle_key(i, SEED), i))
     assert table.column("id").to_pylist() == order
     assert table.column("text").to_pylist() == [want[i] for i in order]
+
+
+@pytest.mark.parametrize("with_boilerplate", [True, False])
+def test_runs_without_texts_hold_their_sizes(tmp_path, encoder, with_boilerplate):
+    """`keep_text=False` (no shard stores the texts, no accumulator reads them): the tokenized run
+    holds each text's UTF-8 size instead, the rewritten text's when boilerplate changed it, and
+    the shard gather reads those sizes; a gather that needs the texts refuses the run."""
+    from dataclasses import replace
+
+    from transforms.stages.apply_decisions import TEXT_BYTES
+    from transforms.stages.shards import ShardTask, gather_shard_rows
+
+    docs = _docs()
+    settings = _settings(tmp_path, encoder)
+    fn = ApplyDecisionsAndTokenize(replace(settings, keep_text=False))
+    fn.start_bundle()
+    decisions = Decisions.from_items([("dup", position_key(0, 11), position_key(0, 0))])
+    states = {"boilerplate": np.sort(line_hashes(FOOTER, 1))} if with_boilerplate else {}
+    _, tokrun = _run(fn, _spill_run(tmp_path, docs), decisions, states)
+    table = pa.ipc.open_file(tokrun.path).read_all()
+    assert "text" not in table.column_names
+    texts = {d["id"]: d["text"] for d in docs[:11] if d["id"] not in ("tiny", "footer_only")}
+    if with_boilerplate:
+        texts = {i: t.replace(f"\n  {FOOTER}", "") for i, t in texts.items()}
+    else:
+        texts["footer_only"] = docs[8]["text"]
+    order = table.column("id").to_pylist()
+    assert sorted(order) == sorted(texts)
+    assert table.column(TEXT_BYTES).to_pylist() == [len(texts[i].encode()) for i in order]
+
+    keys = table.column("key").to_pylist()
+    task = ShardTask("train", 0, order, min(keys), max(keys))
+    rows = gather_shard_rows(task, [tokrun.path], keep_text=False)
+    assert rows.column("id").to_pylist() == order
+    assert rows.column(TEXT_BYTES).to_pylist() == [len(texts[i].encode()) for i in order]
+    with pytest.raises(RuntimeError, match="without its texts"):
+        gather_shard_rows(task, [tokrun.path], keep_text=True)

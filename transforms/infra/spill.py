@@ -33,6 +33,8 @@ SPILL_SCHEMA = pa.schema(
         ("meta", pa.string()),  # JSON of the record's meta
         ("quality", pa.float64()),
         ("n_chars", pa.int64()),
+        # content_key of the text, computed once here: stage 2 and the release filter read it.
+        ("content_key", pa.binary(16)),
     ]
 )
 
@@ -136,6 +138,7 @@ class SpillRecords(TallyingDoFn):
         texts = [r.text for r in recs]
         feats = self._featurizer.featurize_columns(texts) if self._featurizer else {}
         qualities = [float(r.meta.get("quality", 0.0)) for r in recs]
+        keys = [content_key(t) for t in texts]
         table = pa.table(
             [
                 [r.meta["_pos"] for r in recs],
@@ -145,6 +148,7 @@ class SpillRecords(TallyingDoFn):
                 [_meta_json(r.meta) for r in recs],
                 qualities,
                 [len(t) for t in texts],
+                keys,
                 *(feats[name] for name in self._schema.names[len(SPILL_SCHEMA) :]),
             ],
             schema=self._schema,
@@ -156,7 +160,7 @@ class SpillRecords(TallyingDoFn):
             writer.write_table(table, max_chunksize=4096)
         fs.rename(tmp, path)
         n_bytes = 0
-        for rec, text, quality in zip(recs, texts, qualities, strict=True):
+        for rec, text, quality, ckey in zip(recs, texts, qualities, keys, strict=True):
             size = utf8_len(text)
             n_bytes += size
             self.count("spilled", "", rec.source, size)
@@ -166,7 +170,7 @@ class SpillRecords(TallyingDoFn):
                     rec.meta["_pos"],
                     rec.id,
                     rec.source,
-                    content_key(text),
+                    ckey,
                     len(text),
                     quality,
                     key,

@@ -32,10 +32,19 @@ from transforms.infra.progress import report as report_progress
 from transforms.infra.record import DeadLetter, Record, Rejection, Removal, utf8_len
 from transforms.infra.spill import read_run
 from transforms.infra.stage_output import StageOutput
-from transforms.stages.corpus_stats import pool_accumulator
+from transforms.stages.corpus_stats import pool_accumulator, writer_accumulators
 
 if TYPE_CHECKING:  # annotation only: the encoder is built by `ApplySettings.from_config`
     from transforms.stages.tokenize import BatchEncoder
+
+
+# A tokenized run's text sizes (UTF-8 bytes), stored instead of the texts when neither the shards
+# nor any accumulator fed their rows needs the texts (`ApplySettings.keep_text`).
+TEXT_BYTES = "text_bytes"
+
+
+# The tally's CPU seconds spent inside the tokenizer (stats.json `worker_seconds`).
+TOKENIZER_CPU = "tokenizer_cpu"
 
 
 class TokRun(NamedTuple):
@@ -88,6 +97,9 @@ class ApplySettings:
         rewriters: the dedup methods with a `rewrite(text, state)` (`DedupOutcome.rewriters`).
         pool_factory: accumulator over every candidate's text (diagnostics), or None.
         files: file index -> path, to name the kept record of a duplicate id.
+        keep_text: the tokenized runs hold the texts (the shards store them, or an accumulator
+            fed the shards' rows reads them); otherwise only their UTF-8 sizes (`TEXT_BYTES`),
+            and no copy of the corpus text is written a second time.
     """
 
     run_dir: str
@@ -100,6 +112,7 @@ class ApplySettings:
     rewriters: tuple = ()
     pool_factory: Callable | None = None
     files: Mapping[int, str] | None = None
+    keep_text: bool = True
 
     @classmethod
     def from_config(cls, cfg, plan, rewriters=()) -> ApplySettings:
@@ -125,10 +138,16 @@ class ApplySettings:
             pool_factory=pool_accumulator(plan.dsir),
             # an HF dataset's file index holds many files: no one path to name
             files={t.file_index: t.path for t in plan.tasks if t.format != "hf_arrow"},
+            keep_text=cfg.shards.include_text
+            or bool(writer_accumulators(cfg, plan.tokenizer.vocab_size, plan.dsir)),
         )
 
 
-def tokrun_schema(score_columns: list[str], label_columns: list[str] = ()) -> pa.Schema:
+def tokrun_schema(
+    score_columns: list[str], label_columns: list[str] = (), keep_text: bool = True
+) -> pa.Schema:
+    """A tokenized run's columns; without `keep_text`, the texts' sizes (`TEXT_BYTES`) instead."""
+    text = ("text", pa.large_string()) if keep_text else (TEXT_BYTES, pa.int64())
     return pa.schema(
         [
             ("key", pa.int64()),
@@ -141,7 +160,7 @@ def tokrun_schema(score_columns: list[str], label_columns: list[str] = ()) -> pa
         + [(c, pa.string()) for c in label_columns]
         + [
             ("dedup_cluster", pa.string()),
-            ("text", pa.large_string()),
+            text,
             # The content key of the spilled text: the published documents' keys feed this
             # release's Bloom filter (the shards never store it).
             ("content_key", pa.binary(16)),
@@ -204,6 +223,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         # Dedup methods with a `rewrite(text, state)` (their states come as a side input).
         self._rewriters = list(settings.rewriters)
         self._pool_factory = settings.pool_factory  # accumulator over every candidate's text
+        self._keep_text = settings.keep_text
 
     def process(self, keyed, states=None):
         _, grouped = keyed
@@ -222,14 +242,14 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
         return f"{self._files[index]}:{line}"
 
     def _process_run(self, run, decisions: Decisions, states: dict):
-        from transforms.infra.hashing import content_key
-
+        encode_cpu = self._encoder.cpu_seconds
         table = read_run(run.path)
         pos_col = table.column("pos").to_numpy()
         ids = table.column("id").to_pylist()
         sources = table.column("source").to_pylist()
         metas = table.column("meta").to_pylist()
         texts_col = table.column("text")
+        content_keys = table.column("content_key").to_pylist()  # of the spilled (original) text
         out_path = fs.join(self._dir, f"tokrun-{uuid.uuid4().hex}.arrow")
         keep_rows: list[int] = []
         for i, (pos, doc_id, source) in enumerate(zip(pos_col.tolist(), ids, sources, strict=True)):
@@ -266,6 +286,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 "n_tokens",
                 "dedup_cluster",
                 "text",
+                TEXT_BYTES,
                 "content_key",
             )
         }
@@ -293,7 +314,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 texts_changed = texts_changed or text != original
                 batch_texts.append(text)
                 batch_rows.append(i)
-                batch_keys.append(content_key(original))
+                batch_keys.append(content_keys[i])
             for i, text, ckey, tokens in zip(
                 batch_rows,
                 batch_texts,
@@ -322,18 +343,23 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
                 out_cols["n_tokens"].append(len(tokens))
                 out_cols["dedup_cluster"].append(decisions.clusters.get(ids[i], ""))
                 out_cols["text"].append(text)
+                nbytes = utf8_len(text)
+                out_cols[TEXT_BYTES].append(nbytes)
                 spill_rows.append(i)
                 out_cols["content_key"].append(ckey)
                 for c in self._scores:
                     out_cols[c].append(scores[c])
                 for c in self._labels:
                     out_cols[c].append(label_value(meta, c))
-                self.count("tokenized", "", sources[i], utf8_len(text))
+                self.count("tokenized", "", sources[i], nbytes)
                 self.count("tokens", "", sources[i], n=len(tokens))
                 yield beam.pvalue.TaggedOutput(
                     self.CANDIDATES, (ids[i], sources[i], len(tokens), scores, out_path)
                 )
         report_progress("tokenize", units=1, nbytes=run.bytes, docs=run.rows)
+        # The tokenizer's own share of the stage (CPU of every thread of the process): what a
+        # bare `encode_batch_fast` over these texts costs, measured in the same moments.
+        self._tally.seconds[TOKENIZER_CPU] += self._encoder.cpu_seconds - encode_cpu
         if out_cols["id"]:
             if self._pool_factory is not None:
                 pool = self._pool_factory()
@@ -370,7 +396,7 @@ class ApplyDecisionsAndTokenize(TallyingDoFn):
     def _write(self, cols: dict[str, list], path: str, text_rows=None) -> TokRun:
         """Writes the run sorted by (key, id); `text_rows`: (the spill run's text column, the row of
         each output row) when the texts are the spilled ones, else `cols["text"]` is written."""
-        schema = tokrun_schema(self._scores, self._labels)
+        schema = tokrun_schema(self._scores, self._labels, self._keep_text)
         order = np.lexsort(
             (np.array(cols["id"], dtype=object), np.array(cols["key"], dtype=np.int64))
         )

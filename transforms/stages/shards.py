@@ -41,6 +41,7 @@ from transforms.infra.progress import report as report_progress
 from transforms.infra.runners import is_local_runner
 from transforms.infra.spill import read_run
 from transforms.infra.stage_output import StageOutput
+from transforms.stages.apply_decisions import TEXT_BYTES
 from transforms.stages.corpus_stats import writer_accumulators
 
 
@@ -128,14 +129,12 @@ def shard_schema(
     return pa.schema(fields)
 
 
-TEXT_BYTES = "text_bytes"  # a gathered row's text size, when the text itself is not needed
-
-
 def gather_shard_rows(task: ShardTask, run_paths: list[str], keep_text: bool = True) -> pa.Table:
     """The task's rows from every run, in (key, id) order; raises if any selected row is missing.
 
     `keep_text=False`: the text column is replaced by `text_bytes` (its UTF-8 sizes, read from the
-    Arrow offsets) before any row is copied, for a shard that neither stores nor feeds the texts.
+    Arrow offsets) before any row is copied, for a shard that neither stores nor feeds the texts;
+    runs written without their texts (`ApplySettings.keep_text`) hold those sizes already.
     """
     wanted = pa.array(task.ids, pa.string())
     parts = []
@@ -146,7 +145,9 @@ def gather_shard_rows(task: ShardTask, run_paths: list[str], keep_text: bool = T
         if hi <= lo:
             continue
         part = table.slice(lo, hi - lo)
-        if not keep_text:
+        if keep_text and "text" not in part.column_names:
+            raise RuntimeError(f"tokenized run {path} was written without its texts")
+        if not keep_text and "text" in part.column_names:
             sizes = pc.binary_length(part.column("text")).cast(pa.int64())
             part = part.drop_columns(["text"]).append_column(TEXT_BYTES, sizes)
         part = part.filter(pc.is_in(part.column("id"), value_set=wanted))
@@ -154,8 +155,7 @@ def gather_shard_rows(task: ShardTask, run_paths: list[str], keep_text: bool = T
             parts.append(part)
     if not parts:
         raise RuntimeError(f"shard {task.split}-{task.index}: no rows found")
-    rows = pa.concat_tables(parts).combine_chunks()
-    rows = rows.sort_by([("key", "ascending"), ("id", "ascending")])
+    rows = in_shard_order(pa.concat_tables(parts).combine_chunks())
     if rows.num_rows != len(task.ids):
         found = set(rows.column("id").to_pylist())
         missing = [d for d in task.ids if d not in found][:5]
@@ -163,6 +163,15 @@ def gather_shard_rows(task: ShardTask, run_paths: list[str], keep_text: bool = T
             f"shard {task.split}-{task.index}: {rows.num_rows} rows for {len(task.ids)} ids (missing e.g. {missing})"
         )
     return rows
+
+
+def in_shard_order(rows: pa.Table) -> pa.Table:
+    """`rows` sorted by (key, id); as they are when their keys already strictly increase (rows
+    gathered from the sorted runs usually are), so the token lists are not copied again."""
+    keys = rows.column("key").to_numpy()
+    if len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])):
+        return rows
+    return rows.sort_by([("key", "ascending"), ("id", "ascending")])
 
 
 def _task_of(keyed) -> ShardTask:
@@ -190,7 +199,7 @@ class _ShardWriterFn(TallyingDoFn):
         self._needs_text = settings.include_text or bool(self._accumulators)
 
     def _write(self, split: str, index: int, rows: pa.Table):
-        rows = rows.sort_by([("key", "ascending"), ("id", "ascending")])
+        rows = in_shard_order(rows)
         # One chunk whatever the path that gathered the rows, so both write identical bytes.
         table = rows.select(self._schema.names).cast(self._schema).combine_chunks()
         rel = f"shards/{split}-{index:05d}.arrow"
