@@ -2,6 +2,7 @@
 
 import json
 import math
+import pickle
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +17,7 @@ from transforms.infra.hashing import content_key, position_key, shuffle_key
 from transforms.infra.record import Removal
 from transforms.infra.spill import SPILL_SCHEMA, SpillRun
 from transforms.stages.apply_decisions import (
+    TOKENIZER_CPU,
     ApplyDecisionsAndTokenize,
     ApplySettings,
     Decisions,
@@ -157,6 +159,11 @@ def test_apply_decisions_and_tokenize_one_run(tmp_path, encoder):
     assert counts[("trimmed", "boilerplate_lines")] == (0, 4 * footer_bytes)
     assert counts[("tokenized", "")] == (8, sum(len(t.encode()) for t in texts.values()))
     assert counts[("tokens", "")][0] == tokrun.tokens
+    # The tokenizer's own CPU (every thread, inside encode_batch_fast): the in-run speedometer
+    # of the benchmarks, tallied by the stage and not carried by a pickled encoder.
+    tokenizer_cpu = Tally.from_state(tally).seconds[TOKENIZER_CPU]
+    assert 0 < tokenizer_cpu <= fn._encoder.cpu_seconds  # want_ids above encoded too
+    assert pickle.loads(pickle.dumps(fn._encoder)).cpu_seconds == 0.0
 
 
 def test_unchanged_texts_are_written_as_spilled(tmp_path, encoder):
