@@ -68,8 +68,9 @@ class Finalize(beam.DoFn):
             },
             "worker_seconds": {
                 k: round(v, 3) for k, v in sorted(t.seconds.items())
-            },  # per stage: wall time summed over workers; tokenizer_cpu: CPU seconds (every
-            # thread) inside the tokenizer's encode calls, the bare tokenizer's cost of the run
+            },  # per stage: wall time summed over workers; tokenizer_cpu: CPU seconds of the
+            # process (every thread) during the tokenizer's encode calls, the bare tokenizer's
+            # cost of the run (over-counted where a worker runs several bundles at once)
             "dedup": {"exact_cluster_sizes": {}},
         }
         for path, value in sorted(sections.items()):

@@ -113,6 +113,8 @@ class BatchEncoder:
         self._tok: Tokenizer | None = None
         # CPU seconds of this process (every thread) inside the tokenizer: `encode_batch_fast`
         # and its ids lists, what tokenizing costs without curate (the `tokenizer_cpu` tally).
+        # Process-wide: exact where one bundle runs at a time per process (the local runner's
+        # modes); a worker running several bundles at once counts their CPU here too.
         self.cpu_seconds = 0.0
 
     def __getstate__(self):
